@@ -1,0 +1,1 @@
+"""Scripts that build processed datasets (and register them in ClearML when online)."""

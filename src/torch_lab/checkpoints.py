@@ -1,0 +1,127 @@
+"""Find a checkpoint by task id or path, and load its weights safely.
+
+A task's checkpoint is looked for, in order: in its run directory under the artifacts root, in its
+ClearML offline session (zip or folder), then on the ClearML server (its output models or
+artifacts, downloaded to ClearML's cache). The server step uses ClearML's documented API and cannot
+be exercised on a machine without a server.
+"""
+
+from __future__ import annotations
+
+import shutil
+import zipfile
+from pathlib import Path
+from typing import Any
+
+from torch_lab.errors import UserError, display_path
+from torch_lab.run_dir import find_run_dir
+
+
+def _offline_sessions_dir() -> Path:
+    from clearml.config import get_cache_dir
+
+    return Path(get_cache_dir()) / "offline"
+
+
+def _from_run_dir(task_id: str, name: str) -> Path | None:
+    run = find_run_dir(task_id)
+    path = run / "checkpoints" / f"{name}.ckpt" if run else None
+    return path if path and path.is_file() else None
+
+
+def _from_offline_session(task_id: str, name: str) -> Path | None:
+    sessions = _offline_sessions_dir()
+    suffix = f"/artifacts/checkpoint-{name}/{name}.ckpt"
+    folder = sessions / task_id
+    if folder.is_dir():
+        found = next((p for p in folder.rglob(f"{name}.ckpt") if str(p).endswith(suffix)), None)
+        if found:
+            return found
+    archive = sessions / f"{task_id}.zip"
+    if not archive.is_file():
+        return None
+    with zipfile.ZipFile(archive) as zipped:
+        member = next((m for m in zipped.namelist() if m.endswith(suffix)), None)
+        if member is None:
+            return None
+        target = sessions.parent / "torch_lab" / task_id / f"{name}.ckpt"
+        target.parent.mkdir(parents=True, exist_ok=True)
+        with zipped.open(member) as source, open(target, "wb") as sink:
+            shutil.copyfileobj(source, sink)
+    return target
+
+
+def _from_server(task_id: str, name: str) -> Path | None:
+    from clearml import Task
+
+    from torch_lab import tracking
+
+    if Task.is_offline() or not tracking.is_configured():
+        return None
+    tracking.check_server()
+    try:
+        task = Task.get_task(task_id=task_id)
+    except ValueError:
+        return None
+    model = next((m for m in task.models["output"] if m.name == name), None)
+    if model is not None:
+        return Path(model.get_local_copy())
+    artifact = task.artifacts.get(f"checkpoint-{name}")
+    return Path(artifact.get_local_copy()) if artifact is not None else None
+
+
+def task_checkpoint(task_id: str, name: str) -> Path | None:
+    """The local path of checkpoint ``name`` of task ``task_id``, fetching it if needed."""
+    for source in (_from_run_dir, _from_offline_session, _from_server):
+        path = source(task_id, name)
+        if path is not None:
+            return path
+    return None
+
+
+def resolve_checkpoint(reference: str | Path, name: str | None = None) -> Path:
+    """Turn a ``.ckpt`` path or a task id into a local checkpoint file.
+
+    For a task id, ``name`` picks the checkpoint (``"last"``, ``"best"``, ...); None means the best
+    one when the task has it, else the last. Raises UserError naming what was not found.
+    """
+    text = str(reference)
+    if text.endswith(".ckpt") or Path(text).is_file():
+        path = Path(text)
+        if not path.is_file():
+            raise UserError(f"checkpoint {display_path(path)}: no such file")
+        return path
+    for candidate in [name] if name else ["best", "last"]:
+        path = task_checkpoint(text, candidate)
+        if path is not None:
+            return path
+    wanted = f"'{name}'" if name else "'best' or 'last'"
+    raise UserError(
+        f"checkpoint task '{text}': no checkpoint {wanted} found (looked in its run directory "
+        "under the artifacts root, its ClearML offline session and, when online, the ClearML server)"
+    )
+
+
+def load_checkpoint(path: Path) -> dict[str, Any]:
+    """``torch.load`` a checkpoint onto the CPU with safe (weights-only) unpickling."""
+    import torch
+
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as error:
+        raise UserError(
+            f"checkpoint {display_path(path)}: cannot be loaded ({type(error).__name__}: "
+            f"{str(error).splitlines()[0] if str(error) else ''})"
+        ) from None
+
+
+def load_weights(module: Any, path: Path) -> None:
+    """Load the model weights of checkpoint ``path`` into ``module`` (a LabModule or a model)."""
+    state = load_checkpoint(path)
+    state_dict = state.get("state_dict", state) if isinstance(state, dict) else state
+    try:
+        module.load_state_dict(state_dict)
+    except RuntimeError as error:
+        raise UserError(
+            f"checkpoint {display_path(path)}: does not fit the model ({' '.join(str(error).split())[:300]})"
+        ) from None

@@ -1,0 +1,132 @@
+"""Console scripts ``train`` and ``infer``.
+
+Parsing and ``--help`` import nothing heavy; torch, Lightning and clearml load only for a run.
+Exit codes: 0 success, 1 the run failed, 2 a user error (one line, no traceback unless
+``--debug``), 130 interrupted.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from typing import Callable
+
+EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
+
+
+def dev_run_value(text: str) -> int | float:
+    """``--dev-run`` value: an int (number of batches) or a float in (0, 1] (fraction)."""
+    try:
+        value: int | float = int(text)
+    except ValueError:
+        try:
+            value = float(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected an int or a float, got {text!r}") from None
+        if not 0 < value <= 1:
+            raise argparse.ArgumentTypeError(f"a fraction must be in (0, 1], got {text}")
+        return value
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"a number of batches must be at least 1, got {text}")
+    return value
+
+
+def _common(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--offline", action="store_true",
+                        help="use ClearML's offline mode (a local session zip to import later)")
+    parser.add_argument("--debug", action="store_true",
+                        help="verbose logging, anomaly detection, tracebacks and a post-mortem debugger")
+    parser.add_argument("--set", dest="overrides", metavar="KEY=VALUE", nargs="+", action="extend",
+                        default=[], help="override an hparams key, e.g. config.learning_rate=3e-3 "
+                        "(value parsed as a Python literal)")
+
+
+def train_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="train", description="Train the experiment of an hparams script, tracked in ClearML.")
+    parser.add_argument("hparams_path", metavar="HPARAMS.py", help="the hparams script to run")
+    parser.add_argument("--dev-run", type=dev_run_value, metavar="N|F",
+                        help="one short epoch over N batches (int) or a fraction F (float) of them, "
+                        "num_workers=0; named dev_... and tagged dev-run")
+    _common(parser)
+    return parser
+
+
+def infer_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="infer", description="Predict with the experiment of an hparams script, tracked in ClearML.")
+    parser.add_argument("hparams_path", metavar="HPARAMS.py", help="the hparams script to use")
+    parser.add_argument("extra_args", metavar="EXTRA", nargs="*",
+                        help="strings passed to infer_config(hparams, *EXTRA)")
+    _common(parser)
+    return parser
+
+
+def _configure_logging(debug: bool) -> None:
+    logging.basicConfig(format="%(levelname)s %(name)s: %(message)s",
+                        level=logging.DEBUG if debug else logging.WARNING)
+    logging.getLogger("torch_lab").setLevel(logging.DEBUG if debug else logging.INFO)
+
+
+def _post_mortem(error: BaseException) -> None:
+    import pdb
+    import traceback
+
+    traceback.print_exception(error)
+    pdb.post_mortem(error.__traceback__)
+
+
+def _main(parser: argparse.ArgumentParser, argv: list[str] | None) -> int:
+    """Parse ``argv``, run the command named by ``parser.prog`` and map the outcome to an exit code."""
+    prog = parser.prog
+    args = parser.parse_intermixed_args(argv)
+    _configure_logging(args.debug)
+    from torch_lab.errors import RunFailed, UserError
+
+    try:
+        if args.debug:
+            import torch
+
+            torch.autograd.set_detect_anomaly(True)
+        from torch_lab import launch
+
+        options = launch.RunOptions(
+            hparams_path=args.hparams_path,
+            overrides=args.overrides,
+            offline=args.offline,
+            dev_run=getattr(args, "dev_run", None),
+            extra_args=getattr(args, "extra_args", []),
+        )
+        run: Callable = getattr(launch, prog)
+        run(options)
+        return EXIT_OK
+    except UserError as error:
+        if args.debug:
+            _post_mortem(error)
+        print(f"{prog}: error: {error}", file=sys.stderr)
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        print(f"{prog}: interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    except RunFailed as error:
+        if args.debug:
+            _post_mortem(error.__cause__ or error)
+        print(f"{prog}: run failed: {error} (traceback: {error.traceback_path})", file=sys.stderr)
+        return EXIT_FAILED
+    except Exception as error:
+        if args.debug:
+            _post_mortem(error)
+        print(f"{prog}: failed: {type(error).__name__}: {error} (--debug shows the traceback)",
+              file=sys.stderr)
+        return EXIT_FAILED
+
+
+def train_main(argv: list[str] | None = None) -> int:
+    """Entry point of ``train``."""
+    return _main(train_parser(), argv)
+
+
+def infer_main(argv: list[str] | None = None) -> int:
+    """Entry point of ``infer``."""
+    return _main(infer_parser(), argv)

@@ -1,0 +1,140 @@
+"""Load an experiment folder: its hparams script and the config functions of its ``__main__.py``.
+
+Everything a user can get wrong here is reported as a :class:`UserError` naming the file and key.
+"""
+
+from __future__ import annotations
+
+import inspect
+from dataclasses import dataclass
+from pathlib import Path
+from types import ModuleType
+from typing import Any, Callable
+
+from torch_lab import hparams as hp
+from torch_lab.errors import UserError, display_path
+from torch_lab.utils import import_script_as_module
+
+TRAIN_KEYS = {"module", "train_dataloaders", "val_dataloaders", "test_dataloaders", "callbacks"}
+TRAIN_REQUIRED = ("module", "train_dataloaders", "val_dataloaders")
+INFER_KEYS = {"module", "predict_dataloaders", "callbacks"}
+INFER_REQUIRED = ("module", "predict_dataloaders")
+
+
+def _first_line(error: BaseException) -> str:
+    text = str(error).strip().splitlines()
+    return f"{type(error).__name__}: {text[0]}" if text else type(error).__name__
+
+
+def _run_script(path: Path) -> ModuleType:
+    try:
+        return import_script_as_module(path)
+    except SyntaxError as error:
+        raise UserError(f"{display_path(path)}: syntax error at line {error.lineno}: {error.msg}") from error
+    except Exception as error:
+        raise UserError(f"{display_path(path)}: raised {_first_line(error)}") from error
+
+
+@dataclass
+class Experiment:
+    """An hparams file, its validated hparams (with overrides) and its experiment's ``__main__``."""
+
+    hparams_path: Path
+    hparams: dict[str, Any]
+    main_path: Path
+    main: ModuleType
+
+    @property
+    def name(self) -> str:
+        """``<experiment folder>-<hparams file stem>``, the default ClearML task name."""
+        return f"{self.hparams_path.parent.name}-{self.hparams_path.stem}"
+
+    def config_function(self, name: str) -> Callable[..., Any]:
+        function = getattr(self.main, name, None)
+        if not callable(function):
+            raise UserError(f"{display_path(self.main_path)}: no function '{name}' defined")
+        return function
+
+    def train_config(self, hparams: dict[str, Any] | None = None) -> dict[str, Any]:
+        """Call ``train_config(hparams)`` and check what it returns."""
+        function = self.config_function("train_config")
+        config = self._call(function, hparams or self.hparams)
+        return self._check_config("train_config", config, TRAIN_KEYS, TRAIN_REQUIRED, "TrainLabModule")
+
+    def infer_config(self, args: list[str], hparams: dict[str, Any] | None = None) -> dict[str, Any]:
+        """Call ``infer_config(hparams, *args)`` and check what it returns."""
+        function = self.config_function("infer_config")
+        try:
+            inspect.signature(function).bind(hparams or self.hparams, *args)
+        except TypeError:
+            raise UserError(
+                f"{display_path(self.main_path)}: infer_config{inspect.signature(function)} takes different "
+                f"arguments than the {len(args)} given after the hparams path: {args}"
+            ) from None
+        config = self._call(function, hparams or self.hparams, *args)
+        return self._check_config("infer_config", config, INFER_KEYS, INFER_REQUIRED, "LabModule")
+
+    def _call(self, function: Callable[..., Any], *args: Any) -> Any:
+        try:
+            return function(*args)
+        except UserError:
+            raise
+        except Exception as error:
+            raise UserError(
+                f"{display_path(self.main_path)}: {function.__name__} raised {_first_line(error)}"
+            ) from error
+
+    def _check_config(
+        self, function: str, config: Any, allowed: set, required: tuple, module_class: str
+    ) -> dict[str, Any]:
+        from torch.utils.data import DataLoader
+
+        from torch_lab import modules
+
+        where = f"{display_path(self.main_path)}: {function}"
+        if not isinstance(config, dict):
+            raise UserError(f"{where} must return a dict, got {type(config).__name__}")
+        unknown = sorted(set(config) - allowed)
+        if unknown:
+            raise UserError(
+                f"{where} returned unknown key '{unknown[0]}' (allowed: {', '.join(sorted(allowed))})"
+            )
+        for key in required:
+            if config.get(key) is None:
+                raise UserError(f"{where} returned no '{key}'")
+        if not isinstance(config["module"], getattr(modules, module_class)):
+            raise UserError(
+                f"{where}: 'module' must be a torch_lab.modules.{module_class}, "
+                f"got {type(config['module']).__name__}"
+            )
+        for key in sorted(k for k in config if k.endswith("_dataloaders") and config[k] is not None):
+            loaders = config[key]
+            items = loaders if isinstance(loaders, (list, tuple)) else [loaders]
+            if not items or not all(isinstance(item, DataLoader) for item in items):
+                raise UserError(f"{where}: '{key}' must be a DataLoader or a list of them")
+        callbacks = config.setdefault("callbacks", [])
+        if not isinstance(callbacks, (list, tuple)):
+            raise UserError(f"{where}: 'callbacks' must be a list of pytorch_lightning.Callback")
+        config["callbacks"] = list(callbacks)
+        return config
+
+
+def load_experiment(path: str | Path, overrides: list[str] | None = None) -> Experiment:
+    """Import the hparams script at ``path``, validate it, apply overrides, import ``__main__.py``."""
+    path = Path(path)
+    if not path.exists():
+        raise UserError(f"{display_path(path)}: no such file")
+    if path.is_dir():
+        raise UserError(f"{display_path(path)}: is a directory; give the hparams script, e.g. {path}/hparams.py")
+    if path.suffix != ".py":
+        raise UserError(f"{display_path(path)}: not a Python script (.py)")
+    path = path.resolve()
+    module = _run_script(path)
+    if not hasattr(module, "hparams"):
+        raise UserError(f"{display_path(path)}: defines no 'hparams' dict")
+    hparams = hp.validate(module.hparams, path)
+    hparams = hp.apply_overrides(hparams, overrides or [], path)
+    main_path = path.parent / "__main__.py"
+    if not main_path.is_file():
+        raise UserError(f"{display_path(main_path)}: missing; the experiment folder needs a __main__.py")
+    return Experiment(path, hparams, main_path, _run_script(main_path))

@@ -1,0 +1,90 @@
+"""A run's directory: ``<artifacts root>/<task name>-<task id>/`` with run.json, hparams.json,
+checkpoints/ and history.csv. Files are written atomically (write, then rename)."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import os
+import tempfile
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+ARTIFACTS_ENV = "TORCH_LAB_ARTIFACTS"
+
+
+def artifacts_root() -> Path:
+    """``$TORCH_LAB_ARTIFACTS`` if set, else ``./data/artifacts``."""
+    return Path(os.environ.get(ARTIFACTS_ENV) or "data/artifacts")
+
+
+def now() -> str:
+    """The current time as an ISO 8601 string with timezone."""
+    return datetime.now(timezone.utc).astimezone().isoformat(timespec="seconds")
+
+
+def write_atomic(path: Path, text: str) -> None:
+    """Replace ``path`` with ``text`` so readers see the old or the new file, never a torn one."""
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        os.fchmod(fd, 0o644)
+        with os.fdopen(fd, "w") as handle:
+            handle.write(text)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def find_run_dir(task_id: str, root: str | Path | None = None) -> Path | None:
+    """The run directory of ``task_id`` under the artifacts root, or None when there is none."""
+    root = Path(root) if root is not None else artifacts_root()
+    matches = sorted(root.glob(f"*-{task_id}")) if root.is_dir() and task_id else []
+    return next((m for m in matches if (m / "run.json").is_file()), None)
+
+
+class RunDirectory:
+    """The files of one run. ``record`` holds run.json's content; ``update`` rewrites it."""
+
+    def __init__(self, path: Path, record: dict[str, Any]) -> None:
+        self.path = path
+        self.record = record
+        self.checkpoints = path / "checkpoints"
+
+    @classmethod
+    def create(cls, task_name: str, task_id: str, root: str | Path | None = None, **record: Any):
+        """Make ``<root>/<task_name>-<task_id>/`` and write its first run.json."""
+        root = Path(root) if root is not None else artifacts_root()
+        path = (root / f"{task_name}-{task_id}").absolute()
+        (path / "checkpoints").mkdir(parents=True, exist_ok=False)
+        run = cls(path, {"task_id": task_id, "task_name": task_name, **record})
+        run.update(status="running", started=now())
+        return run
+
+    def update(self, **fields: Any) -> None:
+        """Merge ``fields`` into run.json and rewrite it."""
+        self.record.update(fields)
+        write_atomic(self.path / "run.json", json.dumps(self.record, indent=2, default=str) + "\n")
+
+    def write_json(self, name: str, data: Any) -> Path:
+        """Write ``data`` as ``<name>`` (pretty JSON) in the run directory."""
+        path = self.path / name
+        write_atomic(path, json.dumps(data, indent=2, default=str) + "\n")
+        return path
+
+    def write_history(self, rows: list[dict[str, Any]]) -> Path:
+        """Rewrite history.csv from ``rows`` (one per epoch; columns are the union of keys)."""
+        columns: list[str] = []
+        for row in rows:
+            columns += [key for key in row if key not in columns]
+        buffer = io.StringIO()
+        writer = csv.DictWriter(buffer, fieldnames=columns)
+        writer.writeheader()
+        writer.writerows(rows)
+        path = self.path / "history.csv"
+        write_atomic(path, buffer.getvalue())
+        return path

@@ -1,0 +1,146 @@
+"""ClearML tracking: choosing online or offline mode, starting and closing the task, recording
+hparams, sources, checkpoints and the outcome.
+
+Designed around what ClearML 2.1 does on a machine without a server:
+- torch and Lightning are imported before ``Task.init`` (ClearML's repository-analysis thread
+  importing ``torch.utils`` at the same time fails intermittently);
+- the reporter runs in-process with a high flush threshold (no 6-12 s close, no stalls on the
+  training thread every 100 scalars); HTTP retries are lowered and the server is pinged first, so an
+  unreachable server is reported in seconds instead of retried for minutes;
+- offline, models cannot be registered (``OutputModel`` fails), so checkpoints are stored as
+  artifacts, which travel inside the session zip; offline sessions keep no status, so the outcome is
+  also recorded as a tag and in the task's comment.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import urllib.error
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+import pytorch_lightning  # noqa: F401  (import before clearml: see the module docstring)
+import torch  # noqa: F401
+from clearml import Task
+from clearml.backend_config.defs import get_active_config_file
+from clearml.config import ConfigSDKWrapper, config_obj
+
+from torch_lab.errors import UserError
+
+log = logging.getLogger(__name__)
+
+CONFIG_ENV_VARS = ("CLEARML_API_HOST", "CLEARML_API_ACCESS_KEY", "CLEARML_API_SECRET_KEY")
+PING_TIMEOUT_S = 5.0
+OUTCOME_TAGS = ("completed", "failed", "interrupted")
+
+
+def is_configured() -> bool:
+    """Whether ClearML has credentials or a server (env variables or a clearml.conf), no network."""
+    return any(os.environ.get(name) for name in CONFIG_ENV_VARS) or bool(get_active_config_file())
+
+
+def configure(offline: bool) -> None:
+    """Apply torch-lab's ClearML settings for this process (before ``Task.init``)."""
+    config_obj.set_overrides(
+        {
+            "sdk": {
+                "development": {
+                    "report_use_subprocess": False,
+                    "worker": {"report_event_flush_threshold": 10000},
+                }
+            },
+            "api": {"http": {"retries": {"total": 2, "connect": 2, "read": 2, "backoff_factor": 0.5}}},
+        }
+    )
+    ConfigSDKWrapper.clear_config_impl()
+    Task.set_offline(offline)
+
+
+def check_server(timeout: float = PING_TIMEOUT_S) -> None:
+    """Raise a UserError within ``timeout`` seconds when the configured API server does not answer."""
+    from clearml.backend_api import Session
+
+    host = Session.get_api_server_host()
+    try:
+        urllib.request.urlopen(f"{host.rstrip('/')}/debug.ping", timeout=timeout).close()
+    except urllib.error.HTTPError:
+        return  # it answered
+    except (urllib.error.URLError, OSError, ValueError) as error:
+        reason = getattr(error, "reason", error)
+        raise UserError(
+            f"ClearML server {host} is unreachable ({reason}); check clearml.conf or the "
+            "CLEARML_API_* variables, or run with --offline"
+        ) from None
+
+
+def start_task(
+    task_kwargs: dict[str, Any], task_name: str, task_type: str, tags: list[str], offline: bool
+) -> Task:
+    """``Task.init`` with the hparams ``task`` block; torch-lab picks name, tags and defaults.
+
+    Always a new task (never reuses an earlier one of the same name); the TensorBoard and PyTorch
+    hooks are off because torch-lab's logger and checkpoint recording replace them.
+    """
+    kwargs = dict(task_kwargs)
+    kwargs.setdefault("task_name", task_name)
+    kwargs["tags"] = list(kwargs.get("tags") or []) + tags
+    kwargs.setdefault("task_type", task_type)
+    kwargs.setdefault("reuse_last_task_id", False)
+    kwargs.setdefault("auto_connect_arg_parser", False)
+    kwargs.setdefault("auto_connect_frameworks", {"tensorboard": False, "pytorch": False})
+    if not offline:
+        kwargs.setdefault("output_uri", True)  # upload checkpoints to the files server
+    try:
+        return Task.init(**kwargs)
+    except TypeError as error:
+        raise UserError(f"task: invalid Task.init argument ({error})") from None
+
+
+def connect_hparams(task: Task, hparams: dict[str, Any]) -> dict[str, Any]:
+    """Connect ``hparams`` to the task and return the values ClearML hands back, as plain data.
+
+    Run locally these equal ``hparams``; run by a ClearML agent they carry the edits made in the UI.
+    """
+    connected = task.connect(json.loads(json.dumps(hparams)), name="hparams")
+    return json.loads(json.dumps(connected))
+
+
+def store_sources(task: Task, paths: list[Path]) -> None:
+    """Store the text of each file as a configuration object named after the file."""
+    for path in paths:
+        task.connect_configuration(path, name=path.name)
+
+
+def record_checkpoints(task: Task, checkpoints: dict[str, Path], offline: bool) -> None:
+    """Attach checkpoints to the task: offline as artifacts (in the session zip), online as output
+    models uploaded to the task's ``output_uri``."""
+    for name, path in checkpoints.items():
+        if offline:
+            task.upload_artifact(f"checkpoint-{name}", artifact_object=path, wait_on_upload=True)
+        else:
+            task.update_output_model(
+                model_path=str(path), name=name, model_name=f"{task.name}-{name}", auto_delete_file=False
+            )
+
+
+def offline_session_zip(task: Task) -> Path | None:
+    """Where the offline session's zip is (or will be, after close); None online."""
+    folder = task.get_offline_mode_folder() if Task.is_offline() else None
+    return Path(folder).with_suffix(".zip") if folder else None
+
+
+def finish_task(task: Task, status: str, run_json: Path | None, message: str | None = None) -> None:
+    """Record the outcome on the task (tag, comment, status) and close it."""
+    task.add_tags([status])
+    if message:
+        task.set_comment(f"{status}: {message}")
+    if run_json is not None and run_json.is_file():
+        task.upload_artifact("run.json", artifact_object=run_json, wait_on_upload=True)
+    if status == "failed":
+        task.mark_failed(status_reason=message or "failed", force=True)
+    elif status == "interrupted":
+        task.mark_stopped(force=True, status_message=message or "interrupted")
+    task.close()  # online this marks a still-running task completed
