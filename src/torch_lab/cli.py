@@ -89,17 +89,18 @@ def _main(parser: argparse.ArgumentParser, argv: list[str] | None) -> int:
             import torch
 
             torch.autograd.set_detect_anomaly(True)
-        from torch_lab import launch
+        from torch_lab.experiment import load_experiment
+
+        experiment = load_experiment(args.hparams_path, args.overrides)
+        from torch_lab import launch  # the heavy imports, once the experiment is known to be sound
 
         options = launch.RunOptions(
-            hparams_path=args.hparams_path,
-            overrides=args.overrides,
             offline=args.offline,
             dev_run=getattr(args, "dev_run", None),
             extra_args=getattr(args, "extra_args", []),
         )
         run: Callable = getattr(launch, prog)
-        run(options)
+        run(experiment, options)
         return EXIT_OK
     except UserError as error:
         if args.debug:

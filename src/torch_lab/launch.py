@@ -22,7 +22,7 @@ from pytorch_lightning.callbacks import ModelCheckpoint
 from torch_lab import checkpoints, tracking
 from torch_lab.callbacks import CheckpointMetadata, RunHistory, scalar_metrics
 from torch_lab.errors import RunFailed, UserError, display_path
-from torch_lab.experiment import Experiment, load_experiment
+from torch_lab.experiment import Experiment
 from torch_lab.hparams import did_you_mean
 from torch_lab.loggers import ClearMLLogger
 from torch_lab.run_dir import RunDirectory, now
@@ -39,8 +39,6 @@ BEST_MONITOR, BEST_MODE = "loss/val", "min"
 class RunOptions:
     """What the command line asked for."""
 
-    hparams_path: str
-    overrides: list[str] = field(default_factory=list)
     offline: bool = False
     dev_run: int | float | None = None
     extra_args: list[str] = field(default_factory=list)
@@ -172,9 +170,8 @@ def _run(tracked: TrackedRun, body: Any) -> RunDirectory:
     return tracked.run
 
 
-def train(options: RunOptions) -> RunDirectory:
+def train(experiment: Experiment, options: RunOptions) -> RunDirectory:
     """Run ``train``: fit, then test on the best checkpoint when ``test_dataloaders`` is given."""
-    experiment = load_experiment(options.hparams_path, options.overrides)
     hparams = experiment.hparams
     task_name, tags = experiment.name, []
     if options.dev_run is not None:
@@ -228,9 +225,8 @@ def train(options: RunOptions) -> RunDirectory:
     return _run(tracked, body)
 
 
-def infer(options: RunOptions) -> RunDirectory:
+def infer(experiment: Experiment, options: RunOptions) -> RunDirectory:
     """Run ``infer``: ``trainer.predict`` on ``infer_config(hparams, *extra_args)``."""
-    experiment = load_experiment(options.hparams_path, options.overrides)
     hparams = experiment.hparams
     _check_kwargs(experiment, "init", pl.Trainer)
     _check_kwargs(experiment, "predict", pl.Trainer.predict)

@@ -1,4 +1,4 @@
-"""Default hparams of the MNIST demo: a small CNN, AdamW with a one-cycle schedule, 4 epochs."""
+"""Default hparams of the MNIST demo: a small CNN, AdamW with a one-cycle schedule, 5 epochs."""
 
 hparams = {
     "task": {
@@ -10,7 +10,7 @@ hparams = {
         "weights_only": False,
     },
     "trainer": {
-        "init": {"max_epochs": 4, "accelerator": "auto", "devices": 1},
+        "init": {"max_epochs": 5, "accelerator": "auto", "devices": 1},
         "fit": {},
         "predict": {},
     },

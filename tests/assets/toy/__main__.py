@@ -1,0 +1,49 @@
+"""A toy experiment for the tests: a linear classifier on random 4-d points, seconds to train."""
+
+import torch
+import torchmetrics
+from torch import nn
+from torch.utils.data import DataLoader, TensorDataset
+
+from torch_lab.modules import LabModule, TrainLabModule
+
+
+def points(n, seed):
+    generator = torch.Generator().manual_seed(seed)
+    x = torch.randn(n, 4, generator=generator)
+    return TensorDataset(x, (x.sum(dim=1) > 0).long())
+
+
+
+
+def train_config(hparams):
+    config = hparams["config"]
+    module = TrainLabModule(
+        nn.Linear(4, 2),
+        loss_function=nn.CrossEntropyLoss(),
+        optimizer_config={"optimizer": torch.optim.SGD, "optimizer_kwargs": {"lr": config["lr"]}},
+        metrics={"accuracy": torchmetrics.Accuracy(task="multiclass", num_classes=2)},
+    )
+    result = dict(
+        module=module,
+        train_dataloaders=DataLoader(points(64, 0), batch_size=16, shuffle=True),
+        val_dataloaders=DataLoader(points(32, 1), batch_size=16),
+        test_dataloaders=DataLoader(points(32, 2), batch_size=16),
+    )
+    if config.get("crash_at_epoch") is not None:
+        from pytorch_lightning import Callback
+
+        class Crash(Callback):
+            def on_train_epoch_end(self, trainer, pl_module):
+                if trainer.current_epoch == config["crash_at_epoch"]:
+                    raise RuntimeError("injected crash")
+
+        result["callbacks"] = [Crash()]
+    return result
+
+
+def infer_config(hparams, count):
+    return dict(
+        module=LabModule(nn.Linear(4, 2)),
+        predict_dataloaders=DataLoader(points(int(count), 3), batch_size=8),
+    )
