@@ -63,16 +63,21 @@ class Experiment:
 
     def infer_config(self, args: list[str], hparams: dict[str, Any] | None = None) -> dict[str, Any]:
         """Call ``infer_config(hparams, *args)`` and check what it returns."""
-        function = self.config_function("infer_config")
-        try:
-            inspect.signature(function).bind(hparams or self.hparams, *args)
-        except TypeError:
-            raise UserError(
-                f"{display_path(self.main_path)}: infer_config{inspect.signature(function)} takes different "
-                f"arguments than the {len(args)} given after the hparams path: {args}"
-            ) from None
+        function = self.check_infer_args(args)
         config = self._call(function, hparams or self.hparams, *args)
         return self._check_config("infer_config", config, INFER_KEYS, INFER_REQUIRED, "LabModule")
+
+    def check_infer_args(self, args: list[str]) -> Callable[..., Any]:
+        """Return ``infer_config`` after checking it accepts ``(hparams, *args)``."""
+        function = self.config_function("infer_config")
+        try:
+            inspect.signature(function).bind(self.hparams, *args)
+        except TypeError:
+            raise UserError(
+                f"{display_path(self.main_path)}: infer_config{inspect.signature(function)} takes "
+                f"different arguments than the {len(args)} given after the hparams path: {args}"
+            ) from None
+        return function
 
     def _call(self, function: Callable[..., Any], *args: Any) -> Any:
         try:

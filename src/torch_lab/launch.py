@@ -59,11 +59,16 @@ def _check_kwargs(experiment: Experiment, block: str, function: Any) -> None:
                 f"{function.__qualname__}{did_you_mean(key, accepted)}"
             )
     if block == "init":
+        lightning_log = logging.getLogger("pytorch_lightning")
+        level = lightning_log.level
+        lightning_log.setLevel(logging.WARNING)  # no device banner for the throwaway Trainer
         try:  # a throwaway Trainer validates the values, before any task exists
-            pl.Trainer(**kwargs, logger=False, enable_checkpointing=False,
-                       enable_progress_bar=False, enable_model_summary=False)
+            quiet = {"enable_progress_bar": False, "enable_model_summary": False}
+            pl.Trainer(**{**quiet, **kwargs}, logger=False, enable_checkpointing=False)
         except Exception as error:
             raise UserError(f"{source}: trainer.init is invalid: {error}") from None
+        finally:
+            lightning_log.setLevel(level)
 
 
 def apply_dev_run(hparams: dict[str, Any], dev_run: int | float) -> dict[str, Any]:
@@ -177,6 +182,7 @@ def train(experiment: Experiment, options: RunOptions) -> RunDirectory:
     if options.dev_run is not None:
         hparams = experiment.hparams = apply_dev_run(hparams, options.dev_run)
         task_name, tags = f"dev_{task_name}", ["dev-run"]
+    experiment.config_function("train_config")
     _check_kwargs(experiment, "init", pl.Trainer)
     _check_kwargs(experiment, "fit", pl.Trainer.fit)
     pl.seed_everything(0, workers=True, verbose=False)
@@ -228,6 +234,7 @@ def train(experiment: Experiment, options: RunOptions) -> RunDirectory:
 def infer(experiment: Experiment, options: RunOptions) -> RunDirectory:
     """Run ``infer``: ``trainer.predict`` on ``infer_config(hparams, *extra_args)``."""
     hparams = experiment.hparams
+    experiment.check_infer_args(options.extra_args)
     _check_kwargs(experiment, "init", pl.Trainer)
     _check_kwargs(experiment, "predict", pl.Trainer.predict)
     config = experiment.infer_config(options.extra_args, hparams)

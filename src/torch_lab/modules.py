@@ -107,6 +107,13 @@ class TrainLabModule(LabModule):
                 self.log(f"{name}/{stage}", metric, on_step=False, on_epoch=True, prog_bar=stage != "train")
         return loss
 
+    def on_fit_start(self) -> None:
+        """Recreate metric states outside inference mode: a ``validate`` run before ``fit`` leaves
+        inference tensors that in-place metrics (e.g. MeanSquaredError) cannot update in fit."""
+        for stage_metrics in (self.train_metrics, self.val_metrics, self.test_metrics):
+            for metric in stage_metrics.values():
+                metric.reset()
+
     def training_step(self, batch: Any, batch_idx: int) -> torch.Tensor:
         return self._step(batch, "train")
 
