@@ -1,0 +1,169 @@
+"""Real runs of the console scripts on the toy experiment: run directory, offline ClearML session,
+checkpoints, outcomes and exit codes."""
+
+import csv
+import json
+import signal
+import socket
+import subprocess
+import sys
+import time
+import zipfile
+from pathlib import Path
+
+import torch
+
+from conftest import run_cli
+from torch_lab.launch import apply_dev_run
+
+
+def run_dirs(root: Path) -> list[Path]:
+    return sorted(p for p in (root / "data" / "artifacts").glob("*") if p.is_dir())
+
+
+def session(zip_path: Path) -> dict:
+    """The task.json, metric events and file names of an offline session zip."""
+    with zipfile.ZipFile(zip_path) as zipped:
+        names = zipped.namelist()
+        events = [e for line in zipped.read("metrics.jsonl").decode().splitlines() for e in json.loads(line)]
+        return {"task": json.loads(zipped.read("task.json")), "events": events, "names": names}
+
+
+def test_train_without_clearml_config_runs_offline_and_records_everything(toy: Path, tmp_path: Path) -> None:
+    result = run_cli("train", toy, "--set", "config.lr=0.2")
+    assert result.returncode == 0, result.stderr
+    assert "no ClearML configuration found (clearml.conf or CLEARML_API_*); running offline" in result.stdout
+    [run] = run_dirs(tmp_path)
+    record = json.loads((run / "run.json").read_text())
+    task_id = record["task_id"]
+    assert task_id.startswith("offline-") and run.name == f"01_toy-hparams-{task_id}"
+    assert f"torch-lab: task {task_id} started; run directory {run}" in result.stdout
+    assert f"torch-lab: task {task_id} completed; run directory {run}" in result.stdout
+    assert f"clearml-task --import-offline-session {record['offline_session']}" in result.stdout
+    assert record["status"] == "completed" and record["offline"] is True
+    assert record["project_name"] == "torch-lab-tests" and record["task_name"] == "01_toy-hparams"
+    assert record["hparams_path"] == str(toy) and record["started"] <= record["finished"]
+    assert set(record["checkpoints"]) == {"best", "last"}
+    assert {"loss/train", "loss/val", "accuracy/val", "loss/test", "accuracy/test"} <= set(record["metrics"])
+
+    hparams = json.loads((run / "hparams.json").read_text())
+    assert hparams["config"]["lr"] == 0.2 and hparams["checkpoint"]["checkpoint_name"] == "last"
+
+    rows = list(csv.DictReader(open(run / "history.csv")))
+    assert [r["epoch"] for r in rows] == ["0", "1", "2"]
+    assert {"loss/train", "loss/val", "accuracy/train", "accuracy/val", "train_seconds", "val_seconds"} <= set(rows[0])
+
+    last = torch.load(run / "checkpoints" / "last.ckpt", weights_only=True)
+    assert last["epoch"] == 2 and last["torch_lab"]["task_id"] == task_id
+    torch.nn.Linear(4, 2).load_state_dict(last["state_dict"])
+    best = torch.load(run / "checkpoints" / "best.ckpt", weights_only=True)
+    assert float(best["callbacks"][next(k for k in best["callbacks"] if "ModelCheckpoint" in k)]
+                 ["best_model_score"]) == min(float(r["loss/val"]) for r in rows)
+
+    offline = session(Path(record["offline_session"]))
+    task = offline["task"]
+    assert task["id"] == task_id and task["name"] == "01_toy-hparams" and "completed" in task["tags"]
+    assert task["hyperparams"]["hparams"]["config/lr"]["value"] == "0.2"
+    assert {"hparams.py", "__main__.py"} <= set(task["configuration"])
+    assert "train_config" in task["configuration"]["__main__.py"]["value"]
+    scalars = {(e["metric"], e["variant"]) for e in offline["events"] if e["type"] == "training_stats_scalar"}
+    assert {("loss", "train"), ("loss", "val"), ("accuracy", "train"), ("accuracy", "val"), ("loss", "test")} <= scalars
+    val_points = [e["iter"] for e in offline["events"] if e.get("metric") == "loss" and e.get("variant") == "val"]
+    assert len(val_points) == 3 == len(set(val_points))
+    for name in ("checkpoint-best/best.ckpt", "checkpoint-last/last.ckpt", "run.json/run.json"):
+        assert any(n.endswith(f"/artifacts/{name}") for n in offline["names"]), name
+    assert not (tmp_path / "lightning_logs").exists()
+
+
+def test_dev_run_is_one_short_tagged_epoch(toy: Path, tmp_path: Path) -> None:
+    result = run_cli("train", toy, "--dev-run", "2", "--offline", "--set", "trainer.init.max_epochs=-1")
+    assert result.returncode == 0, result.stderr
+    [run] = run_dirs(tmp_path)
+    record = json.loads((run / "run.json").read_text())
+    assert record["task_name"] == "dev_01_toy-hparams"
+    assert len(list(csv.DictReader(open(run / "history.csv")))) == 1
+    task = session(Path(record["offline_session"]))["task"]
+    assert "dev-run" in task["tags"]
+    hparams = json.loads((run / "hparams.json").read_text())
+    assert hparams["trainer"]["init"]["limit_train_batches"] == 2
+
+
+def test_apply_dev_run_bounds_every_loop() -> None:
+    hparams = {"trainer": {"init": {"max_epochs": -1, "max_steps": 10**9, "val_check_interval": 500}}}
+    init = apply_dev_run(hparams, 0.5)["trainer"]["init"]
+    assert init == {"max_epochs": 1, "limit_train_batches": 0.5, "limit_val_batches": 0.5,
+                    "limit_test_batches": 0.5}
+    assert hparams["trainer"]["init"]["max_epochs"] == -1
+
+
+def test_failed_run_keeps_its_checkpoint_and_record(toy: Path, tmp_path: Path) -> None:
+    result = run_cli("train", toy, "--offline", "--set", "config.crash_at_epoch=1")
+    assert result.returncode == 1
+    [run] = run_dirs(tmp_path)
+    assert result.stderr.strip().splitlines()[-1] == (
+        f"train: run failed: RuntimeError: injected crash (traceback: {run / 'traceback.txt'})")
+    record = json.loads((run / "run.json").read_text())
+    assert record["status"] == "failed" and record["error"] == "RuntimeError: injected crash"
+    assert "injected crash" in (run / "traceback.txt").read_text()
+    assert torch.load(run / "checkpoints" / "last.ckpt", weights_only=True)["epoch"] == 0
+    offline = session(Path(record["offline_session"]))
+    assert "failed" in offline["task"]["tags"]
+    assert any(n.endswith("/artifacts/checkpoint-last/last.ckpt") for n in offline["names"])
+
+
+def test_interrupted_run_exits_130_and_says_so(toy: Path, tmp_path: Path) -> None:
+    command = [str(Path(sys.executable).parent / "train"), str(toy), "--offline",
+               "--set", "trainer.init.max_epochs=100000"]
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    history = tmp_path / "data" / "artifacts"
+    deadline = time.monotonic() + 120
+    while not list(history.glob("*/history.csv")) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    process.send_signal(signal.SIGINT)
+    out, err = process.communicate(timeout=120)
+    assert process.returncode == 130, err
+    assert err.strip().splitlines()[-1] == "train: interrupted"
+    [run] = run_dirs(tmp_path)
+    record = json.loads((run / "run.json").read_text())
+    assert record["status"] == "interrupted"
+    assert "interrupted" in session(Path(record["offline_session"]))["task"]["tags"]
+
+
+def test_infer_uses_the_checkpoint_block_and_is_tracked(toy: Path, tmp_path: Path) -> None:
+    assert run_cli("train", toy, "--offline").returncode == 0
+    [trained] = run_dirs(tmp_path)
+    task_id = json.loads((trained / "run.json").read_text())["task_id"]
+    result = run_cli("infer", toy, "6", "--offline", "--set", f"checkpoint.checkpoint_task_id='{task_id}'")
+    assert result.returncode == 0, result.stderr
+    [inferred] = [p for p in run_dirs(tmp_path) if p != trained]
+    record = json.loads((inferred / "run.json").read_text())
+    assert record["status"] == "completed" and record["task_name"] == "infer_01_toy-hparams"
+    assert not (tmp_path / "lightning_logs").exists()
+
+    missing = run_cli("infer", toy, "6", "--offline", "--set", "checkpoint.checkpoint_task_id='offline-0'")
+    assert missing.returncode == 2
+    assert missing.stderr.strip() == (
+        "infer: error: checkpoint task 'offline-0': no checkpoint 'last' found (looked in its run "
+        "directory under the artifacts root, its ClearML offline session and, when online, the "
+        "ClearML server)")
+
+
+def test_unreachable_server_is_reported_in_seconds(toy: Path, tmp_path: Path) -> None:
+    """A configured server that refuses, and one that accepts but never answers: exit 2, one line,
+    no task and no run directory (the subprocess timeout guards against a hang)."""
+    silent = socket.socket()
+    silent.bind(("127.0.0.1", 0))
+    silent.listen(8)
+    closed = socket.socket()
+    closed.bind(("127.0.0.1", 0))
+    closed_port = closed.getsockname()[1]
+    closed.close()
+    for host in (f"http://127.0.0.1:{closed_port}", f"http://127.0.0.1:{silent.getsockname()[1]}"):
+        env = {"CLEARML_API_HOST": host, "CLEARML_API_ACCESS_KEY": "k", "CLEARML_API_SECRET_KEY": "s"}
+        result = run_cli("train", toy, env=env, timeout=60)
+        assert result.returncode == 2, result.stderr
+        line = result.stderr.strip().splitlines()[-1]
+        assert line.startswith(f"train: error: ClearML server {host} is unreachable (")
+        assert line.endswith("check clearml.conf or the CLEARML_API_* variables, or run with --offline")
+    silent.close()
+    assert run_dirs(tmp_path) == []
