@@ -1,0 +1,100 @@
+"""The MNIST demo end to end: tiny idx files through torchvision's real loader (fast), and the
+full dataset when this checkout has it (slow)."""
+
+import csv
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+import torch
+
+from conftest import DEMO, run_cli, shared_mnist
+from example_project.preprocess import mnist
+from torch_lab.experiment import load_experiment
+
+
+def flatten(tree: dict, prefix: str = "") -> dict:
+    flat = {}
+    for key, value in tree.items():
+        if isinstance(value, dict):
+            flat.update(flatten(value, f"{prefix}{key}."))
+        else:
+            flat[f"{prefix}{key}"] = value
+    return flat
+
+
+def test_modified_hparams_differ_only_where_they_say() -> None:
+    base = flatten(load_experiment(DEMO / "hparams.py").hparams)
+    modified = flatten(load_experiment(DEMO / "hparams_modified.py").hparams)
+    changed = {k for k in base.keys() | modified.keys() if base.get(k) != modified.get(k)}
+    assert changed == {"config.learning_rate", "config.model.width"}
+    assert modified["config.learning_rate"] == 1e-3 and modified["config.model.width"] == 16
+
+
+def test_preprocess_builds_processed_tensors(tiny_mnist: Path) -> None:
+    mnist.main(["--data-dir", str(tiny_mnist)])
+    train = torch.load(tiny_mnist / "processed" / "mnist" / "train.pt", weights_only=True)
+    assert train["images"].shape == (512, 28, 28) and train["images"].dtype == torch.uint8
+    assert mnist.load(tiny_mnist, "test")["labels"].shape == (128,)
+
+
+def predictions(path: Path) -> list[tuple[int, int]]:
+    return [(int(r["index"]), int(r["prediction"])) for r in csv.DictReader(open(path))]
+
+
+def test_demo_trains_and_infers_on_tiny_mnist(tiny_mnist: Path, tmp_path: Path) -> None:
+    data = ["--set", f"config.data_dir='{tiny_mnist}'", "config.val_size=64", "trainer.init.max_epochs=2"]
+    result = run_cli("train", DEMO / "hparams.py", "--offline", *data)
+    assert result.returncode == 0, result.stderr
+    [run] = (tmp_path / "data" / "artifacts").glob("00_mnist_demo-hparams-*")
+    record = json.loads((run / "run.json").read_text())
+    test_accuracy = record["metrics"]["accuracy/test"]
+
+    by_task = run_cli("infer", DEMO / "hparams.py", record["task_id"], "by_task.csv", "--offline", *data)
+    assert by_task.returncode == 0, by_task.stderr
+    rows = predictions(tmp_path / "by_task.csv")
+    assert [index for index, _ in rows] == list(range(128))
+    labels = mnist.load(tiny_mnist, "test")["labels"].tolist()
+    accuracy = sum(prediction == labels[index] for index, prediction in rows) / len(rows)
+    assert accuracy == pytest.approx(test_accuracy, abs=1e-6)  # infer used the best checkpoint too
+
+    by_path = run_cli("infer", DEMO / "hparams.py", run / "checkpoints" / "best.ckpt", "by_path.csv",
+                      "--offline", *data)
+    assert by_path.returncode == 0, by_path.stderr
+    assert predictions(tmp_path / "by_path.csv") == rows
+
+
+def test_demo_without_data_says_where_to_put_it(tmp_path: Path) -> None:
+    pytest.importorskip("torchvision")
+    result = run_cli("train", DEMO / "hparams.py", "--offline", "--set", f"config.data_dir='{tmp_path / 'empty'}'")
+    if result.returncode == 0:
+        pytest.skip("this machine downloaded MNIST")
+    assert result.returncode == 2
+    assert "MNIST not found in" in result.stderr and "put the four MNIST .gz files there" in result.stderr
+
+
+@pytest.mark.slow
+def test_full_demo_reaches_99_percent_and_infer_matches(tmp_path: Path) -> None:
+    """The README's quickstart on the real MNIST files: at least 99.0% test accuracy."""
+    source = shared_mnist()
+    if source is None:
+        pytest.skip("the four MNIST files are not in ./data/MNIST/raw or ../shared/data")
+    raw = tmp_path / "data" / "MNIST" / "raw"
+    raw.mkdir(parents=True)
+    for path in (source / "MNIST" / "raw").glob("*.gz"):
+        shutil.copy(path, raw / path.name)
+    result = run_cli("train", DEMO / "hparams.py", "--offline", timeout=900)
+    assert result.returncode == 0, result.stderr
+    [run] = (tmp_path / "data" / "artifacts").glob("00_mnist_demo-hparams-*")
+    record = json.loads((run / "run.json").read_text())
+    assert record["metrics"]["accuracy/test"] >= 0.99
+    assert len(list(csv.DictReader(open(run / "history.csv")))) == 5
+
+    inferred = run_cli("infer", DEMO / "hparams.py", record["task_id"], "preds.csv", "--offline")
+    assert inferred.returncode == 0, inferred.stderr
+    rows = predictions(tmp_path / "preds.csv")
+    labels = mnist.load(tmp_path / "data", "test")["labels"].tolist()
+    assert len(rows) == 10_000
+    accuracy = sum(prediction == labels[index] for index, prediction in rows) / len(rows)
+    assert accuracy == pytest.approx(record["metrics"]["accuracy/test"], abs=1e-6)
