@@ -19,11 +19,12 @@ DEMO = REPO / "src" / "example_project" / "experiments" / "00_mnist_demo"
 @pytest.fixture(autouse=True)
 def isolated(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """Run every test in its own directory with its own ClearML cache and artifacts root, and no
-    ClearML server configured."""
+    ClearML server configured (HOME moves too, hiding a ~/clearml.conf from the scripts)."""
     for name in ("CLEARML_API_HOST", "CLEARML_API_ACCESS_KEY", "CLEARML_API_SECRET_KEY",
                  "CLEARML_OFFLINE_MODE", "CLEARML_CONFIG_FILE", "TORCH_LAB_ARTIFACTS"):
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("CLEARML_CACHE_DIR", str(tmp_path / "clearml-cache"))
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
     monkeypatch.setenv("PYTHONWARNINGS", "ignore")
     monkeypatch.chdir(tmp_path)
     return tmp_path

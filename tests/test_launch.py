@@ -11,6 +11,7 @@ import time
 import zipfile
 from pathlib import Path
 
+import pytest
 import torch
 
 from conftest import run_cli
@@ -111,7 +112,8 @@ def test_failed_run_keeps_its_checkpoint_and_record(toy: Path, tmp_path: Path) -
     assert any(n.endswith("/artifacts/checkpoint-last/last.ckpt") for n in offline["names"])
 
 
-def test_interrupted_run_exits_130_and_says_so(toy: Path, tmp_path: Path) -> None:
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
+def test_interrupted_run_exits_130_and_says_so(toy: Path, tmp_path: Path, signum: int) -> None:
     command = [str(Path(sys.executable).parent / "train"), str(toy), "--offline",
                "--set", "trainer.init.max_epochs=100000"]
     process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
@@ -119,7 +121,7 @@ def test_interrupted_run_exits_130_and_says_so(toy: Path, tmp_path: Path) -> Non
     deadline = time.monotonic() + 120
     while not list(history.glob("*/history.csv")) and time.monotonic() < deadline:
         time.sleep(0.2)
-    process.send_signal(signal.SIGINT)
+    process.send_signal(signum)
     out, err = process.communicate(timeout=120)
     assert process.returncode == 130, err
     assert err.strip().splitlines()[-1] == "train: interrupted"

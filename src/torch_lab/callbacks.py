@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import logging
+import signal
 import time
+from pathlib import Path
 from typing import Any
 
 import pytorch_lightning as pl
@@ -77,3 +79,60 @@ class CheckpointMetadata(pl.Callback):
         self, trainer: pl.Trainer, pl_module: pl.LightningModule, checkpoint: dict[str, Any]
     ) -> None:
         checkpoint["torch_lab"] = {"task_id": self.task_id, "hparams": self.hparams}
+
+
+class GracefulStop(pl.Callback):
+    """Turn SIGINT/SIGTERM into a clean stop at the next batch boundary.
+
+    The signal handler only sets a flag (an exception raised at an arbitrary point could leave
+    ClearML's reporter holding a lock). At the next batch end the callback raises
+    ``KeyboardInterrupt``, which Lightning handles as an interruption; when fitting, the current
+    state is then saved to ``last_checkpoint``, so no finished batch is lost.
+    A second signal interrupts at once.
+    """
+
+    SIGNALS = (signal.SIGINT, signal.SIGTERM)
+
+    def __init__(self, last_checkpoint: Path | None) -> None:
+        self.last_checkpoint = last_checkpoint
+        self.received: int | None = None
+        self._previous: dict[int, Any] = {}
+
+    def install(self) -> None:
+        """Take over SIGINT and SIGTERM (main thread only)."""
+        for signum in self.SIGNALS:
+            self._previous[signum] = signal.signal(signum, self._handle)
+
+    def restore(self) -> None:
+        """Give SIGINT and SIGTERM back their previous handlers."""
+        for signum, handler in self._previous.items():
+            signal.signal(signum, handler)
+        self._previous.clear()
+
+    def _handle(self, signum: int, frame: Any) -> None:
+        if self.received is not None:
+            raise KeyboardInterrupt
+        self.received = signum
+        log.warning("received %s: stopping after this batch", signal.Signals(signum).name)
+
+    def _stop_if_signalled(self, trainer: pl.Trainer) -> None:
+        if self.received is not None:
+            raise KeyboardInterrupt
+
+    def on_exception(self, trainer: pl.Trainer, pl_module: pl.LightningModule,
+                     exception: BaseException) -> None:
+        # Lightning's own SIGTERM handling may stop the loop first; either way, save when fitting.
+        if self.received is not None and trainer.state.fn == "fit" and self.last_checkpoint:
+            trainer.save_checkpoint(self.last_checkpoint)
+
+    def on_train_batch_end(self, trainer: pl.Trainer, *args: Any) -> None:
+        self._stop_if_signalled(trainer)
+
+    def on_validation_batch_end(self, trainer: pl.Trainer, *args: Any) -> None:
+        self._stop_if_signalled(trainer)
+
+    def on_test_batch_end(self, trainer: pl.Trainer, *args: Any) -> None:
+        self._stop_if_signalled(trainer)
+
+    def on_predict_batch_end(self, trainer: pl.Trainer, *args: Any) -> None:
+        self._stop_if_signalled(trainer)

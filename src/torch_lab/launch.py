@@ -20,7 +20,7 @@ import pytorch_lightning as pl  # before clearml (see torch_lab.tracking)
 from pytorch_lightning.callbacks import ModelCheckpoint
 
 from torch_lab import checkpoints, tracking
-from torch_lab.callbacks import CheckpointMetadata, RunHistory, scalar_metrics
+from torch_lab.callbacks import CheckpointMetadata, GracefulStop, RunHistory, scalar_metrics
 from torch_lab.errors import RunFailed, UserError, display_path
 from torch_lab.experiment import Experiment
 from torch_lab.hparams import did_you_mean
@@ -93,11 +93,13 @@ def _dataloaders(config: dict[str, Any]) -> list[Any]:
 
 
 class TrackedRun:
-    """A ClearML task with its run directory, closed with the run's outcome."""
+    """A ClearML task with its run directory; as a context manager, it closes both with the
+    run's outcome and turns SIGINT/SIGTERM into a clean stop (see ``GracefulStop``)."""
 
     def __init__(self, experiment: Experiment, hparams: dict[str, Any], task_name: str,
                  task_type: str, tags: list[str], offline: bool) -> None:
         self.offline = offline
+        self.trainer: pl.Trainer | None = None
         tracking.configure(offline)
         if not offline:
             tracking.check_server()
@@ -114,12 +116,24 @@ class TrackedRun:
             offline_session=str(self.session_zip) if self.session_zip else None,
         )
         self.run.write_json("hparams.json", self.hparams)
+        self.stop = GracefulStop(self.run.checkpoints / "last.ckpt" if task_type == "training" else None)
         print(f"torch-lab: task {self.task.id} started; run directory {self.run.path}", flush=True)
 
-    def finish(self, error: BaseException | None, trainer: pl.Trainer | None) -> None:
-        """Record checkpoints, metrics and the outcome of ``error`` in run.json and on the task."""
-        interrupted = isinstance(error, KeyboardInterrupt) or (
-            isinstance(error, SystemExit) and trainer is not None and trainer.interrupted
+    def __enter__(self) -> TrackedRun:
+        self.stop.install()
+        return self
+
+    def __exit__(self, kind: type | None, error: BaseException | None, tb: Any) -> None:
+        try:
+            self.finish(error)
+        finally:
+            self.stop.restore()
+
+    def finish(self, error: BaseException | None) -> None:
+        """Record checkpoints, metrics and the outcome of ``error`` in run.json and on the task;
+        raise ``KeyboardInterrupt`` or ``RunFailed`` when the run did not complete."""
+        interrupted = self.stop.received is not None or isinstance(error, KeyboardInterrupt) or (
+            isinstance(error, SystemExit) and self.trainer is not None and self.trainer.interrupted
         )
         status = "completed" if error is None else "interrupted" if interrupted else "failed"
         message = None
@@ -129,9 +143,9 @@ class TrackedRun:
             (self.run.path / "traceback.txt").write_text(trace)
         saved = {p.stem: p for p in sorted(self.run.checkpoints.glob("*.ckpt"))}
         fields: dict[str, Any] = {"checkpoints": {k: str(v) for k, v in saved.items()}}
-        if trainer is not None:
+        if self.trainer is not None:
             fields["metrics"] = {**self.run.record.get("metrics", {}),
-                                 **scalar_metrics(trainer.callback_metrics)}
+                                 **scalar_metrics(self.trainer.callback_metrics)}
         self.run.update(status=status, finished=now(), error=message, **fields)
         try:
             tracking.record_checkpoints(self.task, saved, self.offline)
@@ -164,17 +178,6 @@ def _start_checkpoint(hparams: dict[str, Any]) -> Path | None:
     return checkpoints.resolve_checkpoint(task_id, hparams["checkpoint"]["checkpoint_name"])
 
 
-def _run(tracked: TrackedRun, body: Any) -> RunDirectory:
-    trainer_box: list[pl.Trainer] = []
-    try:
-        body(trainer_box)
-    except BaseException as error:
-        tracked.finish(error, trainer_box[0] if trainer_box else None)
-        raise
-    tracked.finish(None, trainer_box[0] if trainer_box else None)
-    return tracked.run
-
-
 def train(experiment: Experiment, options: RunOptions) -> RunDirectory:
     """Run ``train``: fit, then test on the best checkpoint when ``test_dataloaders`` is given."""
     hparams = experiment.hparams
@@ -200,25 +203,21 @@ def train(experiment: Experiment, options: RunOptions) -> RunDirectory:
         for loader in _dataloaders(config):
             loader.num_workers = 0
     run = tracked.run
-
-    def body(trainer_box: list[pl.Trainer]) -> None:
+    with tracked:
         best = ModelCheckpoint(dirpath=run.checkpoints, filename="best", monitor=BEST_MONITOR,
                                mode=BEST_MODE, save_top_k=1, save_last=True,
                                enable_version_counter=False, auto_insert_metric_name=False)
-        trainer = pl.Trainer(
+        trainer = tracked.trainer = pl.Trainer(
             **tracked.hparams["trainer"]["init"],
             default_root_dir=run.path,
             logger=ClearMLLogger(tracked.task),
             callbacks=[*config["callbacks"], best, RunHistory(run),
-                       CheckpointMetadata(tracked.task.id, tracked.hparams)],
+                       CheckpointMetadata(tracked.task.id, tracked.hparams), tracked.stop],
         )
-        trainer_box.append(trainer)
         resume = start_from if start_from and not hparams["checkpoint"]["weights_only"] else None
         trainer.fit(config["module"], config["train_dataloaders"], config["val_dataloaders"],
                     ckpt_path=resume, weights_only=True if resume else None,
                     **tracked.hparams["trainer"]["fit"])
-        if trainer.interrupted:
-            raise KeyboardInterrupt
         run.update(metrics=scalar_metrics(trainer.callback_metrics),
                    best={"monitor": BEST_MONITOR, "mode": BEST_MODE,
                          "value": float(best.best_model_score) if best.best_model_score is not None
@@ -227,8 +226,7 @@ def train(experiment: Experiment, options: RunOptions) -> RunDirectory:
             trainer.test(config["module"], config["test_dataloaders"],
                          ckpt_path="best" if best.best_model_path else None,
                          weights_only=True if best.best_model_path else None)
-
-    return _run(tracked, body)
+    return run
 
 
 def infer(experiment: Experiment, options: RunOptions) -> RunDirectory:
@@ -250,18 +248,14 @@ def infer(experiment: Experiment, options: RunOptions) -> RunDirectory:
         if start_from is not None:
             checkpoints.load_weights(config["module"], start_from)
 
-    def body(trainer_box: list[pl.Trainer]) -> None:
-        trainer = pl.Trainer(
+    with tracked:
+        trainer = tracked.trainer = pl.Trainer(
             **tracked.hparams["trainer"]["init"],
             default_root_dir=tracked.run.path,
             logger=ClearMLLogger(tracked.task),
-            callbacks=config["callbacks"],
+            callbacks=[*config["callbacks"], tracked.stop],
             enable_checkpointing=False,
         )
-        trainer_box.append(trainer)
         trainer.predict(config["module"], config["predict_dataloaders"],
                         **tracked.hparams["trainer"]["predict"])
-        if trainer.interrupted:
-            raise KeyboardInterrupt
-
-    return _run(tracked, body)
+    return tracked.run

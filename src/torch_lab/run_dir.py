@@ -42,7 +42,7 @@ def write_atomic(path: Path, text: str) -> None:
 
 def find_run_dir(task_id: str, root: str | Path | None = None) -> Path | None:
     """The run directory of ``task_id`` under the artifacts root, or None when there is none."""
-    root = Path(root) if root is not None else artifacts_root()
+    root = (Path(root) if root is not None else artifacts_root()).absolute()
     matches = sorted(root.glob(f"*-{task_id}")) if root.is_dir() and task_id else []
     return next((m for m in matches if (m / "run.json").is_file()), None)
 
