@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import csv
 import logging
+import random
 import signal
 import time
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytorch_lightning as pl
 import torch
 
@@ -31,7 +34,9 @@ class RunHistory(pl.Callback):
 
     def __init__(self, run: RunDirectory) -> None:
         self.run = run
-        self.rows: list[dict[str, Any]] = []
+        history = run.path / "history.csv"
+        # A resumed run continues its history; re-run epochs replace their rows.
+        self.rows: list[dict[str, Any]] = list(csv.DictReader(open(history))) if history.is_file() else []
         self._epoch_start = 0.0
         self._val_start = 0.0
         self._val_seconds = 0.0
@@ -60,7 +65,7 @@ class RunHistory(pl.Callback):
             "train_seconds": round(seconds - self._val_seconds, 3),
             "val_seconds": round(self._val_seconds, 3),
         }
-        self.rows = [r for r in self.rows if r["epoch"] != row["epoch"]] + [row]
+        self.rows = [r for r in self.rows if int(r["epoch"]) < row["epoch"]] + [row]
         self.run.write_history(self.rows)
         log.info("epoch %s: %s", row["epoch"], "  ".join(
             f"{k}={v:.4g}" for k, v in row.items() if k != "epoch"
@@ -136,3 +141,28 @@ class GracefulStop(pl.Callback):
 
     def on_predict_batch_end(self, trainer: pl.Trainer, *args: Any) -> None:
         self._stop_if_signalled(trainer)
+
+
+class RandomState(pl.Callback):
+    """Keep the global random generators (torch, Python, NumPy) in checkpoints, as plain data, so
+    a run resumed from an epoch-end checkpoint shuffles, drops out and augments exactly as the
+    uninterrupted run would have."""
+
+    def state_dict(self) -> dict[str, Any]:
+        version, internal, gauss = random.getstate()
+        name, keys, position, has_gauss, cached = np.random.get_state()
+        return {
+            "torch": torch.get_rng_state(),
+            "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
+            "python": [version, list(internal), gauss],
+            "numpy": [name, keys.tolist(), int(position), int(has_gauss), float(cached)],
+        }
+
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        torch.set_rng_state(state_dict["torch"])
+        if state_dict["cuda"] and torch.cuda.is_available():
+            torch.cuda.set_rng_state_all(state_dict["cuda"])
+        version, internal, gauss = state_dict["python"]
+        random.setstate((version, tuple(internal), gauss))
+        name, keys, position, has_gauss, cached = state_dict["numpy"]
+        np.random.set_state((name, np.array(keys, dtype=np.uint32), position, has_gauss, cached))

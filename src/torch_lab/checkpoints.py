@@ -115,13 +115,27 @@ def load_checkpoint(path: Path) -> dict[str, Any]:
         ) from None
 
 
-def load_weights(module: Any, path: Path) -> None:
+def check_fits(module: Any, state_dict: dict[str, Any], label: str) -> None:
+    """Raise a UserError naming ``label`` when ``state_dict`` does not match ``module``'s weights."""
+    expected = module.state_dict()
+    missing = sorted(set(expected) - set(state_dict))
+    unexpected = sorted(set(state_dict) - set(expected))
+    reshaped = [
+        f"{key} is {tuple(state_dict[key].shape)}, the model's {tuple(expected[key].shape)}"
+        for key in sorted(set(expected) & set(state_dict))
+        if hasattr(state_dict[key], "shape") and state_dict[key].shape != expected[key].shape
+    ]
+    problems = [f"missing {', '.join(missing[:3])}" if missing else "",
+                f"unexpected {', '.join(unexpected[:3])}" if unexpected else "",
+                "; ".join(reshaped[:3])]
+    problems = [p for p in problems if p]
+    if problems:
+        raise UserError(f"{label}: does not fit the model ({'; '.join(problems)})")
+
+
+def load_weights(module: Any, path: Path, label: str | None = None) -> None:
     """Load the model weights of checkpoint ``path`` into ``module`` (a LabModule or a model)."""
     state = load_checkpoint(path)
     state_dict = state.get("state_dict", state) if isinstance(state, dict) else state
-    try:
-        module.load_state_dict(state_dict)
-    except RuntimeError as error:
-        raise UserError(
-            f"checkpoint {display_path(path)}: does not fit the model ({' '.join(str(error).split())[:300]})"
-        ) from None
+    check_fits(module, state_dict, label or f"checkpoint {display_path(path)}")
+    module.load_state_dict(state_dict)

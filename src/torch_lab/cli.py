@@ -49,6 +49,9 @@ def train_parser() -> argparse.ArgumentParser:
     parser.add_argument("--dev-run", type=dev_run_value, metavar="N|F",
                         help="one short epoch over N batches (int) or a fraction F (float) of them, "
                         "num_workers=0; named dev_... and tagged dev-run")
+    parser.add_argument("--resume", nargs="?", const="", metavar="TASK_ID",
+                        help="continue an unfinished run (that task's, or the latest of this hparams "
+                        "file) in its own ClearML task and run directory, from its last checkpoint")
     _common(parser)
     return parser
 
@@ -98,6 +101,8 @@ def _main(parser: argparse.ArgumentParser, argv: list[str] | None) -> int:
             offline=args.offline,
             dev_run=getattr(args, "dev_run", None),
             extra_args=getattr(args, "extra_args", []),
+            resume=getattr(args, "resume", None),
+            overrides=args.overrides,
         )
         run: Callable = getattr(launch, prog)
         run(experiment, options)

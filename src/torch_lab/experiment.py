@@ -113,8 +113,7 @@ class Experiment:
                 f"got {type(config['module']).__name__}"
             )
         for key in sorted(k for k in config if k.endswith("_dataloaders") and config[k] is not None):
-            loaders = config[key]
-            items = loaders if isinstance(loaders, (list, tuple)) else [loaders]
+            items = dataloaders_of({key: config[key]})
             if not items or not all(isinstance(item, DataLoader) for item in items):
                 raise UserError(f"{where}: '{key}' must be a DataLoader or a list of them")
         callbacks = config.setdefault("callbacks", [])
@@ -122,6 +121,15 @@ class Experiment:
             raise UserError(f"{where}: 'callbacks' must be a list of pytorch_lightning.Callback")
         config["callbacks"] = list(callbacks)
         return config
+
+
+def dataloaders_of(config: dict[str, Any]) -> list[Any]:
+    """Every dataloader in a config dict's ``*_dataloaders`` entries (each one or a list)."""
+    loaders: list[Any] = []
+    for key, value in config.items():
+        if key.endswith("_dataloaders") and value is not None:
+            loaders += list(value) if isinstance(value, (list, tuple)) else [value]
+    return loaders
 
 
 def load_experiment(path: str | Path, overrides: list[str] | None = None) -> Experiment:

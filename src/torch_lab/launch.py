@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import copy
 import inspect
+import json
 import logging
+import os
 import traceback
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -20,12 +22,18 @@ import pytorch_lightning as pl  # before clearml (see torch_lab.tracking)
 from pytorch_lightning.callbacks import ModelCheckpoint
 
 from torch_lab import checkpoints, tracking
-from torch_lab.callbacks import CheckpointMetadata, GracefulStop, RunHistory, scalar_metrics
+from torch_lab.callbacks import (
+    CheckpointMetadata,
+    GracefulStop,
+    RandomState,
+    RunHistory,
+    scalar_metrics,
+)
 from torch_lab.errors import RunFailed, UserError, display_path
-from torch_lab.experiment import Experiment
-from torch_lab.hparams import did_you_mean
+from torch_lab.experiment import Experiment, dataloaders_of
+from torch_lab.hparams import apply_overrides, did_you_mean
 from torch_lab.loggers import ClearMLLogger
-from torch_lab.run_dir import RunDirectory, now
+from torch_lab.run_dir import RunDirectory, artifacts_root, find_run_dir, now, runs_of
 
 log = logging.getLogger(__name__)
 
@@ -42,6 +50,18 @@ class RunOptions:
     offline: bool = False
     dev_run: int | float | None = None
     extra_args: list[str] = field(default_factory=list)
+    resume: str | None = None  # "" = the latest unfinished run of the hparams file
+    overrides: list[str] = field(default_factory=list)
+
+
+@dataclass
+class StartPoint:
+    """The checkpoint a training run starts from."""
+
+    path: Path
+    weights_only: bool  # True: weights only, fresh schedule; False: the full training state
+    label: str  # for messages
+    parent: dict[str, Any] | None = None  # lineage, when it comes from another task
 
 
 def _check_kwargs(experiment: Experiment, block: str, function: Any) -> None:
@@ -84,37 +104,37 @@ def apply_dev_run(hparams: dict[str, Any], dev_run: int | float) -> dict[str, An
     return hparams
 
 
-def _dataloaders(config: dict[str, Any]) -> list[Any]:
-    loaders: list[Any] = []
-    for key, value in config.items():
-        if key.endswith("_dataloaders") and value is not None:
-            loaders += value if isinstance(value, (list, tuple)) else [value]
-    return loaders
-
-
 class TrackedRun:
     """A ClearML task with its run directory; as a context manager, it closes both with the
     run's outcome and turns SIGINT/SIGTERM into a clean stop (see ``GracefulStop``)."""
 
     def __init__(self, experiment: Experiment, hparams: dict[str, Any], task_name: str,
-                 task_type: str, tags: list[str], offline: bool) -> None:
+                 task_type: str, tags: list[str], offline: bool,
+                 resume: RunDirectory | None = None) -> None:
         self.offline = offline
         self.trainer: pl.Trainer | None = None
         tracking.configure(offline)
         if not offline:
             tracking.check_server()
-        self.task = tracking.start_task(hparams["task"], task_name, task_type, tags, offline)
+        self.task = tracking.start_task(hparams["task"], task_name, task_type, tags, offline,
+                                        continue_task=resume.record["task_id"] if resume else None)
         self.hparams = tracking.connect_hparams(self.task, hparams)
         tracking.store_sources(self.task, [experiment.hparams_path, experiment.main_path])
         self.session_zip = tracking.offline_session_zip(self.task)
-        self.run = RunDirectory.create(
-            self.task.name,
-            self.task.id,
-            project_name=self.task.get_project_name(),
-            offline=offline,
-            hparams_path=str(experiment.hparams_path),
-            offline_session=str(self.session_zip) if self.session_zip else None,
-        )
+        if resume is not None:
+            self.run = resume
+            self.run.update(status="running", finished=None, error=None, pid=os.getpid(),
+                            resumed=[*resume.record.get("resumed", []), now()])
+        else:
+            self.run = RunDirectory.create(
+                self.task.name,
+                self.task.id,
+                project_name=self.task.get_project_name(),
+                offline=offline,
+                hparams_path=str(experiment.hparams_path),
+                offline_session=str(self.session_zip) if self.session_zip else None,
+                pid=os.getpid(),
+            )
         self.run.write_json("hparams.json", self.hparams)
         self.stop = GracefulStop(self.run.checkpoints / "last.ckpt" if task_type == "training" else None)
         print(f"torch-lab: task {self.task.id} started; run directory {self.run.path}", flush=True)
@@ -171,15 +191,76 @@ def _select_offline(requested: bool) -> bool:
     return False
 
 
-def _start_checkpoint(hparams: dict[str, Any]) -> Path | None:
-    task_id = hparams["checkpoint"]["checkpoint_task_id"]
-    if not task_id:
+def _from_task(hparams: dict[str, Any]) -> StartPoint | None:
+    """The start point named by the hparams ``checkpoint`` block, if any."""
+    block = hparams["checkpoint"]
+    if not block["checkpoint_task_id"]:
         return None
-    return checkpoints.resolve_checkpoint(task_id, hparams["checkpoint"]["checkpoint_name"])
+    task_id, name = block["checkpoint_task_id"], block["checkpoint_name"]
+    path = checkpoints.resolve_checkpoint(task_id, name)
+    return StartPoint(path, block["weights_only"], f"checkpoint task '{task_id}' ('{name}', {path})",
+                      {"task_id": task_id, "checkpoint": name, "path": str(path),
+                       "weights_only": block["weights_only"]})
+
+
+def _resumable(experiment: Experiment, task_id: str) -> RunDirectory:
+    """The run ``--resume [TASK_ID]`` continues: that task's, or the latest unfinished run of the
+    hparams file."""
+    if task_id:
+        path = find_run_dir(task_id)
+        if path is None:
+            raise UserError(f"--resume {task_id}: no run directory of that task under {artifacts_root()}")
+        run = RunDirectory.open(path)
+    else:
+        unfinished = [r for r in runs_of(experiment.hparams_path) if r.record.get("status") != "completed"]
+        if not unfinished:
+            raise UserError(f"--resume: no unfinished run of {display_path(experiment.hparams_path)} "
+                            f"under {artifacts_root()}")
+        run = unfinished[-1]
+    name = run.record["task_id"]
+    if run.record.get("status") == "completed":
+        raise UserError(f"--resume {name}: that run completed; to train on from it, set "
+                        "checkpoint.checkpoint_task_id in a new run")
+    if run.record.get("status") == "running" and _alive(run.record.get("pid")):
+        raise UserError(f"--resume {name}: that run is still running (pid {run.record['pid']})")
+    if not (run.checkpoints / "last.ckpt").is_file():
+        raise UserError(f"--resume {name}: no checkpoints/last.ckpt to resume from in {run.path}")
+    return run
+
+
+def _alive(pid: Any) -> bool:
+    if not isinstance(pid, int) or pid == os.getpid():
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _check_start(module: Any, start: StartPoint) -> None:
+    """Fail before training when the checkpoint does not fit; load it when weights only."""
+    state = checkpoints.load_checkpoint(start.path)
+    state_dict = state.get("state_dict", state) if isinstance(state, dict) else state
+    checkpoints.check_fits(module, state_dict, start.label)
+    if start.weights_only:
+        module.load_state_dict(state_dict)
 
 
 def train(experiment: Experiment, options: RunOptions) -> RunDirectory:
-    """Run ``train``: fit, then test on the best checkpoint when ``test_dataloaders`` is given."""
+    """Run ``train``: fit, then test on the best checkpoint when ``test_dataloaders`` is given.
+
+    With ``options.resume`` the run continues an unfinished run in its own task and directory,
+    from its last checkpoint and with its recorded hparams (plus any ``--set``).
+    """
+    resume = _resumable(experiment, options.resume) if options.resume is not None else None
+    if resume is not None:
+        if options.dev_run is not None:
+            raise UserError("--resume and --dev-run cannot be combined")
+        recorded = json.loads((resume.path / "hparams.json").read_text())
+        experiment.hparams = apply_overrides(recorded, options.overrides, experiment.hparams_path)
     hparams = experiment.hparams
     task_name, tags = experiment.name, []
     if options.dev_run is not None:
@@ -190,17 +271,26 @@ def train(experiment: Experiment, options: RunOptions) -> RunDirectory:
     _check_kwargs(experiment, "fit", pl.Trainer.fit)
     pl.seed_everything(0, workers=True, verbose=False)
     config = experiment.train_config(hparams)
-    start_from = _start_checkpoint(hparams)
-    if start_from is not None and hparams["checkpoint"]["weights_only"]:
-        checkpoints.load_weights(config["module"], start_from)
+    if resume is not None:
+        start: StartPoint | None = StartPoint(resume.checkpoints / "last.ckpt", False,
+                                              f"--resume {resume.record['task_id']}")
+    else:
+        start = _from_task(hparams)
+    if start is not None:
+        _check_start(config["module"], start)
 
-    offline = _select_offline(options.offline)
-    tracked = TrackedRun(experiment, hparams, task_name, "training", tags, offline)
+    offline = resume.record["offline"] if resume is not None else _select_offline(options.offline)
+    tracked = TrackedRun(experiment, hparams, task_name, "training", tags, offline, resume)
     if tracked.hparams != hparams:  # edited in ClearML (run by an agent): rebuild from them
         pl.seed_everything(0, workers=True, verbose=False)
         config = experiment.train_config(tracked.hparams)
+        if start is not None:
+            _check_start(config["module"], start)
+    if start is not None and start.parent is not None:
+        tracking.record_parent(tracked.task, start.parent)
+        tracked.run.update(started_from=start.parent)
     if options.dev_run is not None:
-        for loader in _dataloaders(config):
+        for loader in dataloaders_of(config):
             loader.num_workers = 0
     run = tracked.run
     with tracked:
@@ -212,11 +302,14 @@ def train(experiment: Experiment, options: RunOptions) -> RunDirectory:
             default_root_dir=run.path,
             logger=ClearMLLogger(tracked.task),
             callbacks=[*config["callbacks"], best, RunHistory(run),
-                       CheckpointMetadata(tracked.task.id, tracked.hparams), tracked.stop],
+                       CheckpointMetadata(tracked.task.id, tracked.hparams), RandomState(),
+                       tracked.stop],
         )
-        resume = start_from if start_from and not hparams["checkpoint"]["weights_only"] else None
+        state = start.path if start is not None and not start.weights_only else None
+        if state is not None:
+            print(f"torch-lab: resuming the training state of {start.label}", flush=True)
         trainer.fit(config["module"], config["train_dataloaders"], config["val_dataloaders"],
-                    ckpt_path=resume, weights_only=True if resume else None,
+                    ckpt_path=state, weights_only=True if state else None,
                     **tracked.hparams["trainer"]["fit"])
         run.update(metrics=scalar_metrics(trainer.callback_metrics),
                    best={"monitor": BEST_MONITOR, "mode": BEST_MODE,
@@ -236,17 +329,21 @@ def infer(experiment: Experiment, options: RunOptions) -> RunDirectory:
     _check_kwargs(experiment, "init", pl.Trainer)
     _check_kwargs(experiment, "predict", pl.Trainer.predict)
     config = experiment.infer_config(options.extra_args, hparams)
-    start_from = _start_checkpoint(hparams)
-    if start_from is not None:
-        checkpoints.load_weights(config["module"], start_from)
+    start = _from_task(hparams)
+    if start is not None:
+        start.weights_only = True  # prediction needs the weights only
+        _check_start(config["module"], start)
 
     offline = _select_offline(options.offline)
     tracked = TrackedRun(experiment, hparams, f"infer_{experiment.name}", "inference", ["infer"],
                          offline)
     if tracked.hparams != hparams:
         config = experiment.infer_config(options.extra_args, tracked.hparams)
-        if start_from is not None:
-            checkpoints.load_weights(config["module"], start_from)
+        if start is not None:
+            _check_start(config["module"], start)
+    if start is not None:
+        tracking.record_parent(tracked.task, start.parent)
+        tracked.run.update(started_from=start.parent)
 
     with tracked:
         trainer = tracked.trainer = pl.Trainer(

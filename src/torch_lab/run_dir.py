@@ -47,6 +47,20 @@ def find_run_dir(task_id: str, root: str | Path | None = None) -> Path | None:
     return next((m for m in matches if (m / "run.json").is_file()), None)
 
 
+def runs_of(hparams_path: Path, root: str | Path | None = None) -> list[RunDirectory]:
+    """The runs of one hparams file under the artifacts root, oldest first."""
+    root = (Path(root) if root is not None else artifacts_root()).absolute()
+    runs = []
+    for record in sorted(root.glob("*/run.json")) if root.is_dir() else []:
+        try:
+            run = RunDirectory.open(record.parent)
+        except (OSError, ValueError):
+            continue
+        if run.record.get("hparams_path") == str(hparams_path):
+            runs.append(run)
+    return sorted(runs, key=lambda run: run.record.get("started", ""))
+
+
 class RunDirectory:
     """The files of one run. ``record`` holds run.json's content; ``update`` rewrites it."""
 
@@ -64,6 +78,11 @@ class RunDirectory:
         run = cls(path, {"task_id": task_id, "task_name": task_name, **record})
         run.update(status="running", started=now())
         return run
+
+    @classmethod
+    def open(cls, path: Path) -> RunDirectory:
+        """An existing run directory (to resume it)."""
+        return cls(path.absolute(), json.loads((path / "run.json").read_text()))
 
     def update(self, **fields: Any) -> None:
         """Merge ``fields`` into run.json and rewrite it."""

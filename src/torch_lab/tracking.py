@@ -77,14 +77,18 @@ def check_server(timeout: float = PING_TIMEOUT_S) -> None:
 
 
 def start_task(
-    task_kwargs: dict[str, Any], task_name: str, task_type: str, tags: list[str], offline: bool
+    task_kwargs: dict[str, Any], task_name: str, task_type: str, tags: list[str], offline: bool,
+    continue_task: str | None = None,
 ) -> Task:
     """``Task.init`` with the hparams ``task`` block; torch-lab picks name, tags and defaults.
 
-    Always a new task (never reuses an earlier one of the same name); the TensorBoard and PyTorch
-    hooks are off because torch-lab's logger and checkpoint recording replace them.
+    A new task unless ``continue_task`` names one to continue (its metrics go on at the iterations
+    reported, with no offset). The TensorBoard and PyTorch hooks are off because torch-lab's logger
+    and checkpoint recording replace them.
     """
     kwargs = dict(task_kwargs)
+    if continue_task:
+        kwargs["continue_last_task"] = continue_task
     kwargs.setdefault("task_name", task_name)
     kwargs["tags"] = list(kwargs.get("tags") or []) + tags
     kwargs.setdefault("task_type", task_type)
@@ -94,9 +98,18 @@ def start_task(
     if not offline:
         kwargs.setdefault("output_uri", True)  # upload checkpoints to the files server
     try:
-        return Task.init(**kwargs)
+        task = Task.init(**kwargs)
     except TypeError as error:
         raise UserError(f"task: invalid Task.init argument ({error})") from None
+    if continue_task:
+        task.set_initial_iteration(0)  # Lightning reports the restored global step itself
+    return task
+
+
+def record_parent(task: Task, details: dict[str, Any]) -> None:
+    """Make ``details["task_id"]`` the task's parent and store ``details`` as configuration."""
+    task.set_parent(details["task_id"])
+    task.connect_configuration(details, name="started_from")
 
 
 def connect_hparams(task: Task, hparams: dict[str, Any]) -> dict[str, Any]:

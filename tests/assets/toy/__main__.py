@@ -1,8 +1,11 @@
 """A toy experiment for the tests: a linear classifier on random 4-d points, seconds to train."""
 
+import time
+
 import torch
 import torchmetrics
 from torch import nn
+from pytorch_lightning import Callback
 from torch.utils.data import DataLoader, TensorDataset
 
 from torch_lab.modules import LabModule, TrainLabModule
@@ -30,15 +33,21 @@ def train_config(hparams):
         val_dataloaders=DataLoader(points(32, 1), batch_size=16),
         test_dataloaders=DataLoader(points(32, 2), batch_size=16),
     )
+    callbacks = []
     if config.get("crash_at_epoch") is not None:
-        from pytorch_lightning import Callback
-
         class Crash(Callback):
             def on_train_epoch_end(self, trainer, pl_module):
                 if trainer.current_epoch == config["crash_at_epoch"]:
                     raise RuntimeError("injected crash")
 
-        result["callbacks"] = [Crash()]
+        callbacks.append(Crash())
+    if config.get("batch_sleep"):
+        class Slow(Callback):  # gives a test time to interrupt the run mid-epoch
+            def on_train_batch_end(self, *args):
+                time.sleep(config["batch_sleep"])
+
+        callbacks.append(Slow())
+    result["callbacks"] = callbacks
     return result
 
 
