@@ -9,7 +9,8 @@ MINIMAL = {"task": {"project_name": "p"}}
 def test_defaults_are_filled_in() -> None:
     assert validate(MINIMAL, "h.py") == {
         "task": {"project_name": "p"},
-        "checkpoint": {"checkpoint_task_id": None, "checkpoint_name": "last", "weights_only": False},
+        "checkpoint": {"checkpoint_task_id": None, "checkpoint_name": "last", "weights_only": False,
+                       "every_n_train_steps": None},
         "trainer": {"init": {}, "fit": {}, "predict": {}},
         "config": {},
     }

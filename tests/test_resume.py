@@ -39,43 +39,69 @@ def checkpoint_epoch(root: Path) -> int:
         return -1
 
 
-def start_and_stop_after_epoch(toy: Path, root: Path, epoch: int, signum: int, *args: str) -> subprocess.CompletedProcess:
-    """Start ``train`` and send ``signum`` once last.ckpt holds ``epoch``."""
-    command = [str(Path(sys.executable).parent / "train"), str(toy), *args]
+def start_and_stop_in_epoch_3(toy: Path, root: Path, signum: int, *args: str) -> subprocess.CompletedProcess:
+    """Start ``train`` (0.5 s per batch, 4 batches per epoch) and send ``signum`` half-way through
+    epoch 3, once last.ckpt holds the end of epoch 2."""
+    command = [str(Path(sys.executable).parent / "train"), str(toy), *args, "config.batch_sleep=0.5"]
     process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     deadline = time.monotonic() + 120
-    while time.monotonic() < deadline and process.poll() is None and checkpoint_epoch(root) < epoch:
+    while time.monotonic() < deadline and process.poll() is None and checkpoint_epoch(root) < 2:
         time.sleep(0.02)
+    time.sleep(1.0)
     process.send_signal(signum)
     out, err = process.communicate(timeout=120)
     return subprocess.CompletedProcess(command, process.returncode, out, err)
 
 
-def test_resume_after_sigkill_is_exact(toy: Path, tmp_path: Path) -> None:
-    """Killed hard after epoch 2 and resumed, a deterministic run ends with the same weights, bit
-    for bit, as the run left alone, in the same task and directory, each epoch once in history."""
-    reference = run_cli("train", toy, "--offline", *DETERMINISTIC)
+@pytest.mark.parametrize("signum, loader", [(signal.SIGKILL, "DataLoader"),
+                                             (signal.SIGINT, "StatefulDataLoader"),
+                                             (signal.SIGTERM, "StatefulDataLoader")])
+def test_resume_is_exact(toy: Path, tmp_path: Path, signum: int, loader: str) -> None:
+    """Stopped in epoch 3 and resumed, a deterministic run ends with the same weights, bit for
+    bit, as the run left alone, in the same task and directory, with each epoch once in
+    history.csv. A hard kill resumes from the end of epoch 2 (random generators restored); a signal
+    saves the state mid-epoch, which resumes exactly with a resumable train loader (torchdata's
+    StatefulDataLoader)."""
+    settings = [*DETERMINISTIC, f"config.stateful_loader={loader == 'StatefulDataLoader'}"]
+    reference = run_cli("train", toy, "--offline", *settings)
     assert reference.returncode == 0, reference.stderr
     [uninterrupted] = runs(tmp_path)
     expected = weights(uninterrupted)
     os.rename(tmp_path / "data", tmp_path / "reference")
 
-    killed = start_and_stop_after_epoch(toy, tmp_path, 2, signal.SIGKILL, "--offline", *DETERMINISTIC,
-                                        "config.batch_sleep=0.1")
-    assert killed.returncode == -signal.SIGKILL
+    stopped = start_and_stop_in_epoch_3(toy, tmp_path, signum, "--offline", *settings)
     [run] = runs(tmp_path)
-    assert record(run)["status"] == "running"
-    assert checkpoint_epoch(tmp_path) == 2
+    state = torch.load(run / "checkpoints" / "last.ckpt", weights_only=True)
+    if signum == signal.SIGKILL:
+        assert stopped.returncode == -signal.SIGKILL
+        assert record(run)["status"] == "running" and state["global_step"] == 12
+    else:
+        assert stopped.returncode == 130, stopped.stderr
+        assert stopped.stderr.strip().splitlines()[-1] == "train: interrupted"
+        assert record(run)["status"] == "interrupted"
+        assert 12 < state["global_step"] < 16  # saved mid-epoch: no finished batch lost
 
-    resumed = run_cli("train", toy, "--resume", "--set", "config.batch_sleep=0.1")
+    resumed = run_cli("train", toy, "--resume")
     assert resumed.returncode == 0, resumed.stderr
     assert runs(tmp_path) == [run]
     final = record(run)
     assert final["status"] == "completed" and len(final["resumed"]) == 1
-    assert f"torch-lab: task {final['task_id']} completed" in resumed.stdout
     got = weights(run)
     assert all(torch.equal(got[key], expected[key]) for key in expected)
     assert [r["epoch"] for r in csv.DictReader(open(run / "history.csv"))] == ["0", "1", "2", "3"]
+
+
+def test_step_interval_checkpoints_bound_the_loss_of_a_hard_kill(toy: Path, tmp_path: Path) -> None:
+    killed = start_and_stop_in_epoch_3(toy, tmp_path, signal.SIGKILL, "--offline", *DETERMINISTIC,
+                                       "checkpoint.every_n_train_steps=1")
+    assert killed.returncode == -signal.SIGKILL
+    [run] = runs(tmp_path)
+    state = torch.load(run / "checkpoints" / "last.ckpt", weights_only=True)
+    assert state["global_step"] % 4 != 0  # saved inside an epoch (4 steps each), not at its end
+    resumed = run_cli("train", toy, "--resume")
+    assert resumed.returncode == 0, resumed.stderr
+    assert record(run)["status"] == "completed"
+    assert torch.load(run / "checkpoints" / "last.ckpt", weights_only=True)["global_step"] == 16
 
 
 def test_chain_of_tasks_offline(toy: Path, tmp_path: Path) -> None:
@@ -103,7 +129,12 @@ def test_chain_of_tasks_offline(toy: Path, tmp_path: Path) -> None:
     assert c.returncode == 0, c.stderr
     [c_run] = [r for r in runs(tmp_path) if r not in (a, b_run)]
     assert [r["epoch"] for r in csv.DictReader(open(c_run / "history.csv"))] == ["1"]
-    assert torch.load(c_run / "checkpoints" / "last.ckpt", weights_only=True)["epoch"] == 1
+    c_state = torch.load(c_run / "checkpoints" / "last.ckpt", weights_only=True)
+    b_state = torch.load(b_run / "checkpoints" / "last.ckpt", weights_only=True)
+    assert c_state["epoch"] == 1
+    # The toy halves the learning rate every epoch: C goes on with A's schedule, B starts afresh.
+    assert c_state["lr_schedulers"][0]["last_epoch"] == 2 and b_state["lr_schedulers"][0]["last_epoch"] == 1
+    assert c_state["optimizer_states"][0]["param_groups"][0]["lr"] == pytest.approx(0.1 * 0.5 ** 2)
 
 
 @pytest.mark.parametrize(

@@ -41,6 +41,9 @@ class RunHistory(pl.Callback):
         self._val_start = 0.0
         self._val_seconds = 0.0
 
+    def on_train_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        self._epoch_start = time.perf_counter()  # a run resumed mid-epoch starts no new epoch
+
     def on_train_epoch_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         self._epoch_start = time.perf_counter()
         self._val_seconds = 0.0

@@ -19,6 +19,7 @@ CHECKPOINT_DEFAULTS: dict[str, Any] = {
     "checkpoint_task_id": None,
     "checkpoint_name": "last",
     "weights_only": False,
+    "every_n_train_steps": None,
 }
 TRAINER_BLOCKS = ("init", "fit", "predict")
 TOP_LEVEL_KEYS = ("task", "checkpoint", "trainer", "config")
@@ -92,6 +93,9 @@ def validate(hparams: Any, source: str | Path) -> dict[str, Any]:
         raise UserError(f"{source}: checkpoint.checkpoint_name must be a string")
     if not isinstance(checkpoint["weights_only"], bool):
         raise UserError(f"{source}: checkpoint.weights_only must be True or False")
+    steps = checkpoint["every_n_train_steps"]
+    if steps is not None and (not isinstance(steps, int) or isinstance(steps, bool) or steps < 1):
+        raise UserError(f"{source}: checkpoint.every_n_train_steps must be a positive int or None")
 
     trainer = _require_dict(hparams.setdefault("trainer", {}), "trainer", source)
     for key in trainer:

@@ -297,11 +297,14 @@ def train(experiment: Experiment, options: RunOptions) -> RunDirectory:
         best = ModelCheckpoint(dirpath=run.checkpoints, filename="best", monitor=BEST_MONITOR,
                                mode=BEST_MODE, save_top_k=1, save_last=True,
                                enable_version_counter=False, auto_insert_metric_name=False)
+        every = tracked.hparams["checkpoint"]["every_n_train_steps"]
+        periodic = [ModelCheckpoint(dirpath=run.checkpoints, save_top_k=0, save_last=True,
+                                    every_n_train_steps=every)] if every else []
         trainer = tracked.trainer = pl.Trainer(
             **tracked.hparams["trainer"]["init"],
             default_root_dir=run.path,
             logger=ClearMLLogger(tracked.task),
-            callbacks=[*config["callbacks"], best, RunHistory(run),
+            callbacks=[*config["callbacks"], best, *periodic, RunHistory(run),
                        CheckpointMetadata(tracked.task.id, tracked.hparams), RandomState(),
                        tracked.stop],
         )

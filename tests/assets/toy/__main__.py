@@ -7,6 +7,7 @@ import torchmetrics
 from torch import nn
 from pytorch_lightning import Callback
 from torch.utils.data import DataLoader, TensorDataset
+from torchdata.stateful_dataloader import StatefulDataLoader
 
 from torch_lab.modules import LabModule, TrainLabModule
 
@@ -24,12 +25,15 @@ def train_config(hparams):
     module = TrainLabModule(
         nn.Linear(4, 2),
         loss_function=nn.CrossEntropyLoss(),
-        optimizer_config={"optimizer": torch.optim.SGD, "optimizer_kwargs": {"lr": config["lr"]}},
+        optimizer_config={"optimizer": torch.optim.SGD, "optimizer_kwargs": {"lr": config["lr"]},
+                          "scheduler": torch.optim.lr_scheduler.StepLR,
+                          "scheduler_kwargs": {"step_size": 1, "gamma": 0.5}},
         metrics={"accuracy": torchmetrics.Accuracy(task="multiclass", num_classes=2)},
     )
     result = dict(
         module=module,
-        train_dataloaders=DataLoader(points(64, 0), batch_size=16, shuffle=True),
+        train_dataloaders=(StatefulDataLoader if config["stateful_loader"] else DataLoader)(
+            points(64, 0), batch_size=16, shuffle=True),
         val_dataloaders=DataLoader(points(32, 1), batch_size=16),
         test_dataloaders=DataLoader(points(32, 2), batch_size=16),
     )
