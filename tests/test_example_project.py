@@ -98,3 +98,28 @@ def test_full_demo_reaches_99_percent_and_infer_matches(tmp_path: Path) -> None:
     assert len(rows) == 10_000
     accuracy = sum(prediction == labels[index] for index, prediction in rows) / len(rows)
     assert accuracy == pytest.approx(record["metrics"]["accuracy/test"], abs=1e-6)
+
+
+def test_demo_chain_offline(tiny_mnist: Path, tmp_path: Path) -> None:
+    """A trains the demo for 1 epoch (of its 5-epoch one-cycle schedule); B starts from A's
+    weights (its validation before training equals A's last); C continues A's schedule."""
+    data = ["--set", f"config.data_dir='{tiny_mnist}'", "config.val_size=64"]
+    assert run_cli("train", DEMO / "hparams.py", "--offline", *data, "trainer.init.max_steps=4").returncode == 0
+    [a] = (tmp_path / "data" / "artifacts").glob("*")
+    a_id = json.loads((a / "run.json").read_text())["task_id"]
+    a_last_val = float(list(csv.DictReader(open(a / "history.csv")))[-1]["loss/val"])
+
+    start = [f"checkpoint.checkpoint_task_id='{a_id}'", "trainer.init.max_epochs=1"]
+    b = run_cli("train", DEMO / "hparams.py", "--offline", *data, *start, "checkpoint.weights_only=True")
+    assert b.returncode == 0, b.stderr
+    [b_run] = [r for r in (tmp_path / "data" / "artifacts").glob("*") if r != a]
+    b_record = json.loads((b_run / "run.json").read_text())
+    assert b_record["start_metrics"]["loss/val"] == pytest.approx(a_last_val, rel=1e-5)
+    assert b_record["started_from"]["task_id"] == a_id
+
+    c = run_cli("train", DEMO / "hparams.py", "--offline", *data, f"checkpoint.checkpoint_task_id='{a_id}'")
+    assert c.returncode == 0, c.stderr
+    [c_run] = [r for r in (tmp_path / "data" / "artifacts").glob("*") if r not in (a, b_run)]
+    assert [row["epoch"] for row in csv.DictReader(open(c_run / "history.csv"))] == ["1", "2", "3", "4"]
+    state = torch.load(c_run / "checkpoints" / "last.ckpt", weights_only=True)
+    assert state["lr_schedulers"][0]["last_epoch"] == 5 * 4  # A's 4 steps + C's 16: one schedule

@@ -309,6 +309,11 @@ def train(experiment: Experiment, options: RunOptions) -> RunDirectory:
                        tracked.stop],
         )
         state = start.path if start is not None and not start.weights_only else None
+        if start is not None and start.parent is not None:
+            # Where the inherited model stands, before any training: logged at step 0.
+            baseline = trainer.validate(config["module"], config["val_dataloaders"], ckpt_path=state,
+                                        weights_only=True if state else None, verbose=False)
+            run.update(start_metrics=baseline[0] if baseline else {})
         if state is not None:
             print(f"torch-lab: resuming the training state of {start.label}", flush=True)
         trainer.fit(config["module"], config["train_dataloaders"], config["val_dataloaders"],
