@@ -8,9 +8,14 @@ Exit codes: 0 success, 1 the run failed, 2 a user error (one line, no traceback 
 from __future__ import annotations
 
 import argparse
+import glob
+import json
 import logging
+import os
 import sys
 from typing import Callable
+
+from torch_lab.multirun import RESULT_ENV, run_many
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
 
@@ -32,6 +37,33 @@ def dev_run_value(text: str) -> int | float:
     return value
 
 
+def devices_value(text: str) -> int | str | list[int]:
+    """``--devices`` value: an int, ``auto``, or a comma-separated list of device indices."""
+    if "," in text:
+        try:
+            return [int(part) for part in text.split(",") if part]
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected device indices like 0,1, got {text!r}") from None
+    try:
+        return int(text)
+    except ValueError:
+        return text
+
+
+def expand_paths(patterns: list[str]) -> list[str]:
+    """Expand quoted glob patterns (``"experiments/*/hparams*.py"``); plain paths pass through."""
+    paths: list[str] = []
+    for pattern in patterns:
+        if any(char in pattern for char in "*?["):
+            matches = sorted(glob.glob(pattern))
+            if not matches:
+                raise SystemExit(f"train: error: no file matches {pattern!r}")
+            paths += matches
+        else:
+            paths.append(pattern)
+    return paths
+
+
 def _common(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--offline", action="store_true",
                         help="use ClearML's offline mode (a local session zip to import later)")
@@ -45,13 +77,22 @@ def _common(parser: argparse.ArgumentParser) -> None:
 def train_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="train", description="Train the experiment of an hparams script, tracked in ClearML.")
-    parser.add_argument("hparams_path", metavar="HPARAMS.py", help="the hparams script to run")
+    parser.add_argument("hparams_paths", metavar="HPARAMS.py", nargs="+",
+                        help="the hparams script(s) to run; several (or a quoted glob) run one "
+                        "after another, each in its own process and task")
     parser.add_argument("--dev-run", type=dev_run_value, metavar="N|F",
                         help="one short epoch over N batches (int) or a fraction F (float) of them, "
                         "num_workers=0; named dev_... and tagged dev-run")
     parser.add_argument("--resume", nargs="?", const="", metavar="TASK_ID",
                         help="continue an unfinished run (that task's, or the latest of this hparams "
                         "file) in its own ClearML task and run directory, from its last checkpoint")
+    parser.add_argument("--devices", type=devices_value, metavar="N",
+                        help="devices per node for pl.Trainer (sets trainer.init.devices), e.g. 2, "
+                        "auto, or 0,1")
+    parser.add_argument("--queue", metavar="NAME",
+                        help="create the task here and enqueue it in ClearML queue NAME for an agent")
+    parser.add_argument("--parallel", action="store_true",
+                        help="with several hparams files: run them at once, one per GPU (or per CPU core)")
     _common(parser)
     return parser
 
@@ -83,8 +124,31 @@ def _post_mortem(error: BaseException) -> None:
 def _main(parser: argparse.ArgumentParser, argv: list[str] | None) -> int:
     """Parse ``argv``, run the command named by ``parser.prog`` and map the outcome to an exit code."""
     prog = parser.prog
+    argv = sys.argv[1:] if argv is None else argv
     args = parser.parse_intermixed_args(argv)
     _configure_logging(args.debug)
+    if prog == "train":
+        paths = expand_paths(args.hparams_paths)
+        if len(paths) > 1:
+            if args.resume is not None:
+                parser.error("--resume takes a single hparams file")
+            child_args = [item for item in argv if item not in args.hparams_paths]
+            return run_many(paths, [a for a in child_args if a != "--parallel"], args.parallel)
+        args.hparams_path = paths[0]
+    outcome: dict = {"status": "failed", "task_id": None}
+    try:
+        code = _run(prog, args, outcome)
+    finally:
+        # Reported by rank zero only (the other ranks of a multi-process run inherit the variable).
+        if os.environ.get(RESULT_ENV) and os.environ.get("LOCAL_RANK", "0") == "0":
+            with open(os.environ[RESULT_ENV], "w") as handle:
+                json.dump(outcome, handle, default=str)
+    return code
+
+
+def _run(prog: str, args: argparse.Namespace, outcome: dict) -> int:
+    """Run the command; fill ``outcome`` (status, task id, best metric, error) for a parent
+    ``train`` of several files."""
     from torch_lab.errors import RunFailed, UserError
 
     try:
@@ -103,28 +167,40 @@ def _main(parser: argparse.ArgumentParser, argv: list[str] | None) -> int:
             extra_args=getattr(args, "extra_args", []),
             resume=getattr(args, "resume", None),
             overrides=args.overrides,
+            devices=getattr(args, "devices", None),
+            queue=getattr(args, "queue", None),
         )
-        run: Callable = getattr(launch, prog)
-        run(experiment, options)
+        command: Callable = getattr(launch, prog)
+        run = command(experiment, options)
+        if run is not None:
+            outcome.update({key: run.record.get(key) for key in ("task_id", "status", "best")})
+        else:
+            outcome["status"] = "enqueued"
         return EXIT_OK
     except UserError as error:
         if args.debug:
             _post_mortem(error)
-        print(f"{prog}: error: {error}", file=sys.stderr)
+        message = f"{prog}: error: {error}"
+        outcome.update(error=str(error), exit_code=EXIT_USAGE)
+        print(message, file=sys.stderr)
         return EXIT_USAGE
     except KeyboardInterrupt:
         print(f"{prog}: interrupted", file=sys.stderr)
+        outcome.update(status="interrupted", exit_code=EXIT_INTERRUPTED)
         return EXIT_INTERRUPTED
     except RunFailed as error:
         if args.debug:
             _post_mortem(error.__cause__ or error)
         print(f"{prog}: run failed: {error} (traceback: {error.traceback_path})", file=sys.stderr)
+        outcome.update(error=str(error), exit_code=EXIT_FAILED,
+                       task_id=json.loads((error.traceback_path.parent / "run.json").read_text())["task_id"])
         return EXIT_FAILED
     except Exception as error:
         if args.debug:
             _post_mortem(error)
         print(f"{prog}: failed: {type(error).__name__}: {error} (--debug shows the traceback)",
               file=sys.stderr)
+        outcome.update(error=f"{type(error).__name__}: {error}", exit_code=EXIT_FAILED)
         return EXIT_FAILED
 
 

@@ -20,6 +20,7 @@ from typing import Any
 
 import pytorch_lightning as pl  # before clearml (see torch_lab.tracking)
 from pytorch_lightning.callbacks import ModelCheckpoint
+from pytorch_lightning.utilities.rank_zero import rank_zero_only
 
 from torch_lab import checkpoints, tracking
 from torch_lab.callbacks import (
@@ -52,6 +53,8 @@ class RunOptions:
     extra_args: list[str] = field(default_factory=list)
     resume: str | None = None  # "" = the latest unfinished run of the hparams file
     overrides: list[str] = field(default_factory=list)
+    devices: int | str | list[int] | None = None
+    queue: str | None = None
 
 
 @dataclass
@@ -110,17 +113,25 @@ class TrackedRun:
 
     def __init__(self, experiment: Experiment, hparams: dict[str, Any], task_name: str,
                  task_type: str, tags: list[str], offline: bool,
-                 resume: RunDirectory | None = None) -> None:
+                 resume: RunDirectory | None = None, queue: str | None = None) -> None:
         self.offline = offline
         self.trainer: pl.Trainer | None = None
+        # Other ranks of a multi-process run attach to rank zero's task and run directory.
+        self.rank_zero = rank_zero_only.rank == 0 and int(os.environ.get("NODE_RANK", 0)) == 0
         tracking.configure(offline)
         if not offline:
             tracking.check_server()
         self.task = tracking.start_task(hparams["task"], task_name, task_type, tags, offline,
                                         continue_task=resume.record["task_id"] if resume else None)
         self.hparams = tracking.connect_hparams(self.task, hparams)
-        tracking.store_sources(self.task, [experiment.hparams_path, experiment.main_path])
         self.session_zip = tracking.offline_session_zip(self.task)
+        self.stop = GracefulStop(None)
+        if not self.rank_zero:
+            self.run = RunDirectory.open(find_run_dir(self.task.id), writable=False)
+            return
+        tracking.store_sources(self.task, [experiment.hparams_path, experiment.main_path])
+        if queue:
+            tracking.enqueue(self.task, queue)  # exits here; an agent's run goes on below
         if resume is not None:
             self.run = resume
             self.run.update(status="running", finished=None, error=None, pid=os.getpid(),
@@ -136,7 +147,8 @@ class TrackedRun:
                 pid=os.getpid(),
             )
         self.run.write_json("hparams.json", self.hparams)
-        self.stop = GracefulStop(self.run.checkpoints / "last.ckpt" if task_type == "training" else None)
+        if task_type == "training":
+            self.stop.last_checkpoint = self.run.checkpoints / "last.ckpt"
         print(f"torch-lab: task {self.task.id} started; run directory {self.run.path}", flush=True)
 
     def __enter__(self) -> TrackedRun:
@@ -151,7 +163,10 @@ class TrackedRun:
 
     def finish(self, error: BaseException | None) -> None:
         """Record checkpoints, metrics and the outcome of ``error`` in run.json and on the task;
-        raise ``KeyboardInterrupt`` or ``RunFailed`` when the run did not complete."""
+        raise ``KeyboardInterrupt`` or ``RunFailed`` when the run did not complete. Only rank
+        zero records anything; other ranks let ``error`` propagate."""
+        if not self.rank_zero:
+            return
         interrupted = self.stop.received is not None or isinstance(error, KeyboardInterrupt) or (
             isinstance(error, SystemExit) and self.trainer is not None and self.trainer.interrupted
         )
@@ -266,6 +281,9 @@ def train(experiment: Experiment, options: RunOptions) -> RunDirectory:
     if options.dev_run is not None:
         hparams = experiment.hparams = apply_dev_run(hparams, options.dev_run)
         task_name, tags = f"dev_{task_name}", ["dev-run"]
+    if options.devices is not None:
+        hparams = experiment.hparams = copy.deepcopy(hparams)
+        hparams["trainer"]["init"]["devices"] = options.devices
     experiment.config_function("train_config")
     _check_kwargs(experiment, "init", pl.Trainer)
     _check_kwargs(experiment, "fit", pl.Trainer.fit)
@@ -280,13 +298,17 @@ def train(experiment: Experiment, options: RunOptions) -> RunDirectory:
         _check_start(config["module"], start)
 
     offline = resume.record["offline"] if resume is not None else _select_offline(options.offline)
-    tracked = TrackedRun(experiment, hparams, task_name, "training", tags, offline, resume)
+    if options.queue and offline:
+        raise UserError(f"--queue {options.queue}: a ClearML agent needs a ClearML server, and this "
+                        "run is offline (--offline, or no ClearML configuration)")
+    tracked = TrackedRun(experiment, hparams, task_name, "training", tags, offline, resume,
+                         options.queue)
     if tracked.hparams != hparams:  # edited in ClearML (run by an agent): rebuild from them
         pl.seed_everything(0, workers=True, verbose=False)
         config = experiment.train_config(tracked.hparams)
         if start is not None:
             _check_start(config["module"], start)
-    if start is not None and start.parent is not None:
+    if start is not None and start.parent is not None and tracked.rank_zero:
         tracking.record_parent(tracked.task, start.parent)
         tracked.run.update(started_from=start.parent)
     if options.dev_run is not None:

@@ -98,7 +98,8 @@ class TrainLabModule(LabModule):
         output = self(x)
         loss = self.loss_function(output, y)
         batch_size = len(y) if hasattr(y, "__len__") else None
-        self.log(f"loss/{stage}", loss, on_step=False, on_epoch=True, prog_bar=True, batch_size=batch_size)
+        self.log(f"loss/{stage}", loss, on_step=False, on_epoch=True, prog_bar=True, batch_size=batch_size,
+                 sync_dist=True)
         stage_metrics = getattr(self, f"{stage}_metrics")
         if stage_metrics:
             prediction = self.output_transform(output) if self.output_transform else output

@@ -64,10 +64,11 @@ def runs_of(hparams_path: Path, root: str | Path | None = None) -> list[RunDirec
 class RunDirectory:
     """The files of one run. ``record`` holds run.json's content; ``update`` rewrites it."""
 
-    def __init__(self, path: Path, record: dict[str, Any]) -> None:
+    def __init__(self, path: Path, record: dict[str, Any], writable: bool = True) -> None:
         self.path = path
         self.record = record
         self.checkpoints = path / "checkpoints"
+        self.writable = writable  # False for the non-zero ranks of a multi-process run
 
     @classmethod
     def create(cls, task_name: str, task_id: str, root: str | Path | None = None, **record: Any):
@@ -80,19 +81,22 @@ class RunDirectory:
         return run
 
     @classmethod
-    def open(cls, path: Path) -> RunDirectory:
-        """An existing run directory (to resume it)."""
-        return cls(path.absolute(), json.loads((path / "run.json").read_text()))
+    def open(cls, path: Path, writable: bool = True) -> RunDirectory:
+        """An existing run directory (to resume it, or to share it with rank zero)."""
+        return cls(path.absolute(), json.loads((path / "run.json").read_text()), writable)
 
     def update(self, **fields: Any) -> None:
         """Merge ``fields`` into run.json and rewrite it."""
         self.record.update(fields)
+        if not self.writable:
+            return
         write_atomic(self.path / "run.json", json.dumps(self.record, indent=2, default=str) + "\n")
 
     def write_json(self, name: str, data: Any) -> Path:
         """Write ``data`` as ``<name>`` (pretty JSON) in the run directory."""
         path = self.path / name
-        write_atomic(path, json.dumps(data, indent=2, default=str) + "\n")
+        if self.writable:
+            write_atomic(path, json.dumps(data, indent=2, default=str) + "\n")
         return path
 
     def write_history(self, rows: list[dict[str, Any]]) -> Path:

@@ -106,6 +106,14 @@ def start_task(
     return task
 
 
+def enqueue(task: Task, queue: str) -> None:
+    """Enqueue ``task`` in ClearML queue ``queue`` and end this process; when a ClearML agent runs
+    the task, this returns at once and the run goes on (with the hparams edited in the UI)."""
+    if Task.running_locally():
+        print(f"torch-lab: task {task.id} enqueued in ClearML queue '{queue}'", flush=True)
+    task.execute_remotely(queue_name=queue, exit_process=True)
+
+
 def record_parent(task: Task, details: dict[str, Any]) -> None:
     """Make ``details["task_id"]`` the task's parent and store ``details`` as configuration."""
     task.set_parent(details["task_id"])

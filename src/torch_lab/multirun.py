@@ -1,0 +1,89 @@
+"""``train a.py b.py c.py``: each hparams file in its own child process (one ClearML task each),
+one after another or several at once, then one summary table.
+
+A child reports its outcome through the JSON file named by ``TORCH_LAB_RESULT_FILE`` (written by
+the CLI), so the summary never depends on parsing console output.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+RESULT_ENV = "TORCH_LAB_RESULT_FILE"
+
+
+@dataclass
+class Job:
+    """One hparams file's run, in a child process of the same ``train`` script."""
+
+    hparams_path: str
+    result_file: Path
+    env: dict[str, str]
+    process: subprocess.Popen | None = None
+
+    def result(self) -> dict[str, Any]:
+        """What the child reported; a crash before reporting becomes a failure with its exit code."""
+        try:
+            return json.loads(self.result_file.read_text())
+        except (OSError, ValueError):
+            code = self.process.returncode if self.process else None
+            return {"status": "failed", "exit_code": code, "error": f"exited with code {code}"}
+
+
+def job_slots(parallel: bool) -> list[dict[str, str]]:
+    """Environment overrides for each concurrent slot: one GPU per job, or one job per CPU core."""
+    if not parallel:
+        return [{}]
+    import torch
+
+    gpus = torch.cuda.device_count()
+    if gpus:
+        return [{"CUDA_VISIBLE_DEVICES": str(index)} for index in range(gpus)]
+    return [{} for _ in range(os.cpu_count() or 1)]
+
+
+def run_many(hparams_paths: list[str], child_args: list[str], parallel: bool) -> int:
+    """Run ``train`` on each hparams file and print a summary; exit 1 when any run failed."""
+    slots = job_slots(parallel)
+    with tempfile.TemporaryDirectory(prefix="torch-lab-runs-") as folder:
+        jobs = [Job(path, Path(folder) / f"{index}.json", {}) for index, path in enumerate(hparams_paths)]
+        pending, running = list(jobs), []
+        while pending or running:
+            while pending and len(running) < len(slots):
+                job = pending.pop(0)
+                job.env = slots[len(running)] if parallel else {}
+                env = {**os.environ, **job.env, RESULT_ENV: str(job.result_file)}
+                # Sequential runs show their output live; parallel ones would interleave it.
+                output = None if not parallel else subprocess.DEVNULL
+                job.process = subprocess.Popen([sys.executable, sys.argv[0], job.hparams_path,
+                                                *child_args], env=env, stdout=output, stderr=output)
+                running.append(job)
+            while all(job.process.poll() is None for job in running):
+                time.sleep(0.2)
+            running = [job for job in running if job.process.poll() is None]
+        results = [(job.hparams_path, job.result()) for job in jobs]
+    print(summary_table(results), flush=True)
+    failed = [(path, result) for path, result in results if result.get("status") != "completed"]
+    for path, result in failed:
+        print(f"train: {path} {result.get('status')}: {result.get('error')}", file=sys.stderr)
+    return 1 if failed else 0
+
+
+def summary_table(results: list[tuple[str, dict[str, Any]]]) -> str:
+    """A plain-text table: hparams file, task id, status, best metric."""
+    rows = [("hparams", "task id", "status", "best")]
+    for path, result in results:
+        best = result.get("best") or {}
+        value = best.get("value")
+        best_text = f"{best.get('monitor')}={value:.4g}" if isinstance(value, (int, float)) else "-"
+        rows.append((path, result.get("task_id") or "-", result.get("status", "?"), best_text))
+    widths = [max(len(row[i]) for row in rows) for i in range(4)]
+    return "\n".join("  ".join(cell.ljust(w) for cell, w in zip(row, widths)).rstrip() for row in rows)
