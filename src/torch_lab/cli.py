@@ -171,18 +171,16 @@ def _run(prog: str, args: argparse.Namespace, outcome: dict) -> int:
             queue=getattr(args, "queue", None),
         )
         command: Callable = getattr(launch, prog)
+        if options.queue:
+            outcome["status"] = "enqueued"  # enqueueing ends the process inside ClearML
         run = command(experiment, options)
-        if run is not None:
-            outcome.update({key: run.record.get(key) for key in ("task_id", "status", "best")})
-        else:
-            outcome["status"] = "enqueued"
+        outcome.update({key: run.record.get(key) for key in ("task_id", "status", "best")})
         return EXIT_OK
     except UserError as error:
         if args.debug:
             _post_mortem(error)
-        message = f"{prog}: error: {error}"
-        outcome.update(error=str(error), exit_code=EXIT_USAGE)
-        print(message, file=sys.stderr)
+        outcome.update(status="failed", error=str(error), exit_code=EXIT_USAGE)
+        print(f"{prog}: error: {error}", file=sys.stderr)
         return EXIT_USAGE
     except KeyboardInterrupt:
         print(f"{prog}: interrupted", file=sys.stderr)
@@ -192,7 +190,7 @@ def _run(prog: str, args: argparse.Namespace, outcome: dict) -> int:
         if args.debug:
             _post_mortem(error.__cause__ or error)
         print(f"{prog}: run failed: {error} (traceback: {error.traceback_path})", file=sys.stderr)
-        outcome.update(error=str(error), exit_code=EXIT_FAILED,
+        outcome.update(status="failed", error=str(error), exit_code=EXIT_FAILED,
                        task_id=json.loads((error.traceback_path.parent / "run.json").read_text())["task_id"])
         return EXIT_FAILED
     except Exception as error:
@@ -200,7 +198,7 @@ def _run(prog: str, args: argparse.Namespace, outcome: dict) -> int:
             _post_mortem(error)
         print(f"{prog}: failed: {type(error).__name__}: {error} (--debug shows the traceback)",
               file=sys.stderr)
-        outcome.update(error=f"{type(error).__name__}: {error}", exit_code=EXIT_FAILED)
+        outcome.update(status="failed", error=f"{type(error).__name__}: {error}", exit_code=EXIT_FAILED)
         return EXIT_FAILED
 
 

@@ -71,7 +71,8 @@ def run_many(hparams_paths: list[str], child_args: list[str], parallel: bool) ->
             running = [job for job in running if job.process.poll() is None]
         results = [(job.hparams_path, job.result()) for job in jobs]
     print(summary_table(results), flush=True)
-    failed = [(path, result) for path, result in results if result.get("status") != "completed"]
+    failed = [(path, result) for path, result in results
+              if result.get("status") not in ("completed", "enqueued")]
     for path, result in failed:
         print(f"train: {path} {result.get('status')}: {result.get('error')}", file=sys.stderr)
     return 1 if failed else 0
