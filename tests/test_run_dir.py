@@ -32,3 +32,15 @@ def test_two_runs_never_share_a_directory(tmp_path: Path) -> None:
     RunDirectory.create("exp", "id-1")
     with pytest.raises(FileExistsError):
         RunDirectory.create("exp", "id-1")
+
+
+def test_atomic_file_keeps_the_old_content_when_the_write_fails(tmp_path: Path) -> None:
+    from torch_lab.run_dir import atomic_file
+
+    target = tmp_path / "run.json"
+    target.write_text("old")
+    with pytest.raises(RuntimeError):
+        with atomic_file(target) as handle:
+            handle.write(b"half of the new")
+            raise RuntimeError("killed")
+    assert target.read_text() == "old" and [p.name for p in tmp_path.iterdir()] == ["run.json"]

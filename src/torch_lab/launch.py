@@ -23,6 +23,7 @@ from pytorch_lightning.callbacks import ModelCheckpoint
 from pytorch_lightning.utilities.rank_zero import rank_zero_only
 
 from torch_lab import checkpoints, tracking
+from torch_lab.checkpoint_io import AtomicCheckpointIO
 from torch_lab.callbacks import (
     CheckpointMetadata,
     GracefulStop,
@@ -322,8 +323,11 @@ def train(experiment: Experiment, options: RunOptions) -> RunDirectory:
         every = tracked.hparams["checkpoint"]["every_n_train_steps"]
         periodic = [ModelCheckpoint(dirpath=run.checkpoints, save_top_k=0, save_last=True,
                                     every_n_train_steps=every)] if every else []
+        init = dict(tracked.hparams["trainer"]["init"])
+        plugins = init.pop("plugins", None) or []
         trainer = tracked.trainer = pl.Trainer(
-            **tracked.hparams["trainer"]["init"],
+            **init,
+            plugins=[*(plugins if isinstance(plugins, list) else [plugins]), AtomicCheckpointIO()],
             default_root_dir=run.path,
             logger=ClearMLLogger(tracked.task),
             callbacks=[*config["callbacks"], best, *periodic, RunHistory(run),
