@@ -38,3 +38,23 @@ def test_configure_removes_stalls_and_slow_close() -> None:
     assert config.get("development.worker.report_event_flush_threshold") == 10000
     assert config.get("development.report_use_subprocess") is False
     assert Task.is_offline()
+
+
+def test_starting_a_task_leaves_the_random_generators_alone(tmp_path) -> None:
+    """ClearML's Task.init reseeds torch (with 1337) by default, which would silently replace the
+    run's own seed for shuffling and dropout."""
+    import subprocess
+    import sys
+
+    script = (
+        "import torch\n"
+        "from torch_lab import tracking\n"
+        "torch.manual_seed(5); expected = torch.rand(3)\n"
+        "torch.manual_seed(5)\n"
+        "tracking.configure(offline=True)\n"
+        "task = tracking.start_task({'project_name': 'p'}, 'seed', 'training', [], offline=True)\n"
+        "assert torch.equal(torch.rand(3), expected), 'Task.init reseeded torch'\n"
+        "task.close()\n"
+    )
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr[-2000:]

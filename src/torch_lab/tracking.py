@@ -7,6 +7,8 @@ Designed around what ClearML 2.1 does on a machine without a server:
 - the reporter runs in-process with a high flush threshold (no 6-12 s close, no stalls on the
   training thread every 100 scalars); HTTP retries are lowered and the server is pinged first, so an
   unreachable server is reported in seconds instead of retried for minutes;
+- ``Task.init`` reseeds torch, NumPy and ``random`` (with 1337) unless told not to; torch-lab
+  seeds the run itself, so that is switched off;
 - offline, models cannot be registered (``OutputModel`` fails), so checkpoints are stored as
   artifacts, which travel inside the session zip; offline sessions keep no status, so the outcome is
   also recorded as a tag and in the task's comment.
@@ -57,6 +59,7 @@ def configure(offline: bool) -> None:
     )
     ConfigSDKWrapper.clear_config_impl()
     Task.set_offline(offline)
+    Task.set_random_seed(None)  # Task.init would reseed torch with 1337 over the run's own seed
 
 
 def check_server(timeout: float = PING_TIMEOUT_S) -> None:
