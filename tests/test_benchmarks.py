@@ -1,0 +1,55 @@
+"""Smoke runs of the benchmark scripts (``--smoke``: a few batches, one repetition): each exits 0
+and writes its JSON results. Nothing here asserts on times or ratios."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+BENCHMARKS = Path(__file__).parents[1] / "benchmarks"
+TOP_KEYS = {"benchmark", "settings", "environment"}
+EXPECTED = {
+    "training_parity": {"variants", "ratios", "loss_agreement"},
+    "startup": {"wall_seconds", "extra_breakdown", "bare_lightning_phases", "imports_alone",
+                "task_offline", "profiled_dev_run"},
+    "tracking_cost": {"modes", "ratio_on_off", "max_step_stall_s_logging_on", "task_close_s"},
+    "inference": {"variants", "ratio_torch_lab_predict/hand_written", "identical_predictions"},
+    "dataloading": {"loaders", "model_samples_per_s", "data_share_of_step_workers0"},
+}
+
+
+def smoke(name: str, data_dir: Path, out: Path) -> dict:
+    """Run ``benchmarks/<name>.py --smoke``; its JSON results."""
+    command = [sys.executable, str(BENCHMARKS / f"{name}.py"), "--smoke", "--data-dir", str(data_dir),
+               "--out", str(out)]
+    result = subprocess.run(command, capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-3000:]
+    return json.loads(out.read_text())
+
+
+@pytest.mark.parametrize("name", ["startup", "tracking_cost", "dataloading"])
+def test_smoke_run_on_synthetic_data(name: str, tmp_path: Path) -> None:
+    results = smoke(name, tmp_path / "no-mnist-here", tmp_path / f"{name}.json")
+    assert TOP_KEYS | EXPECTED[name] <= results.keys()
+    assert results["benchmark"] == name and results["settings"]["smoke"] is True
+    assert results["settings"]["synthetic_data"] is True
+
+
+def test_training_parity_on_mnist_files(tiny_mnist: Path, tmp_path: Path) -> None:
+    results = smoke("training_parity", tiny_mnist, tmp_path / "parity.json")
+    assert TOP_KEYS | EXPECTED["training_parity"] <= results.keys()
+    assert results["settings"]["synthetic_data"] is False
+    assert results["variants"].keys() == {"hand_written", "lightning", "torch_lab"}
+    assert set(results["ratios"]) == {"torch_lab/hand_written", "torch_lab/lightning"}
+    assert all(len(v["train_losses_per_epoch"]) == 1 for v in results["variants"].values())
+
+
+def test_inference_on_mnist_files(tiny_mnist: Path, tmp_path: Path) -> None:
+    results = smoke("inference", tiny_mnist, tmp_path / "inference.json")
+    assert TOP_KEYS | EXPECTED["inference"] <= results.keys()
+    assert results["settings"]["synthetic_data"] is False
+    assert results["identical_predictions"] is True  # same weights, same batches
