@@ -12,6 +12,8 @@ def test_defaults_are_filled_in() -> None:
         "checkpoint": {"checkpoint_task_id": None, "checkpoint_name": "last", "weights_only": False,
                        "every_n_train_steps": None},
         "trainer": {"init": {}, "fit": {}, "predict": {}},
+        "monitor": {"metric": "loss/val", "mode": "min", "patience": None, "min_delta": 0.0},
+        "seed": None,
         "config": {},
     }
 
@@ -27,7 +29,7 @@ def test_validate_does_not_change_its_input() -> None:
     [
         ([], "h.py: hparams must be a dict, got list"),
         ({**MINIMAL, "trainr": {}}, "h.py: unknown top-level key 'trainr' (did you mean 'trainer'?)"),
-        ({**MINIMAL, "zzz": {}}, "h.py: unknown top-level key 'zzz' (valid keys: task, checkpoint, trainer, config)"),
+        ({**MINIMAL, "zzz": {}}, "h.py: unknown top-level key 'zzz' (valid keys: task, checkpoint, trainer, monitor, seed, config)"),
         ({"config": {}}, "h.py: missing key 'task' (needs at least task.project_name)"),
         ({"task": {}}, "h.py: task.project_name must be a non-empty string"),
         ({**MINIMAL, "checkpoint": {"checkpoint_nam": "x"}},
@@ -36,6 +38,10 @@ def test_validate_does_not_change_its_input() -> None:
         ({**MINIMAL, "trainer": {"init": []}}, "h.py: trainer.init must be a dict, got list"),
         ({**MINIMAL, "trainer": {"fitt": {}}}, "h.py: unknown key 'trainer.fitt' (did you mean 'fit'?)"),
         ({**MINIMAL, "config": {"opt": object}}, "h.py: hparams.config.opt is a type; hparams hold plain data only"),
+        ({**MINIMAL, "monitor": {"metrc": "x"}}, "h.py: unknown key 'monitor.metrc' (did you mean 'metric'?)"),
+        ({**MINIMAL, "monitor": {"mode": "maximum"}}, "h.py: monitor.mode must be 'min' or 'max', got 'maximum'"),
+        ({**MINIMAL, "monitor": {"patience": -1}}, "h.py: monitor.patience must be an int >= 0 or None"),
+        ({**MINIMAL, "seed": 1.5}, "h.py: seed must be an int >= 0 or None"),
     ],
 )
 def test_invalid_hparams_name_the_key(hparams, message) -> None:
@@ -80,3 +86,16 @@ def test_bad_overrides_are_one_clear_error(override, message) -> None:
     with pytest.raises(UserError) as error:
         apply_overrides(hparams, [override], "h.py")
     assert str(error.value).startswith(message)
+
+
+def test_readme_reference_lists_exactly_the_validated_keys() -> None:
+    """The README's hparams reference and the validator's schema are the same set of keys."""
+    import re
+    from pathlib import Path
+
+    from torch_lab.hparams import SCHEMA_KEYS
+
+    readme = (Path(__file__).parents[1] / "README.md").read_text()
+    section = readme.split("## hparams reference", 1)[1].split("\n## ", 1)[0]
+    documented = set(re.findall(r"^\| `([^`]+)` \|", section, flags=re.MULTILINE))
+    assert documented == set(SCHEMA_KEYS)

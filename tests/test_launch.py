@@ -169,3 +169,55 @@ def test_unreachable_server_is_reported_in_seconds(toy: Path, tmp_path: Path) ->
         assert line.endswith("check clearml.conf or the CLEARML_API_* variables, or run with --offline")
     silent.close()
     assert run_dirs(tmp_path) == []
+
+
+def history(run: Path) -> list[dict]:
+    return list(csv.DictReader(open(run / "history.csv")))
+
+
+def test_early_stopping_stops_at_the_right_epoch(toy: Path, tmp_path: Path) -> None:
+    """With the model frozen (lr=0) val loss never improves: patience 1 stops after epoch 1."""
+    result = run_cli("train", toy, "--offline", "--set", "config.lr=0.0", "monitor.patience=1",
+                     "trainer.init.max_epochs=5")
+    assert result.returncode == 0, result.stderr
+    [run] = run_dirs(tmp_path)
+    assert [r["epoch"] for r in history(run)] == ["0", "1"]
+    assert json.loads((run / "run.json").read_text())["best"]["epoch"] == 0
+
+
+def test_best_checkpoint_is_the_best_epoch_of_the_monitored_metric(toy: Path, tmp_path: Path) -> None:
+    result = run_cli("train", toy, "--offline", "--set", "monitor.metric='loss/train'", "monitor.mode='max'",
+                     "trainer.init.max_epochs=4")
+    assert result.returncode == 0, result.stderr
+    [run] = run_dirs(tmp_path)
+    rows = history(run)
+    values = [float(r["loss/train"]) for r in rows]
+    best_epoch = values.index(max(values))
+    record = json.loads((run / "run.json").read_text())
+    assert record["best"]["monitor"] == "loss/train" and record["best"]["epoch"] == best_epoch
+    assert record["best"]["value"] == pytest.approx(max(values))
+    assert torch.load(run / "checkpoints" / "best.ckpt", weights_only=True)["epoch"] == best_epoch
+    task = session(Path(record["offline_session"]))
+    single = [e for e in task["events"] if e.get("variant") == "Summary" or e.get("metric") == "Summary"]
+    assert single, "best value and epoch reported as ClearML single values"
+
+
+def test_seed_is_recorded_and_reproduces_the_run(toy: Path, tmp_path: Path) -> None:
+    assert run_cli("train", toy, "--offline").returncode == 0
+    for _ in range(2):
+        assert run_cli("train", toy, "--offline", "--set", "seed=7").returncode == 0
+    drawn, *seeded = [p for p in run_dirs(tmp_path)]
+    records = {p: json.loads((p / "hparams.json").read_text())["seed"] for p in run_dirs(tmp_path)}
+    assert sorted(records.values()).count(7) == 2
+    assert all(isinstance(seed, int) for seed in records.values())
+    seven = [p for p, seed in records.items() if seed == 7]
+    assert history(seven[0])[-1]["loss/train"] == history(seven[1])[-1]["loss/train"]
+
+
+def test_learning_rate_is_logged_every_step(toy: Path, tmp_path: Path) -> None:
+    assert run_cli("train", toy, "--offline").returncode == 0
+    [run] = run_dirs(tmp_path)
+    events = session(Path(json.loads((run / "run.json").read_text())["offline_session"]))["events"]
+    rates = sorted((e["iter"], e["value"]) for e in events if e.get("metric") == "lr-SGD")
+    assert [step for step, _ in rates] == list(range(12))  # 3 epochs x 4 batches
+    assert rates[0][1] == pytest.approx(0.1) and rates[-1][1] == pytest.approx(0.1 * 0.5 ** 2)

@@ -75,6 +75,17 @@ class RunHistory(pl.Callback):
         ))
 
 
+    def best_epoch(self, metric: str, mode: str) -> int | None:
+        """The epoch with the best ``metric`` in history (the first one on ties, as
+        ``ModelCheckpoint`` keeps it); None when the metric was never logged."""
+        scored = [(float(row[metric]), int(row["epoch"])) for row in self.rows
+                  if row.get(metric) not in (None, "")]
+        if not scored:
+            return None
+        sign = 1 if mode == "min" else -1
+        return min(scored, key=lambda pair: (sign * pair[0], pair[1]))[1]
+
+
 class CheckpointMetadata(pl.Callback):
     """Store plain-data provenance (task id, resolved hparams) in every checkpoint, so checkpoints
     load with ``torch.load(weights_only=True)``."""

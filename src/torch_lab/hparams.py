@@ -14,15 +14,29 @@ from typing import Any
 
 from torch_lab.errors import UserError, display_path
 
-#: Top-level blocks and, for the fixed-shape ones, their keys with defaults.
+#: The fixed-shape blocks' keys with their defaults.
 CHECKPOINT_DEFAULTS: dict[str, Any] = {
     "checkpoint_task_id": None,
     "checkpoint_name": "last",
     "weights_only": False,
     "every_n_train_steps": None,
 }
+MONITOR_DEFAULTS: dict[str, Any] = {
+    "metric": "loss/val",  # picks best.ckpt; early stopping and a scheduler's monitor follow it
+    "mode": "min",
+    "patience": None,  # epochs without improvement before stopping; None: no early stopping
+    "min_delta": 0.0,
+}
 TRAINER_BLOCKS = ("init", "fit", "predict")
-TOP_LEVEL_KEYS = ("task", "checkpoint", "trainer", "config")
+TOP_LEVEL_KEYS = ("task", "checkpoint", "trainer", "monitor", "seed", "config")
+
+#: Every key the schema knows (``*``: free-form contents), as the README's reference lists them.
+SCHEMA_KEYS = frozenset(
+    ["task", "task.project_name", "task.task_name", "task.*", "config", "seed"]
+    + [f"checkpoint.{key}" for key in CHECKPOINT_DEFAULTS]
+    + [f"trainer.{block}" for block in TRAINER_BLOCKS]
+    + [f"monitor.{key}" for key in MONITOR_DEFAULTS]
+)
 
 _PLAIN_SCALARS = (str, int, float, bool, type(None))
 
@@ -94,7 +108,7 @@ def validate(hparams: Any, source: str | Path) -> dict[str, Any]:
     if not isinstance(checkpoint["weights_only"], bool):
         raise UserError(f"{source}: checkpoint.weights_only must be True or False")
     steps = checkpoint["every_n_train_steps"]
-    if steps is not None and (not isinstance(steps, int) or isinstance(steps, bool) or steps < 1):
+    if steps is not None and not _is_int(steps, minimum=1):
         raise UserError(f"{source}: checkpoint.every_n_train_steps must be a positive int or None")
 
     trainer = _require_dict(hparams.setdefault("trainer", {}), "trainer", source)
@@ -106,8 +120,34 @@ def validate(hparams: Any, source: str | Path) -> dict[str, Any]:
     for block in TRAINER_BLOCKS:
         _require_dict(trainer.setdefault(block, {}), f"trainer.{block}", source)
 
+    monitor = _require_dict(hparams.setdefault("monitor", {}), "monitor", source)
+    for key in monitor:
+        if key not in MONITOR_DEFAULTS:
+            raise UserError(
+                f"{source}: unknown key 'monitor.{key}'{did_you_mean(key, tuple(MONITOR_DEFAULTS))}"
+            )
+    for key, default in MONITOR_DEFAULTS.items():
+        monitor.setdefault(key, default)
+    if not isinstance(monitor["metric"], str) or "/" not in monitor["metric"]:
+        raise UserError(f"{source}: monitor.metric must name a logged metric, e.g. 'loss/val'")
+    if monitor["mode"] not in ("min", "max"):
+        raise UserError(f"{source}: monitor.mode must be 'min' or 'max', got {monitor['mode']!r}")
+    if monitor["patience"] is not None and not _is_int(monitor["patience"], minimum=0):
+        raise UserError(f"{source}: monitor.patience must be an int >= 0 or None")
+    if isinstance(monitor["min_delta"], bool) or not isinstance(monitor["min_delta"], (int, float)) \
+            or monitor["min_delta"] < 0:
+        raise UserError(f"{source}: monitor.min_delta must be a number >= 0")
+
+    hparams.setdefault("seed", None)
+    if hparams["seed"] is not None and not _is_int(hparams["seed"], minimum=0):
+        raise UserError(f"{source}: seed must be an int >= 0 or None (None: a random seed, recorded)")
+
     _require_dict(hparams.setdefault("config", {}), "config", source)
     return hparams
+
+
+def _is_int(value: Any, minimum: int) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value >= minimum
 
 
 # Blocks whose contents are keyword arguments: ``--set`` may add keys there.

@@ -13,13 +13,14 @@ import inspect
 import json
 import logging
 import os
+import random
 import traceback
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import pytorch_lightning as pl  # before clearml (see torch_lab.tracking)
-from pytorch_lightning.callbacks import ModelCheckpoint
+from pytorch_lightning.callbacks import EarlyStopping, LearningRateMonitor, ModelCheckpoint
 from pytorch_lightning.utilities.rank_zero import rank_zero_only
 
 from torch_lab import checkpoints, tracking
@@ -41,8 +42,6 @@ log = logging.getLogger(__name__)
 
 #: Trainer arguments torch-lab sets itself.
 OWNED_TRAINER_KEYS = ("logger", "callbacks", "enable_checkpointing", "default_root_dir")
-#: The metric that picks best.ckpt.
-BEST_MONITOR, BEST_MODE = "loss/val", "min"
 
 
 @dataclass
@@ -256,6 +255,13 @@ def _alive(pid: Any) -> bool:
     return True
 
 
+def _default_scheduler_monitor(module: Any, metric: str) -> None:
+    """A scheduler configured without a ``monitor`` follows the hparams ``monitor`` metric."""
+    config = getattr(module, "optimizer_config", None)
+    if isinstance(config, dict) and config.get("scheduler") is not None and "monitor" not in config:
+        module.optimizer_config = {**config, "monitor": metric}
+
+
 def _check_start(module: Any, start: StartPoint) -> None:
     """Fail before training when the checkpoint does not fit; load it when weights only."""
     state = checkpoints.load_checkpoint(start.path)
@@ -285,10 +291,12 @@ def train(experiment: Experiment, options: RunOptions) -> RunDirectory:
     if options.devices is not None:
         hparams = experiment.hparams = copy.deepcopy(hparams)
         hparams["trainer"]["init"]["devices"] = options.devices
+    if hparams["seed"] is None:  # draw one and record it, so the run can be repeated
+        hparams = experiment.hparams = {**hparams, "seed": random.SystemRandom().randrange(2**31)}
     experiment.config_function("train_config")
     _check_kwargs(experiment, "init", pl.Trainer)
     _check_kwargs(experiment, "fit", pl.Trainer.fit)
-    pl.seed_everything(0, workers=True, verbose=False)
+    pl.seed_everything(hparams["seed"], workers=True, verbose=False)
     config = experiment.train_config(hparams)
     if resume is not None:
         start: StartPoint | None = StartPoint(resume.checkpoints / "last.ckpt", False,
@@ -305,7 +313,7 @@ def train(experiment: Experiment, options: RunOptions) -> RunDirectory:
     tracked = TrackedRun(experiment, hparams, task_name, "training", tags, offline, resume,
                          options.queue)
     if tracked.hparams != hparams:  # edited in ClearML (run by an agent): rebuild from them
-        pl.seed_everything(0, workers=True, verbose=False)
+        pl.seed_everything(tracked.hparams["seed"], workers=True, verbose=False)
         config = experiment.train_config(tracked.hparams)
         if start is not None:
             _check_start(config["module"], start)
@@ -317,20 +325,26 @@ def train(experiment: Experiment, options: RunOptions) -> RunDirectory:
             loader.num_workers = 0
     run = tracked.run
     with tracked:
-        best = ModelCheckpoint(dirpath=run.checkpoints, filename="best", monitor=BEST_MONITOR,
-                               mode=BEST_MODE, save_top_k=1, save_last=True,
+        monitor = tracked.hparams["monitor"]
+        _default_scheduler_monitor(config["module"], monitor["metric"])
+        best = ModelCheckpoint(dirpath=run.checkpoints, filename="best", monitor=monitor["metric"],
+                               mode=monitor["mode"], save_top_k=1, save_last=True,
                                enable_version_counter=False, auto_insert_metric_name=False)
+        stopping = [EarlyStopping(monitor["metric"], mode=monitor["mode"], patience=monitor["patience"],
+                                  min_delta=monitor["min_delta"])] if monitor["patience"] is not None else []
+        history = RunHistory(run)
         every = tracked.hparams["checkpoint"]["every_n_train_steps"]
         periodic = [ModelCheckpoint(dirpath=run.checkpoints, save_top_k=0, save_last=True,
                                     every_n_train_steps=every)] if every else []
-        init = dict(tracked.hparams["trainer"]["init"])
+        init = {"log_every_n_steps": 1, **tracked.hparams["trainer"]["init"]}  # e.g. the LR per step
         plugins = init.pop("plugins", None) or []
         trainer = tracked.trainer = pl.Trainer(
             **init,
             plugins=[*(plugins if isinstance(plugins, list) else [plugins]), AtomicCheckpointIO()],
             default_root_dir=run.path,
             logger=ClearMLLogger(tracked.task),
-            callbacks=[*config["callbacks"], best, *periodic, RunHistory(run),
+            callbacks=[*config["callbacks"], best, *periodic, *stopping, history,
+                       LearningRateMonitor(logging_interval="step"),
                        CheckpointMetadata(tracked.task.id, tracked.hparams), RandomState(),
                        tracked.stop],
         )
@@ -345,10 +359,13 @@ def train(experiment: Experiment, options: RunOptions) -> RunDirectory:
         trainer.fit(config["module"], config["train_dataloaders"], config["val_dataloaders"],
                     ckpt_path=state, weights_only=True if state else None,
                     **tracked.hparams["trainer"]["fit"])
-        run.update(metrics=scalar_metrics(trainer.callback_metrics),
-                   best={"monitor": BEST_MONITOR, "mode": BEST_MODE,
-                         "value": float(best.best_model_score) if best.best_model_score is not None
-                         else None, "path": best.best_model_path or None})
+        outcome = {"monitor": monitor["metric"], "mode": monitor["mode"],
+                   "value": float(best.best_model_score) if best.best_model_score is not None else None,
+                   "epoch": history.best_epoch(monitor["metric"], monitor["mode"]),
+                   "path": best.best_model_path or None}
+        run.update(metrics=scalar_metrics(trainer.callback_metrics), best=outcome)
+        if tracked.rank_zero:
+            tracking.report_best(tracked.task, outcome)
         if config.get("test_dataloaders") is not None:
             trainer.test(config["module"], config["test_dataloaders"],
                          ckpt_path="best" if best.best_model_path else None,

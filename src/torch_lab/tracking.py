@@ -117,6 +117,15 @@ def enqueue(task: Task, queue: str) -> None:
     task.execute_remotely(queue_name=queue, exit_process=True)
 
 
+def report_best(task: Task, best: dict[str, Any]) -> None:
+    """Report the run's best value and epoch as ClearML single values."""
+    reporter = task.get_logger()
+    if best.get("value") is not None:
+        reporter.report_single_value(f"best {best['monitor']}", best["value"])
+    if best.get("epoch") is not None:
+        reporter.report_single_value("best epoch", best["epoch"])
+
+
 def record_parent(task: Task, details: dict[str, Any]) -> None:
     """Make ``details["task_id"]`` the task's parent and store ``details`` as configuration."""
     task.set_parent(details["task_id"])
