@@ -221,3 +221,16 @@ def test_learning_rate_is_logged_every_step(toy: Path, tmp_path: Path) -> None:
     rates = sorted((e["iter"], e["value"]) for e in events if e.get("metric") == "lr-SGD")
     assert [step for step, _ in rates] == list(range(12))  # 3 epochs x 4 batches
     assert rates[0][1] == pytest.approx(0.1) and rates[-1][1] == pytest.approx(0.1 * 0.5 ** 2)
+
+
+def test_nan_guard_stops_at_the_step_and_keeps_the_last_good_checkpoint(toy: Path, tmp_path: Path) -> None:
+    result = run_cli("train", toy, "--offline", "--set", "config.nan_at_step=6")
+    assert result.returncode == 1
+    [run] = run_dirs(tmp_path)
+    assert result.stderr.strip().splitlines()[-1].startswith(
+        "train: run failed: FloatingPointError: NaN guard: the training loss is nan at step 6 "
+        "(epoch 1, batch 2); stopped before checkpointing it")
+    record = json.loads((run / "run.json").read_text())
+    assert record["status"] == "failed" and "NaN guard" in record["error"]
+    last = torch.load(run / "checkpoints" / "last.ckpt", weights_only=True)
+    assert last["global_step"] == 4 and all(torch.isfinite(t).all() for t in last["state_dict"].values())

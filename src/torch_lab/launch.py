@@ -28,6 +28,7 @@ from torch_lab.checkpoint_io import AtomicCheckpointIO
 from torch_lab.callbacks import (
     CheckpointMetadata,
     GracefulStop,
+    NaNGuard,
     RandomState,
     RunHistory,
     scalar_metrics,
@@ -343,7 +344,7 @@ def train(experiment: Experiment, options: RunOptions) -> RunDirectory:
             plugins=[*(plugins if isinstance(plugins, list) else [plugins]), AtomicCheckpointIO()],
             default_root_dir=run.path,
             logger=ClearMLLogger(tracked.task),
-            callbacks=[*config["callbacks"], best, *periodic, *stopping, history,
+            callbacks=[*config["callbacks"], NaNGuard(), best, *periodic, *stopping, history,
                        LearningRateMonitor(logging_interval="step"),
                        CheckpointMetadata(tracked.task.id, tracked.hparams), RandomState(),
                        tracked.stop],

@@ -51,6 +51,14 @@ def train_config(hparams):
                 time.sleep(config["batch_sleep"])
 
         callbacks.append(Slow())
+    if config.get("nan_at_step") is not None:
+        class Poison(Callback):  # makes the loss NaN from that step on
+            def on_train_batch_start(self, trainer, pl_module, batch, batch_idx):
+                if trainer.global_step == config["nan_at_step"]:
+                    with torch.no_grad():
+                        pl_module.model.weight.fill_(float("nan"))
+
+        callbacks.append(Poison())
     result["callbacks"] = callbacks
     return result
 
