@@ -75,6 +75,13 @@ def test_train_without_clearml_config_runs_offline_and_records_everything(toy: P
         assert any(n.endswith(f"/artifacts/{name}") for n in offline["names"]), name
     assert not (tmp_path / "lightning_logs").exists()
 
+    assert "train_config" in zipfile.ZipFile(run / "source.zip").read("01_toy/__main__.py").decode()
+    summary = (run / "model_summary.txt").read_text()
+    assert "model" in summary and "Linear" in summary and "10" in summary  # 4*2 + 2 parameters
+    assert "model_summary.txt" in task["configuration"]
+    for name in ("source.zip/source.zip", "model_summary.txt/model_summary.txt"):
+        assert any(n.endswith(f"/artifacts/{name}") for n in offline["names"]), name
+
 
 def test_dev_run_is_one_short_tagged_epoch(toy: Path, tmp_path: Path) -> None:
     result = run_cli("train", toy, "--dev-run", "2", "--offline", "--set", "trainer.init.max_epochs=-1")

@@ -21,6 +21,7 @@ from typing import Any
 
 import pytorch_lightning as pl  # before clearml (see torch_lab.tracking)
 from pytorch_lightning.callbacks import EarlyStopping, LearningRateMonitor, ModelCheckpoint
+from pytorch_lightning.utilities.model_summary import ModelSummary
 from pytorch_lightning.utilities.rank_zero import rank_zero_only
 
 from torch_lab import checkpoints, tracking
@@ -37,7 +38,14 @@ from torch_lab.errors import RunFailed, UserError, display_path
 from torch_lab.experiment import Experiment, dataloaders_of
 from torch_lab.hparams import apply_overrides, did_you_mean
 from torch_lab.loggers import ClearMLLogger
-from torch_lab.run_dir import RunDirectory, artifacts_root, find_run_dir, now, runs_of
+from torch_lab.run_dir import (
+    RunDirectory,
+    artifacts_root,
+    find_run_dir,
+    now,
+    runs_of,
+    write_atomic,
+)
 
 log = logging.getLogger(__name__)
 
@@ -256,6 +264,16 @@ def _alive(pid: Any) -> bool:
     return True
 
 
+def _record_reproducibility(tracked: TrackedRun, experiment: Experiment, module: Any) -> None:
+    """Keep the experiment folder's sources and the model summary (parameters per layer) in the
+    run directory and on the task."""
+    sources = tracked.run.snapshot_sources(experiment.hparams_path.parent)
+    summary = tracked.run.path / "model_summary.txt"
+    write_atomic(summary, f"{ModelSummary(module, max_depth=-1)}\n")
+    tracking.record_file(tracked.task, sources)
+    tracking.record_file(tracked.task, summary, configuration=True)
+
+
 def _default_scheduler_monitor(module: Any, metric: str) -> None:
     """A scheduler configured without a ``monitor`` follows the hparams ``monitor`` metric."""
     config = getattr(module, "optimizer_config", None)
@@ -321,6 +339,8 @@ def train(experiment: Experiment, options: RunOptions) -> RunDirectory:
     if start is not None and start.parent is not None and tracked.rank_zero:
         tracking.record_parent(tracked.task, start.parent)
         tracked.run.update(started_from=start.parent)
+    if tracked.rank_zero:
+        _record_reproducibility(tracked, experiment, config["module"])
     if options.dev_run is not None:
         for loader in dataloaders_of(config):
             loader.num_workers = 0

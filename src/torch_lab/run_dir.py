@@ -8,6 +8,7 @@ import io
 import json
 import os
 import tempfile
+import zipfile
 from contextlib import contextmanager
 from datetime import datetime, timezone
 from pathlib import Path
@@ -106,6 +107,15 @@ class RunDirectory:
         path = self.path / name
         if self.writable:
             write_atomic(path, json.dumps(data, indent=2, default=str) + "\n")
+        return path
+
+    def snapshot_sources(self, folder: Path) -> Path:
+        """Zip the experiment folder's Python files (no caches) as ``source.zip``."""
+        path = self.path / "source.zip"
+        with atomic_file(path) as handle, zipfile.ZipFile(handle, "w", zipfile.ZIP_DEFLATED) as zipped:
+            for source in sorted(folder.rglob("*.py")):
+                if "__pycache__" not in source.parts:
+                    zipped.write(source, source.relative_to(folder.parent))
         return path
 
     def write_history(self, rows: list[dict[str, Any]]) -> Path:

@@ -117,6 +117,13 @@ def enqueue(task: Task, queue: str) -> None:
     task.execute_remotely(queue_name=queue, exit_process=True)
 
 
+def record_file(task: Task, path: Path, configuration: bool = False) -> None:
+    """Attach a run file to the task: as an artifact, and as a configuration object if asked."""
+    task.upload_artifact(path.name, artifact_object=path, wait_on_upload=True)
+    if configuration:
+        task.connect_configuration(path, name=path.name)
+
+
 def report_best(task: Task, best: dict[str, Any]) -> None:
     """Report the run's best value and epoch as ClearML single values."""
     reporter = task.get_logger()
