@@ -7,6 +7,7 @@ import logging
 import random
 import signal
 import time
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -29,11 +30,13 @@ def scalar_metrics(metrics: dict[str, Any]) -> dict[str, float]:
 
 
 class RunHistory(pl.Callback):
-    """Write one history.csv row per training epoch: epoch, the epoch metrics, train and val
-    seconds; log the row on one line."""
+    """Write one history.csv row per training epoch (epoch, the epoch metrics, train and val
+    seconds) and log a one-line report: the metrics, the durations, the best so far, the
+    early-stopping counter and the expected end time."""
 
-    def __init__(self, run: RunDirectory) -> None:
+    def __init__(self, run: RunDirectory, monitor: dict[str, Any]) -> None:
         self.run = run
+        self.monitor = monitor
         history = run.path / "history.csv"
         # A resumed run continues its history; re-run epochs replace their rows.
         self.rows: list[dict[str, Any]] = list(csv.DictReader(open(history))) if history.is_file() else []
@@ -70,9 +73,26 @@ class RunHistory(pl.Callback):
         }
         self.rows = [r for r in self.rows if int(r["epoch"]) < row["epoch"]] + [row]
         self.run.write_history(self.rows)
-        log.info("epoch %s: %s", row["epoch"], "  ".join(
-            f"{k}={v:.4g}" for k, v in row.items() if k != "epoch"
-        ))
+        log.info("%s", self.report(trainer, row))
+
+    def report(self, trainer: pl.Trainer, row: dict[str, Any]) -> str:
+        """One line: epoch, metrics, durations, best so far, early-stopping counter, expected end."""
+        epochs = trainer.max_epochs if trainer.max_epochs and trainer.max_epochs > 0 else None
+        metrics = "  ".join(f"{k}={v:.4g}" for k, v in row.items() if "/" in k)
+        parts = [f"epoch {row['epoch']}{f'/{epochs - 1}' if epochs else ''}: {metrics}",
+                 f"{row['train_seconds']:.1f} s train + {row['val_seconds']:.1f} s val"]
+        metric, mode = self.monitor["metric"], self.monitor["mode"]
+        best = self.best_epoch(metric, mode)
+        if best is not None:
+            value = next(float(r[metric]) for r in self.rows if int(r["epoch"]) == best)
+            parts.append(f"best {metric}={value:.4g} (epoch {best})")
+            if self.monitor["patience"] is not None:  # early stopping's counter, from the history
+                parts.append(f"no improvement {row['epoch'] - best}/{self.monitor['patience']}")
+        if epochs:
+            durations = [float(r["train_seconds"]) + float(r["val_seconds"]) for r in self.rows]
+            remaining = (epochs - 1 - row["epoch"]) * sum(durations) / len(durations)
+            parts.append(f"ends ~{datetime.now() + timedelta(seconds=remaining):%H:%M:%S}")
+        return " | ".join(parts)
 
 
     def best_epoch(self, metric: str, mode: str) -> int | None:

@@ -353,7 +353,7 @@ def train(experiment: Experiment, options: RunOptions) -> RunDirectory:
                                enable_version_counter=False, auto_insert_metric_name=False)
         stopping = [EarlyStopping(monitor["metric"], mode=monitor["mode"], patience=monitor["patience"],
                                   min_delta=monitor["min_delta"])] if monitor["patience"] is not None else []
-        history = RunHistory(run)
+        history = RunHistory(run, monitor)
         every = tracked.hparams["checkpoint"]["every_n_train_steps"]
         periodic = [ModelCheckpoint(dirpath=run.checkpoints, save_top_k=0, save_last=True,
                                     every_n_train_steps=every)] if every else []
