@@ -243,3 +243,15 @@ def test_nan_guard_stops_at_the_step_and_keeps_the_last_good_checkpoint(toy: Pat
     assert record["status"] == "failed" and "NaN guard" in record["error"]
     last = torch.load(run / "checkpoints" / "last.ckpt", weights_only=True)
     assert last["global_step"] == 4 and all(torch.isfinite(t).all() for t in last["state_dict"].values())
+
+
+def test_warmup_cosine_learning_rates_follow_the_formula(toy: Path, tmp_path: Path) -> None:
+    from torch_lab.schedules import warmup_cosine_lr
+
+    assert run_cli("train", toy, "--offline", "--set", "config.schedule='warmup_cosine'").returncode == 0
+    [run] = run_dirs(tmp_path)
+    events = session(Path(json.loads((run / "run.json").read_text())["offline_session"]))["events"]
+    logged = sorted((e["iter"], e["value"]) for e in events if e.get("metric") == "lr-SGD")
+    expected = [(step, warmup_cosine_lr(step, 0.1, warmup_steps=3, total_steps=12)) for step in range(12)]
+    assert [step for step, _ in logged] == [step for step, _ in expected]
+    assert [value for _, value in logged] == pytest.approx([value for _, value in expected], rel=1e-6)

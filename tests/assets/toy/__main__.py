@@ -10,6 +10,7 @@ from torch.utils.data import DataLoader, TensorDataset
 from torchdata.stateful_dataloader import StatefulDataLoader
 
 from torch_lab.modules import LabModule, TrainLabModule
+from torch_lab.schedules import warmup_cosine
 
 
 def points(n, seed):
@@ -20,14 +21,22 @@ def points(n, seed):
 
 
 
+SCHEDULES = {
+    "step": lambda lr: {"optimizer": torch.optim.SGD, "optimizer_kwargs": {"lr": lr},
+                        "scheduler": torch.optim.lr_scheduler.StepLR,
+                        "scheduler_kwargs": {"step_size": 1, "gamma": 0.5}},
+    "warmup_cosine": lambda lr: {"optimizer": torch.optim.SGD, "optimizer_kwargs": {"lr": lr},
+                                 "scheduler": warmup_cosine, "interval": "step",
+                                 "scheduler_kwargs": {"warmup_steps": 3, "total_steps": 12}},
+}
+
+
 def train_config(hparams):
     config = hparams["config"]
     module = TrainLabModule(
         nn.Linear(4, 2),
         loss_function=nn.CrossEntropyLoss(),
-        optimizer_config={"optimizer": torch.optim.SGD, "optimizer_kwargs": {"lr": config["lr"]},
-                          "scheduler": torch.optim.lr_scheduler.StepLR,
-                          "scheduler_kwargs": {"step_size": 1, "gamma": 0.5}},
+        optimizer_config=SCHEDULES[config["schedule"]](config["lr"]),
         metrics={"accuracy": torchmetrics.Accuracy(task="multiclass", num_classes=2)},
     )
     result = dict(
