@@ -255,3 +255,21 @@ def test_warmup_cosine_learning_rates_follow_the_formula(toy: Path, tmp_path: Pa
     expected = [(step, warmup_cosine_lr(step, 0.1, warmup_steps=3, total_steps=12)) for step in range(12)]
     assert [step for step, _ in logged] == [step for step, _ in expected]
     assert [value for _, value in logged] == pytest.approx([value for _, value in expected], rel=1e-6)
+
+
+def test_test_only_evaluates_a_tasks_best_checkpoint(toy: Path, tmp_path: Path) -> None:
+    assert run_cli("train", toy, "--offline").returncode == 0
+    [trained] = run_dirs(tmp_path)
+    record = json.loads((trained / "run.json").read_text())
+    result = run_cli("train", toy, "--offline", "--test-only", record["task_id"])
+    assert result.returncode == 0, result.stderr
+    [tested] = [p for p in run_dirs(tmp_path) if p != trained]
+    tested_record = json.loads((tested / "run.json").read_text())
+    assert tested_record["task_name"] == "test_01_toy-hparams" and tested_record["status"] == "completed"
+    assert tested_record["started_from"]["path"] == str(trained / "checkpoints" / "best.ckpt")
+    assert tested_record["metrics"]["loss/test"] == pytest.approx(record["metrics"]["loss/test"], rel=1e-6)
+    assert list((tested / "checkpoints").iterdir()) == []
+
+    missing = run_cli("train", toy, "--offline", "--test-only")
+    assert missing.returncode == 2 and missing.stderr.strip() == (
+        "train: error: --test-only needs a task id or a .ckpt path (or checkpoint.checkpoint_task_id)")

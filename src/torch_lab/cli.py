@@ -86,6 +86,9 @@ def train_parser() -> argparse.ArgumentParser:
     parser.add_argument("--resume", nargs="?", const="", metavar="TASK_ID",
                         help="continue an unfinished run (that task's, or the latest of this hparams "
                         "file) in its own ClearML task and run directory, from its last checkpoint")
+    parser.add_argument("--test-only", nargs="?", const="", metavar="TASK_ID|CKPT",
+                        help="no training: test that task's best (else last) checkpoint, or a .ckpt "
+                        "file, on train_config's test_dataloaders")
     parser.add_argument("--devices", type=devices_value, metavar="N",
                         help="devices per node for pl.Trainer (sets trainer.init.devices), e.g. 2, "
                         "auto, or 0,1")
@@ -169,6 +172,7 @@ def _run(prog: str, args: argparse.Namespace, outcome: dict) -> int:
             overrides=args.overrides,
             devices=getattr(args, "devices", None),
             queue=getattr(args, "queue", None),
+            test_only=getattr(args, "test_only", None),
         )
         command: Callable = getattr(launch, prog)
         if options.queue:

@@ -64,6 +64,7 @@ class RunOptions:
     overrides: list[str] = field(default_factory=list)
     devices: int | str | list[int] | None = None
     queue: str | None = None
+    test_only: str | None = None  # a task id or .ckpt path; "" = the hparams checkpoint block
 
 
 @dataclass
@@ -294,8 +295,11 @@ def train(experiment: Experiment, options: RunOptions) -> RunDirectory:
     """Run ``train``: fit, then test on the best checkpoint when ``test_dataloaders`` is given.
 
     With ``options.resume`` the run continues an unfinished run in its own task and directory,
-    from its last checkpoint and with its recorded hparams (plus any ``--set``).
+    from its last checkpoint and with its recorded hparams (plus any ``--set``). With
+    ``options.test_only`` nothing is trained (see ``evaluate``).
     """
+    if options.test_only is not None:
+        return evaluate(experiment, options)
     resume = _resumable(experiment, options.resume) if options.resume is not None else None
     if resume is not None:
         if options.dev_run is not None:
@@ -392,6 +396,44 @@ def train(experiment: Experiment, options: RunOptions) -> RunDirectory:
                          ckpt_path="best" if best.best_model_path else None,
                          weights_only=True if best.best_model_path else None)
     return run
+
+
+def evaluate(experiment: Experiment, options: RunOptions) -> RunDirectory:
+    """``train --test-only``: test a checkpoint (a task's best, else last; or a .ckpt path) on
+    ``train_config``'s ``test_dataloaders``, without training, as a task of its own."""
+    hparams = experiment.hparams
+    block = hparams["checkpoint"]
+    reference = options.test_only or block["checkpoint_task_id"]
+    if not reference:
+        raise UserError("--test-only needs a task id or a .ckpt path (or checkpoint.checkpoint_task_id)")
+    experiment.config_function("train_config")
+    _check_kwargs(experiment, "init", pl.Trainer)
+    pl.seed_everything(hparams["seed"] or 0, workers=True, verbose=False)
+    config = experiment.train_config(hparams)
+    if config.get("test_dataloaders") is None:
+        raise UserError(f"{display_path(experiment.main_path)}: train_config returned no "
+                        "'test_dataloaders' for --test-only")
+    path = checkpoints.resolve_checkpoint(reference, None if options.test_only else block["checkpoint_name"])
+    lineage = {"path": str(path)} if str(reference).endswith(".ckpt") else {"task_id": reference,
+                                                                            "path": str(path)}
+    start = StartPoint(path, True, f"checkpoint {reference} ({path})", lineage)
+    _check_start(config["module"], start)
+
+    offline = _select_offline(options.offline)
+    tracked = TrackedRun(experiment, hparams, f"test_{experiment.name}", "testing", ["test-only"], offline)
+    tracked.run.update(started_from=start.parent)
+    if "task_id" in start.parent:
+        tracking.record_parent(tracked.task, start.parent)
+    with tracked:
+        trainer = tracked.trainer = pl.Trainer(
+            **tracked.hparams["trainer"]["init"],
+            default_root_dir=tracked.run.path,
+            logger=ClearMLLogger(tracked.task),
+            callbacks=[*config["callbacks"], tracked.stop],
+            enable_checkpointing=False,
+        )
+        trainer.test(config["module"], config["test_dataloaders"])
+    return tracked.run
 
 
 def infer(experiment: Experiment, options: RunOptions) -> RunDirectory:
