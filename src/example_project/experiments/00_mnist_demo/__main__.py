@@ -9,6 +9,7 @@ import torchmetrics
 from torch import nn
 from torch.utils.data import DataLoader
 
+from example_project.callbacks import DebugSamples
 from example_project.datasets import MNISTDigits, train_val_indices
 from example_project.models import SmallCNN
 from example_project.writers import CSVPredictionWriter
@@ -47,6 +48,7 @@ def train_config(hparams: dict[str, Any]) -> dict[str, Any]:
     )
     return dict(
         module=module,
+        callbacks=[DebugSamples(config["debug_images"])] if config["debug_images"] else [],
         train_dataloaders=train_loader,
         val_dataloaders=loader(MNISTDigits(config["data_dir"], "train", val_idx), config, shuffle=False),
         test_dataloaders=loader(MNISTDigits(config["data_dir"], "test"), config, shuffle=False),

@@ -24,5 +24,6 @@ hparams = {
         "optimizer": "AdamW",  # a class of torch.optim
         "learning_rate": 3e-3,
         "weight_decay": 1e-4,
+        "debug_images": 8,  # misclassified validation images sent to ClearML per epoch (0: none)
     },
 }
