@@ -142,3 +142,39 @@ def test_demo_reports_confusion_matrix_and_misclassified_images(tiny_mnist: Path
     assert len(images) == 2 * 8 and {e["iter"] for e in images} == {0, 1}
     assert "true" in images[0]["variant"] and "predicted" in images[0]["variant"]
     assert sum("/metrics/misclassified/" in name for name in names) == 16  # the images travel in the zip
+
+
+REGRESSION = DEMO.parent / "01_regression"
+
+
+def test_regression_variant_two_levels_deep_differs_only_where_it_says() -> None:
+    base = flatten(load_experiment(REGRESSION / "hparams.py").hparams)
+    wide = flatten(load_experiment(REGRESSION / "hparams_wide.py").hparams)
+    long = flatten(load_experiment(REGRESSION / "hparams_wide_long.py").hparams)
+    assert {k for k in base if base[k] != wide[k]} == {"config.model.hidden"}
+    assert {k for k in base if base[k] != long[k]} == {"config.model.hidden", "config.learning_rate",
+                                                       "trainer.init.max_epochs"}
+    assert load_experiment(REGRESSION / "hparams.py").hparams["config"]["model"]["hidden"] == 64
+
+
+def test_regression_example_trains_and_infers_with_extra_args(tmp_path: Path) -> None:
+    """MeanSquaredError (an in-place metric) per stage, (x, metadata) batches, a plateau scheduler
+    following the monitor block, and an infer_config with three extra arguments."""
+    result = run_cli("train", REGRESSION / "hparams.py", "--offline", "--set", "trainer.init.max_epochs=2",
+                     "config.train_size=512")
+    assert result.returncode == 0, result.stderr
+    [run] = (tmp_path / "data" / "artifacts").glob("*")
+    record = json.loads((run / "run.json").read_text())
+    assert {"mse/train", "mse/val", "mae/val", "loss/val"} <= set(record["metrics"])
+    assert record["best"]["monitor"] == "mse/val"
+
+    inferred = run_cli("infer", REGRESSION / "hparams.py", record["task_id"], "preds.csv", "50", "--offline")
+    assert inferred.returncode == 0, inferred.stderr
+    rows = list(csv.DictReader(open(tmp_path / "preds.csv")))
+    assert [int(r["index"]) for r in rows] == list(range(50))
+    assert all(isinstance(float(r["prediction"]), float) for r in rows)
+
+    wrong = run_cli("infer", REGRESSION / "hparams.py", record["task_id"], "preds.csv", "--offline")
+    assert wrong.returncode == 2
+    assert "infer_config(hparams: 'dict[str, Any]', checkpoint: 'str', output_csv: 'str', count: 'str')" \
+        in wrong.stderr
