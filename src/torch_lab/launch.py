@@ -161,6 +161,13 @@ class TrackedRun:
             self.stop.last_checkpoint = self.run.checkpoints / "last.ckpt"
         print(f"torch-lab: task {self.task.id} started; run directory {self.run.path}", flush=True)
 
+    def evaluation_trainer(self, callbacks: list[pl.Callback]) -> pl.Trainer:
+        """A Trainer for test or predict: this run's logger and directory, no checkpointing."""
+        self.trainer = pl.Trainer(**self.hparams["trainer"]["init"], default_root_dir=self.run.path,
+                                  logger=ClearMLLogger(self.task), callbacks=[*callbacks, self.stop],
+                                  enable_checkpointing=False)
+        return self.trainer
+
     def __enter__(self) -> TrackedRun:
         self.stop.install()
         return self
@@ -425,14 +432,7 @@ def evaluate(experiment: Experiment, options: RunOptions) -> RunDirectory:
     if "task_id" in start.parent:
         tracking.record_parent(tracked.task, start.parent)
     with tracked:
-        trainer = tracked.trainer = pl.Trainer(
-            **tracked.hparams["trainer"]["init"],
-            default_root_dir=tracked.run.path,
-            logger=ClearMLLogger(tracked.task),
-            callbacks=[*config["callbacks"], tracked.stop],
-            enable_checkpointing=False,
-        )
-        trainer.test(config["module"], config["test_dataloaders"])
+        tracked.evaluation_trainer(config["callbacks"]).test(config["module"], config["test_dataloaders"])
     return tracked.run
 
 
@@ -460,13 +460,6 @@ def infer(experiment: Experiment, options: RunOptions) -> RunDirectory:
         tracked.run.update(started_from=start.parent)
 
     with tracked:
-        trainer = tracked.trainer = pl.Trainer(
-            **tracked.hparams["trainer"]["init"],
-            default_root_dir=tracked.run.path,
-            logger=ClearMLLogger(tracked.task),
-            callbacks=[*config["callbacks"], tracked.stop],
-            enable_checkpointing=False,
-        )
-        trainer.predict(config["module"], config["predict_dataloaders"],
-                        **tracked.hparams["trainer"]["predict"])
+        tracked.evaluation_trainer(config["callbacks"]).predict(
+            config["module"], config["predict_dataloaders"], **tracked.hparams["trainer"]["predict"])
     return tracked.run
