@@ -15,7 +15,7 @@ import torch
 
 from conftest import run_cli
 
-DETERMINISTIC = ["--set", "trainer.init.max_epochs=4", "trainer.init.deterministic=True"]
+DETERMINISTIC = ["--set", "trainer.init.max_epochs=4", "trainer.init.deterministic=True", "seed=0"]
 
 
 def runs(root: Path) -> list[Path]:

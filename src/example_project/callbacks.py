@@ -22,29 +22,33 @@ class DebugSamples(pl.Callback):
         self.confusion = MulticlassConfusionMatrix(num_classes=classes)
         self.wrong: list[tuple[torch.Tensor, int, int]] = []
 
+    def on_validation_epoch_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        self.confusion = self.confusion.to(pl_module.device)
+
     def on_validation_batch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule, outputs: Any,
                                 batch: Any, batch_idx: int, dataloader_idx: int = 0) -> None:
         if trainer.sanity_checking:
             return
         x, md = batch
-        predicted = pl_module(x).argmax(dim=1).cpu()
-        labels = md["y"].cpu()
+        predicted, labels = pl_module(x).argmax(dim=1), md["y"]
         self.confusion.update(predicted, labels)
         for index in torch.nonzero(predicted != labels).flatten().tolist():
             if len(self.wrong) < self.images:
                 self.wrong.append((x[index].cpu(), int(labels[index]), int(predicted[index])))
 
     def on_validation_epoch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        if trainer.sanity_checking:
+            return
+        matrix = self.confusion.compute().cpu().numpy()  # under DDP a collective: every rank computes
+        wrong, self.wrong = self.wrong, []
+        self.confusion.reset()
         task = Task.current_task()
-        if trainer.sanity_checking or task is None or not trainer.is_global_zero:
+        if task is None or not trainer.is_global_zero:
             return
         reporter, epoch = task.get_logger(), trainer.current_epoch
-        reporter.report_confusion_matrix("confusion matrix", "val", iteration=epoch,
-                                         matrix=self.confusion.compute().numpy(),
+        reporter.report_confusion_matrix("confusion matrix", "val", iteration=epoch, matrix=matrix,
                                          xaxis="predicted", yaxis="true")
-        for number, (image, label, prediction) in enumerate(self.wrong):
+        for number, (image, label, prediction) in enumerate(wrong):
             pixels = ((image[0] * STD + MEAN).clamp(0, 1) * 255).to(torch.uint8).numpy()
             reporter.report_image("misclassified", f"{number}: true {label}, predicted {prediction}",
                                   iteration=epoch, image=pixels)
-        self.confusion.reset()
-        self.wrong = []

@@ -14,6 +14,7 @@ import json
 import logging
 import os
 import random
+import time
 import traceback
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -137,7 +138,7 @@ class TrackedRun:
         self.session_zip = tracking.offline_session_zip(self.task)
         self.stop = GracefulStop(None)
         if not self.rank_zero:
-            self.run = RunDirectory.open(find_run_dir(self.task.id), writable=False)
+            self.run = RunDirectory.open(_rank_zero_run_dir(self.task.id), writable=False)
             return
         tracking.store_sources(self.task, [experiment.hparams_path, experiment.main_path])
         if queue:
@@ -211,6 +212,17 @@ class TrackedRun:
             raise KeyboardInterrupt from error
         if status == "failed":
             raise RunFailed(message, self.run.path / "traceback.txt") from error
+
+
+def _rank_zero_run_dir(task_id: str, timeout: float = 300.0) -> Path:
+    """Rank zero's run directory of ``task_id``; under torchrun or SLURM all ranks start at once,
+    so wait for rank zero to create it."""
+    deadline = time.monotonic() + timeout
+    while (path := find_run_dir(task_id)) is None:
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"rank zero created no run directory for task {task_id} in {timeout:.0f} s")
+        time.sleep(0.2)
+    return path
 
 
 def _select_offline(requested: bool) -> bool:

@@ -14,6 +14,7 @@ hparams = {
         "fit": {},
         "predict": {},
     },
+    "seed": 0,  # recorded either way; fixed here so the demo's numbers repeat
     "config": {
         "data_dir": "data",  # relative to where the command runs; MNIST is read from <data_dir>/MNIST/raw
         "val_size": 5000,  # images held out of the 60,000 training images for validation
