@@ -23,7 +23,11 @@ class DebugSamples(pl.Callback):
         self.wrong: list[tuple[torch.Tensor, int, int]] = []
 
     def on_validation_epoch_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        # Fresh state in this loop's own mode: a standalone validate (inference mode) before fit
+        # would otherwise leave inference tensors that fit's validation cannot update in place.
         self.confusion = self.confusion.to(pl_module.device)
+        self.confusion.reset()
+        self.wrong = []
 
     def on_validation_batch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule, outputs: Any,
                                 batch: Any, batch_idx: int, dataloader_idx: int = 0) -> None:
