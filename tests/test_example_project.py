@@ -100,6 +100,7 @@ def test_full_demo_reaches_99_percent_and_infer_matches(tmp_path: Path) -> None:
     assert accuracy == pytest.approx(record["metrics"]["accuracy/test"], abs=1e-6)
 
 
+@pytest.mark.slow
 def test_demo_chain_offline(tiny_mnist: Path, tmp_path: Path) -> None:
     """A trains the demo for 1 epoch (of its 5-epoch one-cycle schedule); B starts from A's
     weights (its validation before training equals A's last); C continues A's schedule."""
@@ -157,6 +158,7 @@ def test_regression_variant_two_levels_deep_differs_only_where_it_says() -> None
     assert load_experiment(REGRESSION / "hparams.py").hparams["config"]["model"]["hidden"] == 64
 
 
+@pytest.mark.slow
 def test_regression_example_trains_and_infers_with_extra_args(tmp_path: Path) -> None:
     """MeanSquaredError (an in-place metric) per stage, (x, metadata) batches, a plateau scheduler
     following the monitor block, and an infer_config with three extra arguments."""

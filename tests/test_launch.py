@@ -211,6 +211,7 @@ def test_best_checkpoint_is_the_best_epoch_of_the_monitored_metric(toy: Path, tm
     assert single, "best value and epoch reported as ClearML single values"
 
 
+@pytest.mark.slow
 def test_seed_is_recorded_and_reproduces_the_run(toy: Path, tmp_path: Path) -> None:
     assert run_cli("train", toy, "--offline").returncode == 0
     for _ in range(2):

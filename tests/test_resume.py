@@ -53,6 +53,7 @@ def start_and_stop_in_epoch_3(toy: Path, root: Path, signum: int, *args: str) ->
     return subprocess.CompletedProcess(command, process.returncode, out, err)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("signum, loader", [(signal.SIGKILL, "DataLoader"),
                                              (signal.SIGINT, "StatefulDataLoader"),
                                              (signal.SIGTERM, "StatefulDataLoader")])
@@ -91,6 +92,7 @@ def test_resume_is_exact(toy: Path, tmp_path: Path, signum: int, loader: str) ->
     assert [r["epoch"] for r in csv.DictReader(open(run / "history.csv"))] == ["0", "1", "2", "3"]
 
 
+@pytest.mark.slow
 def test_step_interval_checkpoints_bound_the_loss_of_a_hard_kill(toy: Path, tmp_path: Path) -> None:
     killed = start_and_stop_in_epoch_3(toy, tmp_path, signal.SIGKILL, "--offline", *DETERMINISTIC,
                                        "checkpoint.every_n_train_steps=1")
@@ -104,6 +106,7 @@ def test_step_interval_checkpoints_bound_the_loss_of_a_hard_kill(toy: Path, tmp_
     assert torch.load(run / "checkpoints" / "last.ckpt", weights_only=True)["global_step"] == 16
 
 
+@pytest.mark.slow
 def test_chain_of_tasks_offline(toy: Path, tmp_path: Path) -> None:
     """B starts from A's weights (its first validation equals A's last); C continues A's schedule."""
     assert run_cli("train", toy, "--offline", "--set", "trainer.init.max_epochs=1").returncode == 0
