@@ -133,9 +133,14 @@ def check_fits(module: Any, state_dict: dict[str, Any], label: str) -> None:
         raise UserError(f"{label}: does not fit the model ({'; '.join(problems)})")
 
 
-def load_weights(module: Any, path: Path, label: str | None = None) -> None:
-    """Load the model weights of checkpoint ``path`` into ``module`` (a LabModule or a model)."""
+def fitting_state_dict(module: Any, path: Path, label: str | None = None) -> dict[str, Any]:
+    """The model weights of checkpoint ``path``, after checking they fit ``module``."""
     state = load_checkpoint(path)
     state_dict = state.get("state_dict", state) if isinstance(state, dict) else state
     check_fits(module, state_dict, label or f"checkpoint {display_path(path)}")
-    module.load_state_dict(state_dict)
+    return state_dict
+
+
+def load_weights(module: Any, path: Path, label: str | None = None) -> None:
+    """Load the model weights of checkpoint ``path`` into ``module`` (a LabModule or a model)."""
+    module.load_state_dict(fitting_state_dict(module, path, label))

@@ -303,9 +303,7 @@ def _default_scheduler_monitor(module: Any, metric: str) -> None:
 
 def _check_start(module: Any, start: StartPoint) -> None:
     """Fail before training when the checkpoint does not fit; load it when weights only."""
-    state = checkpoints.load_checkpoint(start.path)
-    state_dict = state.get("state_dict", state) if isinstance(state, dict) else state
-    checkpoints.check_fits(module, state_dict, start.label)
+    state_dict = checkpoints.fitting_state_dict(module, start.path, start.label)
     if start.weights_only:
         module.load_state_dict(state_dict)
 
