@@ -27,8 +27,11 @@ from typing import Any
 import pytorch_lightning  # noqa: F401  (import before clearml: see the module docstring)
 import torch  # noqa: F401
 from clearml import Task
+from clearml import config as clearml_config
+from clearml.backend_api import config as clearml_api_config
+from clearml.backend_config import Config
 from clearml.backend_config.defs import get_active_config_file
-from clearml.config import ConfigSDKWrapper, config_obj
+from clearml.config import ConfigSDKWrapper, ConfigWrapper
 
 from torch_lab.errors import UserError
 
@@ -36,6 +39,15 @@ log = logging.getLogger(__name__)
 
 CONFIG_ENV_VARS = ("CLEARML_API_HOST", "CLEARML_API_ACCESS_KEY", "CLEARML_API_SECRET_KEY")
 PING_TIMEOUT_S = 5.0
+CLEARML_OVERRIDES = {
+    "sdk": {
+        "development": {
+            "report_use_subprocess": False,
+            "worker": {"report_event_flush_threshold": 10000},
+        }
+    },
+    "api": {"http": {"retries": {"total": 2, "connect": 2, "read": 2, "backoff_factor": 0.5}}},
+}
 OUTCOME_TAGS = ("completed", "failed", "interrupted")
 
 
@@ -45,18 +57,16 @@ def is_configured() -> bool:
 
 
 def configure(offline: bool) -> None:
-    """Apply torch-lab's ClearML settings for this process (before ``Task.init``)."""
-    config_obj.set_overrides(
-        {
-            "sdk": {
-                "development": {
-                    "report_use_subprocess": False,
-                    "worker": {"report_event_flush_threshold": 10000},
-                }
-            },
-            "api": {"http": {"retries": {"total": 2, "connect": 2, "read": 2, "backoff_factor": 0.5}}},
-        }
-    )
+    """Apply torch-lab's ClearML settings for this process (before ``Task.init``).
+
+    The configuration is built once with the overrides in place: ``config_obj.set_overrides`` would
+    parse ClearML's configuration files twice (~0.3 s each here).
+    """
+    config = Config()
+    config.set_overrides(CLEARML_OVERRIDES)  # merged on top whenever the files are read
+    config.load_relative_to(Path(clearml_api_config.__file__).parent, Path(clearml_config.__file__).parent)
+    config.initialize_logging()
+    ConfigWrapper.set_config_impl(config)
     ConfigSDKWrapper.clear_config_impl()
     Task.set_offline(offline)
     Task.set_random_seed(None)  # Task.init would reseed torch with 1337 over the run's own seed
