@@ -14,10 +14,14 @@ from typing import Any
 import numpy as np
 import pytorch_lightning as pl
 import torch
+from pytorch_lightning.callbacks import TQDMProgressBar
 
 from torch_lab.run_dir import RunDirectory
 
 log = logging.getLogger(__name__)
+
+#: Seconds between redraws of the training progress bar.
+PROGRESS_REFRESH_S = 0.25
 
 
 def scalar_metrics(metrics: dict[str, Any]) -> dict[str, float]:
@@ -27,6 +31,24 @@ def scalar_metrics(metrics: dict[str, Any]) -> dict[str, float]:
         for name, value in metrics.items()
         if not isinstance(value, torch.Tensor) or value.numel() == 1
     }
+
+
+class ProgressBar(TQDMProgressBar):
+    """Lightning's TQDM bar (rate, ETA, metrics), redrawn at most every ``interval`` seconds while
+    training: redrawing at every step costs fast steps a measurable share of their time."""
+
+    def __init__(self, interval: float = PROGRESS_REFRESH_S) -> None:
+        super().__init__()
+        self.interval = interval
+        self._drawn = 0.0
+
+    def on_train_batch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule, outputs: Any,
+                           batch: Any, batch_idx: int) -> None:
+        now = time.monotonic()
+        last = self.train_progress_bar is not None and batch_idx + 1 == self.train_progress_bar.total
+        if now - self._drawn >= self.interval or last:
+            self._drawn = now
+            super().on_train_batch_end(trainer, pl_module, outputs, batch, batch_idx)
 
 
 class RunHistory(pl.Callback):

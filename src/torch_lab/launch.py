@@ -22,6 +22,7 @@ from typing import Any
 
 import pytorch_lightning as pl  # before clearml (see torch_lab.tracking)
 from pytorch_lightning.callbacks import EarlyStopping, LearningRateMonitor, ModelCheckpoint
+from pytorch_lightning.callbacks.progress import ProgressBar as LightningProgressBar
 from pytorch_lightning.utilities.model_summary import ModelSummary
 from pytorch_lightning.utilities.rank_zero import rank_zero_only
 
@@ -31,6 +32,7 @@ from torch_lab.callbacks import (
     CheckpointMetadata,
     GracefulStop,
     NaNGuard,
+    ProgressBar,
     RandomState,
     RunHistory,
     scalar_metrics,
@@ -105,6 +107,14 @@ def _check_kwargs(experiment: Experiment, block: str, function: Any) -> None:
             lightning_log.setLevel(level)
 
 
+def progress_bar(init: dict[str, Any], callbacks: list[pl.Callback]) -> list[pl.Callback]:
+    """torch-lab's throttled bar, unless the experiment brings its own or ``trainer.init`` turns
+    the bar off."""
+    if init.get("enable_progress_bar", True) is False:
+        return []
+    return [] if any(isinstance(c, LightningProgressBar) for c in callbacks) else [ProgressBar()]
+
+
 def apply_dev_run(hparams: dict[str, Any], dev_run: int | float) -> dict[str, Any]:
     """A copy of ``hparams`` for a dev run: one epoch over ``dev_run`` batches (int) or a fraction
     of the batches (float) of each dataloader."""
@@ -164,8 +174,10 @@ class TrackedRun:
 
     def evaluation_trainer(self, callbacks: list[pl.Callback]) -> pl.Trainer:
         """A Trainer for test or predict: this run's logger and directory, no checkpointing."""
-        self.trainer = pl.Trainer(**self.hparams["trainer"]["init"], default_root_dir=self.run.path,
-                                  logger=ClearMLLogger(self.task), callbacks=[*callbacks, self.stop],
+        init = self.hparams["trainer"]["init"]
+        self.trainer = pl.Trainer(**init, default_root_dir=self.run.path,
+                                  logger=ClearMLLogger(self.task),
+                                  callbacks=[*callbacks, *progress_bar(init, callbacks), self.stop],
                                   enable_checkpointing=False)
         return self.trainer
 
@@ -385,7 +397,8 @@ def train(experiment: Experiment, options: RunOptions) -> RunDirectory:
             plugins=[*(plugins if isinstance(plugins, list) else [plugins]), AtomicCheckpointIO()],
             default_root_dir=run.path,
             logger=ClearMLLogger(tracked.task),
-            callbacks=[*config["callbacks"], NaNGuard(), best, *periodic, *stopping, history,
+            callbacks=[*config["callbacks"], *progress_bar(init, config["callbacks"]), NaNGuard(),
+                       best, *periodic, *stopping, history,
                        LearningRateMonitor(logging_interval="step"),
                        CheckpointMetadata(tracked.task.id, tracked.hparams), RandomState(),
                        tracked.stop],

@@ -1,0 +1,49 @@
+"""Callbacks the launcher adds, each run inside a real ``pl.Trainer`` on tiny data."""
+
+from __future__ import annotations
+
+import pytorch_lightning as pl
+import pytest
+import torch
+from pytorch_lightning.callbacks import TQDMProgressBar
+from torch import nn
+from torch.utils.data import DataLoader, TensorDataset
+
+from torch_lab.callbacks import ProgressBar
+from torch_lab.launch import progress_bar
+from torch_lab.modules import TrainLabModule
+
+
+def fit_with(bar: ProgressBar, batches: int) -> None:
+    module = TrainLabModule(nn.Linear(4, 2), nn.CrossEntropyLoss(), {"optimizer": torch.optim.SGD,
+                                                                    "optimizer_kwargs": {"lr": 0.1}})
+    data = TensorDataset(torch.randn(batches * 2, 4), torch.randint(0, 2, (batches * 2,)))
+    trainer = pl.Trainer(max_epochs=1, logger=False, enable_checkpointing=False,
+                         enable_model_summary=False, callbacks=[bar])
+    trainer.fit(module, DataLoader(data, batch_size=2))
+
+
+def test_progress_bar_redraws_at_most_every_interval_and_always_at_the_end(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    drawn: list[int] = []
+    original = TQDMProgressBar.on_train_batch_end
+
+    def record(self, trainer, module, outputs, batch, batch_idx):  # counts Lightning's redraws
+        drawn.append(batch_idx)
+        original(self, trainer, module, outputs, batch, batch_idx)
+
+    monkeypatch.setattr(TQDMProgressBar, "on_train_batch_end", record)
+    bar = ProgressBar(interval=3600)
+    fit_with(bar, batches=20)
+    assert drawn == [0, 19]  # the first batch, then nothing until the last one
+    assert bar.train_progress_bar.n == 20
+
+    drawn.clear()
+    fit_with(ProgressBar(interval=0), batches=5)
+    assert drawn == [0, 1, 2, 3, 4]
+
+
+def test_the_experiments_own_bar_or_no_bar_wins() -> None:
+    assert [type(c) for c in progress_bar({}, [])] == [ProgressBar]
+    assert progress_bar({}, [TQDMProgressBar(refresh_rate=5)]) == []
+    assert progress_bar({"enable_progress_bar": False}, []) == []
