@@ -77,6 +77,32 @@ def test_metrics_are_per_epoch_and_per_stage(tmp_path: Path) -> None:
     assert float(module.trainer.callback_metrics["accuracy/val"]) == pytest.approx(val_accuracy)
 
 
+class EpochLosses(pl.Callback):
+    """What a callback sees of loss/train and loss/val at each training epoch's end."""
+
+    def __init__(self) -> None:
+        self.seen: list[tuple[float, float]] = []
+
+    def on_train_epoch_end(self, trainer, pl_module) -> None:
+        metrics = trainer.callback_metrics
+        self.seen.append((float(metrics["loss/train"]), float(metrics["loss/val"])))
+
+
+def test_losses_are_each_epochs_sample_mean(tmp_path: Path) -> None:
+    """Frozen model (lr=0), batches of unequal size (16, 16, 8): each epoch's loss/train and
+    loss/val must be the mean over that epoch's samples, untouched by the sanity check's batch
+    and by the previous epoch, and visible to callbacks at the epoch's end."""
+    module = classifier(lr=0.0)
+    train, val = points(40, 0), points(24, 1)
+    losses = EpochLosses()
+    trainer(tmp_path, max_epochs=2, num_sanity_val_steps=1, callbacks=[losses]).fit(
+        module, DataLoader(train, batch_size=16), DataLoader(val, batch_size=16))
+    with torch.no_grad():
+        expected = tuple(nn.functional.cross_entropy(module.model(d.tensors[0]), d.tensors[1]).item()
+                         for d in (train, val))
+    assert losses.seen == [pytest.approx(expected)] * 2
+
+
 def test_in_place_metric_survives_validate_then_fit(tmp_path: Path) -> None:
     """MeanSquaredError updates its state in place; a validate under inference mode before fit
     must not break the training copy."""

@@ -12,6 +12,7 @@ from typing import Any, Callable, Mapping
 
 import pytorch_lightning as pl
 import torch
+import torchmetrics
 from torch import nn
 
 def split_batch(batch: Any) -> tuple[Any, dict[str, Any] | None]:
@@ -68,7 +69,7 @@ class TrainLabModule(LabModule):
             fed ``(output_transform(output), y)`` and logged as ``<name>/<stage>`` per epoch.
         output_transform: applied to outputs before metrics and in ``predict_step``.
 
-    The loss is logged as ``loss/<stage>`` per epoch.
+    The loss is logged as ``loss/<stage>`` per epoch: the mean over the epoch's samples.
     """
 
     def __init__(
@@ -85,10 +86,20 @@ class TrainLabModule(LabModule):
         self.loss_function = loss_function
         self.optimizer_config = optimizer_config
         metrics = metrics or {}
-        # One independent copy per stage; Lightning computes and resets them every epoch.
-        self.train_metrics = nn.ModuleDict({n: copy.deepcopy(m) for n, m in metrics.items()})
-        self.val_metrics = nn.ModuleDict({n: copy.deepcopy(m) for n, m in metrics.items()})
-        self.test_metrics = nn.ModuleDict({n: copy.deepcopy(m) for n, m in metrics.items()})
+        if "loss" in metrics:
+            raise ValueError("metrics: 'loss' is taken by the loss itself (logged as loss/<stage>)")
+        # One independent set per stage: the loss's mean, then copies of the metrics.
+        self.train_metrics = self._stage_metrics(metrics)
+        self.val_metrics = self._stage_metrics(metrics)
+        self.test_metrics = self._stage_metrics(metrics)
+        self._logged: set[str] = set()
+
+    @staticmethod
+    def _stage_metrics(metrics: dict[str, Any]) -> nn.ModuleDict:
+        # A NaN loss stays in the mean (nan_strategy NaN): "warn" would drop it, and "disable"
+        # ignores the weights in torchmetrics 1.9.
+        return nn.ModuleDict({"loss": torchmetrics.MeanMetric(nan_strategy=float("nan")),
+                              **{name: copy.deepcopy(metric) for name, metric in metrics.items()}})
 
     def _step(self, batch: Any, stage: str) -> torch.Tensor:
         x, md = split_batch(batch)
@@ -97,15 +108,20 @@ class TrainLabModule(LabModule):
         y = md["y"]
         output = self(x)
         loss = self.loss_function(output, y)
-        batch_size = len(y) if hasattr(y, "__len__") else None
-        self.log(f"loss/{stage}", loss, on_step=False, on_epoch=True, prog_bar=True, batch_size=batch_size,
-                 sync_dist=True)
         stage_metrics = getattr(self, f"{stage}_metrics")
-        if stage_metrics:
-            prediction = self.output_transform(output) if self.output_transform else output
+        stage_metrics["loss"].update(loss.detach(), len(y) if hasattr(y, "__len__") else 1)
+        if len(stage_metrics) > 1:
+            prediction = (self.output_transform(output) if self.output_transform else output).detach()
             for name, metric in stage_metrics.items():
-                metric.update(prediction.detach(), y)
-                self.log(f"{name}/{stage}", metric, on_step=False, on_epoch=True, prog_bar=stage != "train")
+                if name != "loss":
+                    metric.update(prediction, y)
+        if stage not in self._logged:
+            # Logging a Metric object once per epoch is enough: Lightning computes (synced across
+            # processes) and resets it at the epoch's end. Logging at every step costs ~1 ms each.
+            for name, metric in stage_metrics.items():
+                self.log(f"{name}/{stage}", metric, on_step=False, on_epoch=True,
+                         prog_bar=name == "loss" or stage != "train")
+            self._logged.add(stage)
         return loss
 
     def on_fit_start(self) -> None:
@@ -114,6 +130,15 @@ class TrainLabModule(LabModule):
         for stage_metrics in (self.train_metrics, self.val_metrics, self.test_metrics):
             for metric in stage_metrics.values():
                 metric.reset()
+
+    def on_train_epoch_start(self) -> None:
+        self._logged.discard("train")
+
+    def on_validation_epoch_start(self) -> None:
+        self._logged.discard("val")
+
+    def on_test_epoch_start(self) -> None:
+        self._logged.discard("test")
 
     def training_step(self, batch: Any, batch_idx: int) -> torch.Tensor:
         return self._step(batch, "train")
