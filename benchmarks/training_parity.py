@@ -1,25 +1,31 @@
 """Training throughput of the MNIST demo three ways, on the same batches with the same seed:
 (a) a hand-written PyTorch loop, (b) a bare ``pl.Trainer`` on the demo's ``TrainLabModule``,
-(c) the real ``train`` console script (``--offline``; its throughput from history.csv).
+(c) the real ``train`` console script (``--offline``; its throughput from history.csv). Each run
+is a fresh process.
 
-    python benchmarks/training_parity.py [--epochs 1] [--max-batches N] [--repeats 3] [--smoke]
+    python benchmarks/training_parity.py [--epochs 1] [--max-batches N] [--repeats 5] [--smoke]
 
 Throughput counts training only (validation, capped at a few batches, is excluded everywhere, as in
-torch-lab's ``train_seconds``). Same seed: Lightning's and torch-lab's train losses must agree to 5
-decimals; the hand-written loop draws its shuffling order at another point, so its loss is only close.
+torch-lab's ``train_seconds``). All three do the demo's per-step work, including the epoch's mean
+loss and training accuracy (torchmetrics). Same seed: Lightning's and torch-lab's train losses must
+agree to 5 decimals.
 """
 
 from __future__ import annotations
 
+import argparse
 import csv
+import json
+import sys
 import tempfile
 import time
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
 import pytorch_lightning as pl
 import torch
+import torchmetrics
 from torch import nn
 
 import common
@@ -38,7 +44,8 @@ class Epochs:
 
 
 def hand_written(hparams: dict[str, Any], max_batches: int | None) -> Epochs:
-    """The demo's model, data and optimizer in a plain PyTorch loop."""
+    """The demo's model, data, optimizer and schedule in a plain PyTorch loop, doing the demo's
+    per-step work: the loss's epoch mean and the training accuracy (the same torchmetrics)."""
     pl.seed_everything(0, workers=True, verbose=False)
     config, epochs = hparams["config"], hparams["trainer"]["init"]["max_epochs"]
     model = SmallCNN(**config["model"])
@@ -48,21 +55,28 @@ def hand_written(hparams: dict[str, Any], max_batches: int | None) -> Epochs:
     scheduler = torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=config["learning_rate"],
                                                     total_steps=epochs * len(loader))
     loss_function = nn.CrossEntropyLoss()
+    mean_loss = torchmetrics.MeanMetric()
+    accuracy = torchmetrics.Accuracy(task="multiclass", num_classes=10)
     result = Epochs([], [])
     for _ in range(epochs):
         model.train()
-        start, total, count = time.perf_counter(), 0.0, 0
+        start = time.perf_counter()
         for index, (x, metadata) in enumerate(loader):
             if index == max_batches:
                 break
-            loss = loss_function(model(x), metadata["y"])
+            output = model(x)
+            loss = loss_function(output, metadata["y"])
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()
             scheduler.step()
-            total, count = total + loss.item() * len(x), count + len(x)
+            mean_loss.update(loss.detach(), len(x))
+            accuracy.update(output.detach().argmax(dim=1), metadata["y"])
+        result.losses.append(float(mean_loss.compute()))
+        accuracy.compute()  # as the demo does at each epoch's end
         result.seconds.append(time.perf_counter() - start)
-        result.losses.append(total / count)
+        mean_loss.reset()
+        accuracy.reset()
     return result
 
 
@@ -107,10 +121,27 @@ def torch_lab(data: common.Data, hparams: dict[str, Any], folder: Path) -> Epoch
              for key in ("max_epochs", "limit_train_batches", "limit_val_batches") if key in init}
     command = [common.console_script("train"), common.DEMO_HPARAMS, "--offline",
                *common.demo_overrides(data, extra)]
+    folder.mkdir()
     common.run_command(command, env=common.tracking_env(folder), cwd=folder)
     history = next((folder / "artifacts").glob("*/history.csv"))
     rows = list(csv.DictReader(history.open()))
     return Epochs([float(r["train_seconds"]) for r in rows], [float(r["loss/train"]) for r in rows])
+
+
+def in_fresh_process(variant: str, hparams_file: Path, max_batches: int | None) -> Epochs:
+    """Run ``variant`` (``hand_written`` or ``lightning``) in a new Python process, so that it pays
+    the same one-off start costs (first kernels, allocator) as ``train`` in its own process."""
+    command = [sys.executable, __file__, "--variant", variant, "--hparams-json", hparams_file,
+               *(["--max-batches", str(max_batches)] if max_batches is not None else [])]
+    _, stdout = common.run_command(command)
+    return Epochs(**json.loads(stdout.strip().splitlines()[-1]))
+
+
+def run_variant(variant: str, hparams_file: Path, max_batches: int | None) -> None:
+    """The child side of ``in_fresh_process``: print the variant's epochs as one JSON line."""
+    hparams = json.loads(hparams_file.read_text())
+    epochs = hand_written(hparams, max_batches) if variant == "hand_written" else lightning(hparams)
+    print(json.dumps(asdict(epochs)))
 
 
 def summary(runs: list[Epochs], samples_per_epoch: int) -> dict[str, Any]:
@@ -134,7 +165,13 @@ def main() -> None:
     parser = common.parser("training_parity", __doc__.splitlines()[0])
     parser.add_argument("--epochs", type=int, default=1, help="training epochs (default 1)")
     parser.add_argument("--max-batches", type=int, help="cap on training batches per epoch")
+    parser.add_argument("--variant", choices=("hand_written", "lightning"), help=argparse.SUPPRESS)
+    parser.add_argument("--hparams-json", type=Path, help=argparse.SUPPRESS)
+    parser.set_defaults(repeats=5)
     args = parser.parse_args()
+    if args.variant:
+        run_variant(args.variant, args.hparams_json, args.max_batches)
+        return
     max_batches = common.SMOKE_BATCHES if args.smoke else args.max_batches
     with tempfile.TemporaryDirectory(prefix="torch-lab-bench-") as scratch:
         data = common.prepare_data(args.data_dir, Path(scratch), args.smoke)
@@ -143,14 +180,22 @@ def main() -> None:
         if max_batches is not None:
             hparams["trainer"]["init"]["limit_train_batches"] = max_batches
         samples = common.samples_in(common.train_loader(hparams), max_batches)
+        hparams_file = Path(scratch) / "hparams.json"
+        hparams_file.write_text(json.dumps(hparams))
         runs: dict[str, list[Epochs]] = {"hand_written": [], "lightning": [], "torch_lab": []}
-        for repeat in range(common.repeats(args)):  # interleaved, so drifting load hits all three
-            print(f"repetition {repeat + 1}: hand-written, Lightning, torch-lab ...", flush=True)
-            runs["hand_written"].append(hand_written(hparams, max_batches))
-            runs["lightning"].append(lightning(hparams))
-            folder = Path(scratch) / f"torch-lab-{repeat}"
-            folder.mkdir()
-            runs["torch_lab"].append(torch_lab(data, hparams, folder))
+        runners = {
+            "hand_written": lambda repeat: in_fresh_process("hand_written", hparams_file, max_batches),
+            "lightning": lambda repeat: in_fresh_process("lightning", hparams_file, max_batches),
+            "torch_lab": lambda repeat: torch_lab(data, hparams, Path(scratch) / f"torch-lab-{repeat}"),
+        }
+        names = list(runners)
+        for repeat in range(common.repeats(args)):
+            # Each variant in a fresh process; interleaved, and each repetition starts with
+            # another variant: drifting machine speed hits all three alike.
+            order = names[repeat % 3:] + names[:repeat % 3]
+            print(f"repetition {repeat + 1}: {', '.join(order)} ...", flush=True)
+            for name in order:
+                runs[name].append(runners[name](repeat))
     variants = {name: summary(r, samples) for name, r in runs.items()}
     rate = {name: v["samples_per_s"] for name, v in variants.items()}
     ratios = {"torch_lab/hand_written": rate["torch_lab"] / rate["hand_written"],
