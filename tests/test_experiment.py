@@ -85,3 +85,12 @@ def test_infer_config_arguments_are_checked_against_its_signature(toy: Path) -> 
         "experiments/01_toy/__main__.py: infer_config(hparams, count) takes different arguments "
         "than the 0 given after the hparams path: []"
     )
+
+
+def test_empty_predict_dataloaders_are_refused(toy: Path) -> None:
+    experiment = load_experiment(toy)
+    with pytest.raises(UserError) as error:
+        experiment.infer_config(["0"])
+    assert str(error.value) == (
+        "experiments/01_toy/__main__.py: infer_config's predict_dataloaders is empty (0 batches)"
+    )

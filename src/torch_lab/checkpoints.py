@@ -109,10 +109,15 @@ def load_checkpoint(path: Path) -> dict[str, Any]:
     try:
         return torch.load(path, map_location="cpu", weights_only=True)
     except Exception as error:
-        raise UserError(
-            f"checkpoint {display_path(path)}: cannot be loaded ({type(error).__name__}: "
-            f"{str(error).splitlines()[0] if str(error) else ''})"
-        ) from None
+        raise UserError(f"checkpoint {display_path(path)}: cannot be loaded ({_load_error(error)})") from None
+
+
+def _load_error(error: Exception) -> str:
+    """The gist of a ``torch.load`` error: its first sentence, or the unpickler's own reason
+    (torch wraps that in a page of advice about ``weights_only``)."""
+    text = str(error).split("WeightsUnpickler error:", 1)[-1]
+    first = next((line.strip() for line in text.splitlines() if line.strip()), "")
+    return f"{type(error).__name__}: {first.split('. ')[0]}".rstrip(": ")
 
 
 def check_fits(module: Any, state_dict: dict[str, Any], label: str) -> None:

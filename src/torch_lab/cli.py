@@ -13,9 +13,12 @@ import json
 import logging
 import os
 import sys
-from typing import Callable
+from typing import TYPE_CHECKING, Callable
 
 from torch_lab.multirun import RESULT_ENV, run_many
+
+if TYPE_CHECKING:
+    from torch_lab.precheck import Precheck
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
 
@@ -149,10 +152,23 @@ def _main(parser: argparse.ArgumentParser, argv: list[str] | None) -> int:
     return code
 
 
+def _precheck(prog: str, args: argparse.Namespace) -> Precheck:
+    """The static checks of the command: train_config (and its Trainer blocks) for ``train``, or
+    infer_config with the extra arguments for ``infer``. A resumed run uses its recorded
+    hparams, so their Trainer blocks are left to the runtime check."""
+    from torch_lab.precheck import Precheck
+
+    if prog == "infer":
+        return Precheck("infer_config", args.extra_args, ("init", "predict"))
+    if args.resume is not None:
+        return Precheck("train_config")
+    return Precheck("train_config", None, ("init",) if args.test_only is not None else ("init", "fit"))
+
+
 def _run(prog: str, args: argparse.Namespace, outcome: dict) -> int:
     """Run the command; fill ``outcome`` (status, task id, best metric, error) for a parent
     ``train`` of several files."""
-    from torch_lab.errors import RunFailed, UserError
+    from torch_lab.errors import RunFailed, UserError, failure_message
 
     try:
         if args.debug:
@@ -161,7 +177,7 @@ def _run(prog: str, args: argparse.Namespace, outcome: dict) -> int:
             torch.autograd.set_detect_anomaly(True)
         from torch_lab.experiment import load_experiment
 
-        experiment = load_experiment(args.hparams_path, args.overrides)
+        experiment = load_experiment(args.hparams_path, args.overrides, _precheck(prog, args))
         from torch_lab import launch  # the heavy imports, once the experiment is known to be sound
 
         options = launch.RunOptions(
@@ -200,9 +216,8 @@ def _run(prog: str, args: argparse.Namespace, outcome: dict) -> int:
     except Exception as error:
         if args.debug:
             _post_mortem(error)
-        print(f"{prog}: failed: {type(error).__name__}: {error} (--debug shows the traceback)",
-              file=sys.stderr)
-        outcome.update(status="failed", error=f"{type(error).__name__}: {error}", exit_code=EXIT_FAILED)
+        print(f"{prog}: failed: {failure_message(error)} (--debug shows the traceback)", file=sys.stderr)
+        outcome.update(status="failed", error=failure_message(error), exit_code=EXIT_FAILED)
         return EXIT_FAILED
 
 

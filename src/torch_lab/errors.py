@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import errno
 from pathlib import Path
 
+#: Write errors that mean the storage is full: no space, over a quota, over a file size limit.
+STORAGE_FULL = (errno.ENOSPC, errno.EDQUOT, errno.EFBIG)
 
 
 class UserError(Exception):
@@ -29,3 +32,26 @@ class RunFailed(Exception):
     def __init__(self, message: str, traceback_path: Path) -> None:
         super().__init__(message)
         self.traceback_path = traceback_path
+
+
+def storage_full(error: BaseException) -> OSError | None:
+    """The storage-full ``OSError`` (see ``STORAGE_FULL``) behind ``error``, if any: it may be
+    wrapped, e.g. by torch's checkpoint writer."""
+    seen: set[int] = set()
+    current: BaseException | None = error
+    while current is not None and id(current) not in seen:
+        if isinstance(current, OSError) and current.errno in STORAGE_FULL:
+            return current
+        seen.add(id(current))
+        current = current.__cause__ or current.__context__
+    return None
+
+
+def failure_message(error: BaseException) -> str:
+    """One line saying why a run failed: ``<type>: <message>``, or for full storage which file
+    could not be written."""
+    full = storage_full(error)
+    if full is not None:
+        where = f"cannot write {full.filename}" if full.filename else "cannot write"
+        return f"{where}: {full.strerror} (the disk is full, or over a quota or file size limit)"
+    return f"{type(error).__name__}: {error}"

@@ -12,6 +12,7 @@ from types import ModuleType
 from typing import Any, Callable
 
 from torch_lab import hparams as hp
+from torch_lab import precheck
 from torch_lab.errors import UserError, display_path
 from torch_lab.utils import import_script_as_module
 
@@ -30,7 +31,7 @@ def _run_script(path: Path) -> ModuleType:
     try:
         return import_script_as_module(path)
     except SyntaxError as error:
-        raise UserError(f"{display_path(path)}: syntax error at line {error.lineno}: {error.msg}") from error
+        raise UserError(precheck.syntax_error_message(path, error)) from error
     except Exception as error:
         raise UserError(f"{display_path(path)}: raised {_first_line(error)}") from error
 
@@ -52,7 +53,7 @@ class Experiment:
     def config_function(self, name: str) -> Callable[..., Any]:
         function = getattr(self.main, name, None)
         if not callable(function):
-            raise UserError(f"{display_path(self.main_path)}: no function '{name}' defined")
+            raise UserError(precheck.no_function_message(self.main_path, name))
         return function
 
     def train_config(self, hparams: dict[str, Any] | None = None) -> dict[str, Any]:
@@ -70,13 +71,9 @@ class Experiment:
     def check_infer_args(self, args: list[str]) -> Callable[..., Any]:
         """Return ``infer_config`` after checking it accepts ``(hparams, *args)``."""
         function = self.config_function("infer_config")
-        try:
-            inspect.signature(function).bind(self.hparams, *args)
-        except TypeError:
-            raise UserError(
-                f"{display_path(self.main_path)}: infer_config{inspect.signature(function)} takes "
-                f"different arguments than the {len(args)} given after the hparams path: {args}"
-            ) from None
+        message = precheck.infer_args_message(self.main_path, inspect.signature(function), args)
+        if message:
+            raise UserError(message)
         return function
 
     def _call(self, function: Callable[..., Any], *args: Any) -> Any:
@@ -116,11 +113,23 @@ class Experiment:
             items = dataloaders_of({key: config[key]})
             if not items or not all(isinstance(item, DataLoader) for item in items):
                 raise UserError(f"{where}: '{key}' must be a DataLoader or a list of them")
+            for index, item in enumerate(items):
+                if _batches(item) == 0:
+                    name = f"{key}[{index}]" if isinstance(config[key], (list, tuple)) else key
+                    raise UserError(f"{where}'s {name} is empty (0 batches)")
         callbacks = config.setdefault("callbacks", [])
         if not isinstance(callbacks, (list, tuple)):
             raise UserError(f"{where}: 'callbacks' must be a list of pytorch_lightning.Callback")
         config["callbacks"] = list(callbacks)
         return config
+
+
+def _batches(loader: Any) -> int | None:
+    """The number of batches of ``loader``; None when it has no length (an iterable dataset)."""
+    try:
+        return len(loader)
+    except TypeError:
+        return None
 
 
 def dataloaders_of(config: dict[str, Any]) -> list[Any]:
@@ -132,8 +141,10 @@ def dataloaders_of(config: dict[str, Any]) -> list[Any]:
     return loaders
 
 
-def load_experiment(path: str | Path, overrides: list[str] | None = None) -> Experiment:
-    """Import the hparams script at ``path``, validate it, apply overrides, import ``__main__.py``."""
+def load_experiment(path: str | Path, overrides: list[str] | None = None,
+                    checks: precheck.Precheck | None = None) -> Experiment:
+    """Import the hparams script at ``path``, validate it, apply overrides, run ``checks`` (the
+    static ones of the command, see ``torch_lab.precheck``), import ``__main__.py``."""
     path = Path(path)
     if not path.exists():
         raise UserError(f"{display_path(path)}: no such file")
@@ -150,4 +161,6 @@ def load_experiment(path: str | Path, overrides: list[str] | None = None) -> Exp
     main_path = path.parent / "__main__.py"
     if not main_path.is_file():
         raise UserError(f"{display_path(main_path)}: missing; the experiment folder needs a __main__.py")
+    if checks is not None:
+        checks(path, main_path, hparams)
     return Experiment(path, hparams, main_path, _run_script(main_path))

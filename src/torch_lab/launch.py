@@ -37,10 +37,11 @@ from torch_lab.callbacks import (
     RunHistory,
     scalar_metrics,
 )
-from torch_lab.errors import RunFailed, UserError, display_path
+from torch_lab.errors import RunFailed, UserError, display_path, failure_message
 from torch_lab.experiment import Experiment, dataloaders_of
-from torch_lab.hparams import apply_overrides, did_you_mean
+from torch_lab.hparams import apply_overrides
 from torch_lab.loggers import ClearMLLogger
+from torch_lab.precheck import trainer_key_message
 from torch_lab.run_dir import (
     RunDirectory,
     artifacts_root,
@@ -51,9 +52,6 @@ from torch_lab.run_dir import (
 )
 
 log = logging.getLogger(__name__)
-
-#: Trainer arguments torch-lab sets itself.
-OWNED_TRAINER_KEYS = ("logger", "callbacks", "enable_checkpointing", "default_root_dir")
 
 
 @dataclass
@@ -86,14 +84,9 @@ def _check_kwargs(experiment: Experiment, block: str, function: Any) -> None:
     kwargs = experiment.hparams["trainer"][block]
     accepted = [p for p in inspect.signature(function).parameters if p != "self"]
     for key in kwargs:
-        if key in OWNED_TRAINER_KEYS or key in ("model", "dataloaders", "train_dataloaders",
-                                                "val_dataloaders", "datamodule"):
-            raise UserError(f"{source}: trainer.{block}.{key} is set by torch-lab; remove it")
-        if key not in accepted:
-            raise UserError(
-                f"{source}: trainer.{block}.{key} is not an argument of "
-                f"{function.__qualname__}{did_you_mean(key, accepted)}"
-            )
+        message = trainer_key_message(source, block, key, accepted)
+        if message:  # the same message as the static check's (torch_lab.precheck)
+            raise UserError(message)
     if block == "init":
         lightning_log = logging.getLogger("pytorch_lightning")
         level = lightning_log.level
@@ -203,9 +196,12 @@ class TrackedRun:
         status = "completed" if error is None else "interrupted" if interrupted else "failed"
         message = None
         if status == "failed":
-            message = f"{type(error).__name__}: {error}"
+            message = failure_message(error)
             trace = "".join(traceback.format_exception(error))
-            (self.run.path / "traceback.txt").write_text(trace)
+            try:
+                write_atomic(self.run.path / "traceback.txt", trace)
+            except OSError as write_error:  # e.g. a full disk: run.json still gets the message
+                log.warning("could not write traceback.txt: %s", failure_message(write_error))
         saved = {p.stem: p for p in sorted(self.run.checkpoints.glob("*.ckpt"))}
         fields: dict[str, Any] = {"checkpoints": {k: str(v) for k, v in saved.items()}}
         if self.trainer is not None:

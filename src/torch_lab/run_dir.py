@@ -14,6 +14,8 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, BinaryIO, Iterator
 
+from torch_lab.errors import storage_full
+
 ARTIFACTS_ENV = "TORCH_LAB_ARTIFACTS"
 
 
@@ -39,8 +41,11 @@ def atomic_file(path: Path) -> Iterator[BinaryIO]:
             handle.flush()
             os.fsync(handle.fileno())
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as error:
         Path(tmp).unlink(missing_ok=True)
+        full = storage_full(error)
+        if full is not None and full.filename is None:  # name the file that could not be written
+            raise OSError(full.errno, full.strerror, str(path)) from error
         raise
 
 
