@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import resource
 import shutil
 import struct
 import subprocess
@@ -45,11 +46,17 @@ def write_hparams(path: Path, text: str) -> Path:
 
 
 def run_cli(*args: str | Path, timeout: float = 300, stdin: str | None = None,
-            env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
-    """Run a console script (``train`` / ``infer``) in a subprocess, as a user would."""
+            env: dict[str, str] | None = None,
+            file_size_limit: int | None = None) -> subprocess.CompletedProcess:
+    """Run a console script (``train`` / ``infer``) in a subprocess, as a user would;
+    ``file_size_limit`` (bytes, RLIMIT_FSIZE) makes larger writes fail with EFBIG, as on a full
+    disk (Python ignores SIGXFSZ)."""
     command = [str(Path(sys.executable).parent / str(args[0])), *map(str, args[1:])]
+    limit = None if file_size_limit is None else (
+        lambda: resource.setrlimit(resource.RLIMIT_FSIZE, (file_size_limit, file_size_limit)))
     return subprocess.run(command, capture_output=True, text=True, timeout=timeout,
-                          input=stdin if stdin is not None else "", env={**os.environ, **(env or {})})
+                          input=stdin if stdin is not None else "", env={**os.environ, **(env or {})},
+                          preexec_fn=limit)
 
 
 def write_idx(path: Path, array: "object", magic: int) -> None:

@@ -1,0 +1,262 @@
+"""The table of bad inputs and faults: how each one breaks a copy of the toy experiment, the
+command that meets it, the exact line torch-lab prints last on stderr, and the exit code.
+
+Used by tests/test_bad_inputs.py (one test per row, and a check that the README lists every row)
+and by benchmarks/error_latency.py (seconds to report each row). Commands run in a folder holding
+the toy experiment at ``experiments/01_toy``; lines may hold placeholders: ``{run}``, the run
+directory (for failures after the run started), and ``{NAME}``, an environment variable the setup
+set.
+"""
+
+from __future__ import annotations
+
+import json
+import socket
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+HPARAMS = "experiments/01_toy/hparams.py"
+MAIN = "experiments/01_toy/__main__.py"
+#: RLIMIT_FSIZE of the "full disk" row: over run.json and the offline session's files, under a
+#: checkpoint of the toy model (about 18 kB).
+FULL_DISK_BYTES = 15_000
+
+#: What a setup returns: environment variables for the command.
+Env = dict[str, str]
+
+
+@dataclass(frozen=True)
+class Case:
+    """One row: ``setup`` breaks the toy experiment (given its hparams.py) before ``args`` run."""
+
+    id: str
+    title: str  # the "bad input" column of the README table
+    args: tuple[str, ...]
+    expected: str  # the last line on stderr
+    exit_code: int = 2
+    setup: Callable[[Path], Env | None] | None = None
+    file_size_limit: int | None = None
+    before_training: bool = True  # reported before any ClearML task or run directory exists
+    needs_main_executed: bool = False  # reported only after __main__.py ran (torch imported)
+
+    def prepare(self, toy: Path) -> Env:
+        """Break the toy experiment; the environment variables the command needs."""
+        return (self.setup(toy) if self.setup else None) or {}
+
+    def expected_line(self, env: Env, run: Path | None = None) -> str:
+        """``expected`` with its placeholders filled."""
+        line = self.expected.replace("{run}", str(run)) if run is not None else self.expected
+        for name, value in env.items():
+            line = line.replace("{" + name + "}", value)
+        return line
+
+
+def hparams_text(text: str) -> Callable[[Path], None]:
+    """A setup that replaces hparams.py with ``text``."""
+    def setup(toy: Path) -> None:
+        toy.write_text(text)
+    return setup
+
+
+def main_text(text: str) -> Callable[[Path], None]:
+    """A setup that replaces __main__.py with ``text``."""
+    def setup(toy: Path) -> None:
+        (toy.parent / "__main__.py").write_text(text)
+    return setup
+
+
+def rename_hparams(toy: Path) -> None:
+    """hparams.py becomes hparams.txt."""
+    toy.rename(toy.with_suffix(".txt"))
+
+
+def remove_main(toy: Path) -> None:
+    """No __main__.py."""
+    (toy.parent / "__main__.py").unlink()
+
+
+def edit_main(old: str, new: str) -> Callable[[Path], None]:
+    """A setup that replaces ``old`` by ``new`` in the toy's __main__.py."""
+    def setup(toy: Path) -> None:
+        main = toy.parent / "__main__.py"
+        source = main.read_text()
+        assert old in source, old
+        main.write_text(source.replace(old, new))
+    return setup
+
+
+def unwritable_artifacts(toy: Path) -> Env:
+    """``TORCH_LAB_ARTIFACTS`` below a regular file: creating it fails even for root, which
+    directory permissions do not stop (``chattr +i`` would, but needs CAP_LINUX_IMMUTABLE)."""
+    blocker = toy.parents[2] / "blocker"
+    blocker.write_text("a file, not a directory\n")
+    return {"TORCH_LAB_ARTIFACTS": str(blocker / "artifacts")}
+
+
+def refused_server(toy: Path) -> Env:
+    """A ClearML server configured on a local port nobody listens on."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    return {"CLEARML_API_HOST": f"http://127.0.0.1:{port}", "CLEARML_API_ACCESS_KEY": "k",
+            "CLEARML_API_SECRET_KEY": "s"}
+
+
+def toy_checkpoint(path: Path) -> None:
+    """A real checkpoint of the toy model (its weights, as torch-lab stores them)."""
+    import torch
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    torch.save({"state_dict": torch.nn.Linear(4, 2).state_dict(), "epoch": 0}, path)
+
+
+def garbage_checkpoint(toy: Path) -> None:
+    """``bad.ckpt``: bytes that are no checkpoint at all."""
+    (toy.parents[2] / "bad.ckpt").write_bytes(b"not a checkpoint\n" * 64)
+
+
+def truncated_task_checkpoint(toy: Path) -> None:
+    """A finished task ``offline-cut`` whose last.ckpt was cut in half."""
+    run = toy.parents[2] / "data" / "artifacts" / "01_toy-hparams-offline-cut"
+    toy_checkpoint(run / "checkpoints" / "last.ckpt")
+    data = (run / "checkpoints" / "last.ckpt").read_bytes()
+    (run / "checkpoints" / "last.ckpt").write_bytes(data[: len(data) // 2])
+    (run / "run.json").write_text(json.dumps({"task_id": "offline-cut", "status": "completed"}))
+
+
+def _train(*args: str) -> tuple[str, ...]:
+    return ("train", HPARAMS, *args)
+
+
+CASES: list[Case] = [
+    # ---- the command line and the hparams script (before torch is imported)
+    Case("path_missing", "hparams path does not exist", ("train", "experiments/01_toy/nope.py"),
+         "train: error: experiments/01_toy/nope.py: no such file"),
+    Case("path_is_directory", "hparams path is a directory", ("train", "experiments/01_toy"),
+         "train: error: experiments/01_toy: is a directory; give the hparams script, e.g. "
+         "experiments/01_toy/hparams.py"),
+    Case("path_not_py", "hparams path is not a .py file", ("train", "experiments/01_toy/hparams.txt"),
+         "train: error: experiments/01_toy/hparams.txt: not a Python script (.py)",
+         setup=rename_hparams),
+    Case("hparams_raises", "hparams script raises", _train(),
+         f"train: error: {HPARAMS}: raised ValueError: bad idea",
+         setup=hparams_text("raise ValueError('bad idea')\n")),
+    Case("hparams_syntax_error", "hparams script has a syntax error", _train(),
+         f"train: error: {HPARAMS}: syntax error at line 1: '{{' was never closed",
+         setup=hparams_text("hparams = {\n")),
+    Case("hparams_missing", "hparams script defines no `hparams`", _train(),
+         f"train: error: {HPARAMS}: defines no 'hparams' dict", setup=hparams_text("params = {}\n")),
+    Case("hparams_not_dict", "`hparams` is not a dict", _train(),
+         f"train: error: {HPARAMS}: hparams must be a dict, got list",
+         setup=hparams_text("hparams = [1, 2]\n")),
+    Case("unknown_top_level_key", "misspelled top-level key", _train(),
+         f"train: error: {HPARAMS}: unknown top-level key 'trainr' (did you mean 'trainer'?)",
+         setup=hparams_text("hparams = {'task': {'project_name': 'p'}, 'trainr': {}}\n")),
+    Case("unknown_checkpoint_key", "misspelled `checkpoint` key", _train(),
+         f"train: error: {HPARAMS}: unknown key 'checkpoint.checkpoint_taskid' "
+         "(did you mean 'checkpoint_task_id'?)",
+         setup=hparams_text("hparams = {'task': {'project_name': 'p'}, "
+                            "'checkpoint': {'checkpoint_taskid': 'abc'}}\n")),
+    Case("trainer_init_not_dict", "`trainer.init` is not a dict", _train(),
+         f"train: error: {HPARAMS}: trainer.init must be a dict, got list",
+         setup=hparams_text("hparams = {'task': {'project_name': 'p'}, 'trainer': {'init': [1]}}\n")),
+    Case("no_project_name", "`task.project_name` missing", _train(),
+         f"train: error: {HPARAMS}: task.project_name must be a non-empty string",
+         setup=hparams_text("hparams = {'task': {}}\n")),
+    Case("not_plain_data", "an hparams value that is not plain data", _train(),
+         f"train: error: {HPARAMS}: hparams.config.loss is a type; hparams hold plain data only "
+         "(numbers, strings, bools, None, lists, dicts): name classes by string and resolve them "
+         "in __main__.py",
+         setup=hparams_text("hparams = {'task': {'project_name': 'p'}, 'config': {'loss': float}}\n")),
+    Case("monitor_mode", "`monitor.mode` neither min nor max", _train("--set", "monitor.mode='maximum'"),
+         f"train: error: {HPARAMS}: monitor.mode must be 'min' or 'max', got 'maximum'"),
+    Case("set_missing_key", "`--set` on a missing key", _train("--set", "config.lrr=0.1"),
+         f"train: error: --set config.lrr: no key 'config.lrr' in {HPARAMS} (did you mean 'lr'?)"),
+    Case("set_malformed_value", "`--set` with a malformed value", _train("--set", "config.lr=[0.1"),
+         "train: error: --set config.lr: cannot parse '[0.1' as a Python literal ('[' was never "
+         "closed (<unknown>, line 1))"),
+    Case("set_not_key_value", "`--set` without `=`", _train("--set", "config.lr"),
+         "train: error: --set 'config.lr': expected KEY=VALUE, e.g. config.learning_rate=3e-3"),
+    # ---- __main__.py, read without being executed (before torch is imported)
+    Case("main_missing", "`__main__.py` missing", _train(),
+         f"train: error: {MAIN}: missing; the experiment folder needs a __main__.py",
+         setup=remove_main),
+    Case("main_syntax_error", "`__main__.py` has a syntax error", _train(),
+         f"train: error: {MAIN}: syntax error at line 2: expected ':'",
+         setup=main_text("import torch\ndef train_config(hparams)\n    return {}\n")),
+    Case("main_raises_on_import", "`__main__.py` raises on import", _train(),
+         f"train: error: {MAIN}: raised ModuleNotFoundError: No module named 'not_a_module_anywhere'",
+         setup=main_text("import not_a_module_anywhere\n\ndef train_config(hparams):\n    return {}\n")),
+    Case("no_train_config", "`__main__.py` lacks `train_config`", _train(),
+         f"train: error: {MAIN}: no function 'train_config' defined",
+         setup=edit_main("def train_config(hparams):", "def train_configuration(hparams):")),
+    Case("no_infer_config", "`__main__.py` lacks `infer_config`", ("infer", HPARAMS, "5"),
+         f"infer: error: {MAIN}: no function 'infer_config' defined",
+         setup=edit_main("def infer_config(hparams, count):", "def predict_config(hparams, count):")),
+    Case("infer_too_many_args", "`infer` with too many extra arguments", ("infer", HPARAMS, "1", "2"),
+         f"infer: error: {MAIN}: infer_config(hparams, count) takes different arguments than the 2 "
+         "given after the hparams path: ['1', '2']"),
+    Case("infer_too_few_args", "`infer` with too few extra arguments", ("infer", HPARAMS),
+         f"infer: error: {MAIN}: infer_config(hparams, count) takes different arguments than the 0 "
+         "given after the hparams path: []"),
+    Case("trainer_init_unknown_arg", "`trainer.init` key that `pl.Trainer` does not take",
+         _train("--set", "trainer.init.max_epoch=1"),
+         f"train: error: {HPARAMS}: trainer.init.max_epoch is not an argument of Trainer "
+         "(did you mean 'max_epochs'?)"),
+    Case("trainer_init_owned_arg", "`trainer.init` key torch-lab sets itself",
+         _train("--set", "trainer.init.logger=False"),
+         f"train: error: {HPARAMS}: trainer.init.logger is set by torch-lab; remove it"),
+    Case("trainer_fit_unknown_arg", "`trainer.fit` key that `Trainer.fit` does not take",
+         _train("--set", "trainer.fit.ckpt=None"),
+         f"train: error: {HPARAMS}: trainer.fit.ckpt is not an argument of Trainer.fit "
+         "(did you mean 'ckpt_path'?)"),
+    Case("trainer_predict_unknown_arg", "`trainer.predict` key that `Trainer.predict` does not take",
+         ("infer", HPARAMS, "5", "--set", "trainer.predict.return_prediction=True"),
+         f"infer: error: {HPARAMS}: trainer.predict.return_prediction is not an argument of "
+         "Trainer.predict (did you mean 'return_predictions'?)"),
+    Case("artifacts_unwritable", "artifacts directory cannot be written", _train(),
+         "train: error: artifacts directory blocker/artifacts: cannot hold run directories "
+         "(blocker is not a directory); set TORCH_LAB_ARTIFACTS to a writable directory",
+         setup=unwritable_artifacts),
+    # ---- what train_config returns, checkpoints, ClearML, the disk (after __main__.py ran)
+    Case("config_not_dict", "`train_config` returns a non-dict", _train(),
+         f"train: error: {MAIN}: train_config must return a dict, got list",
+         setup=main_text("def train_config(hparams):\n    return [1]\n"), needs_main_executed=True),
+    Case("config_no_module", "`train_config` returns no `module`", _train(),
+         f"train: error: {MAIN}: train_config returned no 'module'",
+         setup=edit_main("        module=module,\n", ""), needs_main_executed=True),
+    Case("config_no_dataloaders", "`train_config` returns no `train_dataloaders`", _train(),
+         f"train: error: {MAIN}: train_config returned no 'train_dataloaders'",
+         setup=edit_main("train_dataloaders=(", "train_dataloaders=None and ("),
+         needs_main_executed=True),
+    Case("config_wrong_module_class", "`module` of the wrong class", _train(),
+         f"train: error: {MAIN}: train_config: 'module' must be a torch_lab.modules.TrainLabModule, "
+         "got LabModule",
+         setup=edit_main("module = TrainLabModule(\n        nn.Linear(4, 2),",
+                         "module = LabModule(nn.Linear(4, 2)); TrainLabModule(\n        nn.Linear(4, 2),"),
+         needs_main_executed=True),
+    Case("empty_train_dataloader", "empty train dataloader", _train(),
+         f"train: error: {MAIN}: train_config's train_dataloaders is empty (0 batches)",
+         setup=edit_main("points(64, 0), batch_size=16,", "points(64, 0), batch_size=100, drop_last=True,"),
+         needs_main_executed=True),
+    Case("corrupted_checkpoint", "corrupted checkpoint (`--test-only bad.ckpt`)",
+         _train("--test-only", "bad.ckpt"),
+         "train: error: checkpoint bad.ckpt: cannot be loaded (UnpicklingError: Unsupported operand 110)",
+         setup=garbage_checkpoint, needs_main_executed=True),
+    Case("truncated_checkpoint", "truncated checkpoint of a `checkpoint_task_id` (`infer`)",
+         ("infer", HPARAMS, "5", "--set", "checkpoint.checkpoint_task_id='offline-cut'"),
+         "infer: error: checkpoint data/artifacts/01_toy-hparams-offline-cut/checkpoints/last.ckpt: "
+         "cannot be loaded (RuntimeError: PytorchStreamReader failed reading zip archive: failed "
+         "finding central directory)",
+         setup=truncated_task_checkpoint, needs_main_executed=True),
+    Case("server_unreachable", "ClearML server unreachable", _train(),
+         "train: error: ClearML server {CLEARML_API_HOST} is unreachable ([Errno 111] Connection "
+         "refused); check clearml.conf or the CLEARML_API_* variables, or run with --offline",
+         setup=refused_server, needs_main_executed=True),
+    Case("disk_full", "artifacts directory full (a file size limit stands in for ENOSPC)",
+         _train("--offline"),
+         "train: run failed: cannot write {run}/checkpoints/best.ckpt: File too large (the disk is "
+         "full, or over a quota or file size limit) (traceback: {run}/traceback.txt)",
+         exit_code=1, file_size_limit=FULL_DISK_BYTES, before_training=False, needs_main_executed=True),
+]
