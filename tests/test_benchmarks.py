@@ -53,3 +53,10 @@ def test_inference_on_mnist_files(tiny_mnist: Path, tmp_path: Path) -> None:
     assert TOP_KEYS | EXPECTED["inference"] <= results.keys()
     assert results["settings"]["synthetic_data"] is False
     assert results["identical_predictions"] is True  # same weights, same batches
+
+
+def test_error_latency_smoke(tmp_path: Path) -> None:
+    results = smoke("error_latency", tmp_path / "unused", tmp_path / "error_latency.json")
+    assert TOP_KEYS | {"rows", "all_ok", "slower_than_target"} <= results.keys()
+    assert results["settings"]["smoke"] is True and results["all_ok"] is True
+    assert [row["row"] for row in results["rows"]] == ["path_missing", "path_is_directory", "path_not_py"]
