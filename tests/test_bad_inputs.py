@@ -1,9 +1,11 @@
 """Every row of the bad-input table (tests/bad_inputs.py) through the real console script: the
-exact line, the exit code, no traceback, and nothing left behind by errors found before training."""
+exact line, the exit code, no traceback, and nothing left behind by errors found before training.
+The README's table lists exactly these rows."""
 
 from __future__ import annotations
 
 import json
+import re
 import zipfile
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -11,7 +13,10 @@ from pathlib import Path
 import pytest
 
 from bad_inputs import CASES, Case
-from conftest import run_cli
+from conftest import REPO, run_cli
+
+CONCURRENT_TITLE = "two `train` runs of one experiment at once"
+
 
 def run_dirs(root: Path) -> set[Path]:
     """The run directories under an artifacts root."""
@@ -52,3 +57,20 @@ def test_two_runs_of_one_experiment_at_once(toy: Path, tmp_path: Path) -> None:
     for run in runs:
         record = json.loads((run / "run.json").read_text())
         assert record["status"] == "completed" and (run / "checkpoints" / "last.ckpt").is_file()
+
+
+def readme_rows() -> list[list[str]]:
+    """The cells of the README's "When something goes wrong" table."""
+    section = (REPO / "README.md").read_text().split("## When something goes wrong", 1)[1]
+    section = section.split("\n## ", 1)[0]
+    rows = [line for line in section.splitlines() if line.startswith("|")][2:]
+    return [[cell.strip() for cell in re.split(r"(?<!\\)\|", row)[1:-1]] for row in rows]
+
+
+def test_readme_lists_exactly_the_tested_cases() -> None:
+    rows = {row[0]: row for row in readme_rows()}
+    assert len(rows) == len(readme_rows())  # no title twice
+    assert set(rows) == {case.title for case in CASES} | {CONCURRENT_TITLE}
+    for case in CASES:
+        _, line, code, _ = rows[case.title]
+        assert line == f"`{case.expected}`" and code == str(case.exit_code), case.id
