@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from conftest import REPO
 from torch_lab.errors import UserError
 from torch_lab.experiment import load_experiment
 from torch_lab.precheck import check_main, trainer_parameters
@@ -28,15 +29,30 @@ def static_and_runtime_messages(toy: Path, args: list[str]) -> tuple[str, str]:
     return str(static.value), str(runtime.value)
 
 
-@pytest.mark.parametrize("signature, args", [
-    ("hparams, count", ["1", "2"]),
-    ("hparams, count, out='preds.csv'", []),
-    ("hparams, /, count=3, *, scale=1.0", ["1", "2"]),
+FUTURE = "from __future__ import annotations\n\n"
+
+
+@pytest.mark.parametrize("head, signature, args", [
+    ("", "(hparams, count)", ["1", "2"]),
+    ("", "(hparams, count, out='preds.csv')", []),
+    ("", "(hparams, /, count=3, *, scale=1.0)", ["1", "2"]),
+    (FUTURE, "(hparams: dict[str, Any], *paths: 'Path | None', n: int, **kw: Any) -> dict", []),
 ])
-def test_infer_signature_messages_match_the_runtime_ones(toy: Path, signature: str, args: list[str]) -> None:
-    write_main(toy, f"def train_config(hparams):\n    pass\n\ndef infer_config({signature}):\n    pass\n")
+def test_infer_signature_messages_match_the_runtime_ones(toy: Path, head: str, signature: str,
+                                                         args: list[str]) -> None:
+    write_main(toy, f"{head}def train_config(hparams):\n    pass\n\ndef infer_config{signature}:\n    pass\n")
     static, runtime = static_and_runtime_messages(toy, args)
     assert static == runtime
+
+
+@pytest.mark.parametrize("experiment", ["00_mnist_demo", "01_regression"])
+def test_the_examples_infer_signatures_are_read_statically(experiment: str) -> None:
+    hparams = REPO / "src" / "example_project" / "experiments" / experiment / "hparams.py"
+    with pytest.raises(UserError) as static:
+        check_main(hparams.parent / "__main__.py", "infer_config", ["a"])
+    with pytest.raises(UserError) as runtime:
+        load_experiment(hparams).check_infer_args(["a"])
+    assert str(static.value) == str(runtime.value)
 
 
 @pytest.mark.parametrize("text", [

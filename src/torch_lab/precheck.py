@@ -113,7 +113,7 @@ def check_main(main_path: Path, function: str, infer_args: list[str] | None = No
     if not bindings and not _is_dynamic(tree):
         raise UserError(no_function_message(main_path, function))
     if infer_args is not None and len(bindings) == 1 and bindings[0] in tree.body:
-        signature = _plain_signature(bindings[0])
+        signature = _plain_signature(bindings[0], _postponed_annotations(tree))
         message = infer_args_message(main_path, signature, infer_args) if signature else None
         if message:
             raise UserError(message)
@@ -201,15 +201,27 @@ def _is_dynamic(tree: ast.Module) -> bool:
     return False
 
 
-def _plain_signature(node: ast.AST) -> inspect.Signature | None:
-    """The signature of an undecorated, unannotated ``def`` whose defaults are literals, as
-    ``inspect.signature`` would give it at run time; None for anything else."""
+def _postponed_annotations(tree: ast.Module) -> bool:
+    """Whether the module has ``from __future__ import annotations`` (annotations stay strings)."""
+    return any(isinstance(node, ast.ImportFrom) and node.module == "__future__"
+               and any(a.name == "annotations" for a in node.names) for node in tree.body)
+
+
+def _annotation(node: ast.expr | None) -> Any:
+    """An annotation as ``inspect`` sees it under postponed evaluation: its source text."""
+    return inspect.Parameter.empty if node is None else ast.unparse(node)
+
+
+def _plain_signature(node: ast.AST, postponed: bool) -> inspect.Signature | None:
+    """The signature of an undecorated ``def`` whose defaults are literals and whose annotations,
+    if any, are postponed (strings), as ``inspect.signature`` would give it at run time; None for
+    anything else."""
     if not isinstance(node, ast.FunctionDef) or node.decorator_list:
         return None
     args = node.args
     every = [*args.posonlyargs, *args.args, *args.kwonlyargs,
              *([args.vararg] if args.vararg else []), *([args.kwarg] if args.kwarg else [])]
-    if any(a.annotation is not None for a in every) or node.returns is not None:
+    if not postponed and (any(a.annotation is not None for a in every) or node.returns is not None):
         return None
     try:
         defaults = [ast.literal_eval(d) for d in args.defaults]
@@ -221,11 +233,14 @@ def _plain_signature(node: ast.AST) -> inspect.Signature | None:
     positional = [(a, kind.POSITIONAL_ONLY) for a in args.posonlyargs]
     positional += [(a, kind.POSITIONAL_OR_KEYWORD) for a in args.args]
     padded = [kind.empty] * (len(positional) - len(defaults)) + defaults
-    parameters = [kind(a.arg, k, default=d) for (a, k), d in zip(positional, padded)]
+    parameters = [kind(a.arg, k, default=d, annotation=_annotation(a.annotation))
+                  for (a, k), d in zip(positional, padded)]
     if args.vararg:
-        parameters.append(kind(args.vararg.arg, kind.VAR_POSITIONAL))
-    parameters += [kind(a.arg, kind.KEYWORD_ONLY, default=d)
+        parameters.append(kind(args.vararg.arg, kind.VAR_POSITIONAL,
+                               annotation=_annotation(args.vararg.annotation)))
+    parameters += [kind(a.arg, kind.KEYWORD_ONLY, default=d, annotation=_annotation(a.annotation))
                    for a, d in zip(args.kwonlyargs, kw_defaults)]
     if args.kwarg:
-        parameters.append(kind(args.kwarg.arg, kind.VAR_KEYWORD))
-    return inspect.Signature(parameters)
+        parameters.append(kind(args.kwarg.arg, kind.VAR_KEYWORD,
+                               annotation=_annotation(args.kwarg.annotation)))
+    return inspect.Signature(parameters, return_annotation=_annotation(node.returns))
