@@ -17,7 +17,7 @@ EXPECTED = {
     "startup": {"wall_seconds", "extra_breakdown", "bare_lightning_phases", "imports_alone",
                 "task_offline", "profiled_dev_run"},
     "tracking_cost": {"modes", "ratio_on_off", "max_step_stall_s_logging_on", "task_close_s"},
-    "inference": {"variants", "ratio_torch_lab_predict/hand_written", "identical_predictions"},
+    "inference": {"variants", "ratio_infer/hand_written", "infer_wall_seconds", "identical_predictions"},
     "dataloading": {"loaders", "model_samples_per_s", "data_share_of_step_workers0"},
 }
 
@@ -52,7 +52,8 @@ def test_inference_on_mnist_files(tiny_mnist: Path, tmp_path: Path) -> None:
     results = smoke("inference", tiny_mnist, tmp_path / "inference.json")
     assert TOP_KEYS | EXPECTED["inference"] <= results.keys()
     assert results["settings"]["synthetic_data"] is False
-    assert results["identical_predictions"] is True  # same weights, same batches
+    assert results["variants"].keys() == {"hand_written", "lightning_predict", "infer"}
+    assert results["identical_predictions"] is True  # same weights, same batches: the same CSV
 
 
 def test_error_latency_smoke(tmp_path: Path) -> None:

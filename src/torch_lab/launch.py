@@ -479,6 +479,9 @@ def infer(experiment: Experiment, options: RunOptions) -> RunDirectory:
         tracked.run.update(started_from=start.parent)
 
     with tracked:
-        tracked.evaluation_trainer(config["callbacks"]).predict(
-            config["module"], config["predict_dataloaders"], **tracked.hparams["trainer"]["predict"])
+        trainer = tracked.evaluation_trainer(config["callbacks"])
+        began = time.perf_counter()
+        trainer.predict(config["module"], config["predict_dataloaders"],
+                        **tracked.hparams["trainer"]["predict"])
+        tracked.run.update(predict_seconds=round(time.perf_counter() - began, 3))
     return tracked.run
