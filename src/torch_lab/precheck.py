@@ -12,6 +12,7 @@ run and report the same mistakes with the same messages, built by the functions 
 from __future__ import annotations
 
 import ast
+import functools
 import importlib.util
 import inspect
 import os
@@ -135,19 +136,24 @@ def check_trainer_keys(hparams: dict[str, Any], source: str, blocks: tuple[str, 
 def trainer_parameters(block: str) -> list[str] | None:
     """The parameter names (without ``self``) of the Trainer method behind ``block``, parsed from
     ``pytorch_lightning/trainer/trainer.py`` without importing Lightning; None if not found."""
+    method, trainer = "__init__" if block == "init" else block, _trainer_class()
+    for item in trainer.body if trainer else []:
+        if isinstance(item, ast.FunctionDef) and item.name == method:
+            return [name for name in _parameter_names(item.args) if name != "self"]
+    return None
+
+
+@functools.lru_cache(maxsize=1)
+def _trainer_class() -> ast.ClassDef | None:
+    """``class Trainer`` of the installed Lightning, parsed; None when it cannot be found."""
     try:
         spec = importlib.util.find_spec("pytorch_lightning")
         folder = Path(next(iter(spec.submodule_search_locations or [])))
         tree = ast.parse((folder / "trainer" / "trainer.py").read_bytes())
     except (ImportError, AttributeError, StopIteration, OSError, SyntaxError, ValueError):
         return None
-    method = "__init__" if block == "init" else block
-    for node in tree.body:
-        if isinstance(node, ast.ClassDef) and node.name == "Trainer":
-            for item in node.body:
-                if isinstance(item, ast.FunctionDef) and item.name == method:
-                    return [name for name in _parameter_names(item.args) if name != "self"]
-    return None
+    return next((node for node in tree.body
+                 if isinstance(node, ast.ClassDef) and node.name == "Trainer"), None)
 
 
 # ---------------------------------------------------------------- reading the source
