@@ -11,7 +11,7 @@ from torch.utils.data import DataLoader, TensorDataset
 
 from torch_lab.callbacks import ProgressBar
 from torch_lab.launch import progress_bar
-from torch_lab.modules import TrainLabModule
+from torch_lab.modules import LabModule, TrainLabModule
 
 
 def fit_with(bar: ProgressBar, batches: int) -> None:
@@ -41,6 +41,21 @@ def test_progress_bar_redraws_at_most_every_interval_and_always_at_the_end(
     drawn.clear()
     fit_with(ProgressBar(interval=0), batches=5)
     assert drawn == [0, 1, 2, 3, 4]
+
+
+def test_progress_bar_throttles_prediction_too(monkeypatch: pytest.MonkeyPatch) -> None:
+    drawn: list[int] = []
+    original = TQDMProgressBar.on_predict_batch_end
+
+    def record(self, trainer, module, outputs, batch, batch_idx, dataloader_idx=0):
+        drawn.append(batch_idx)
+        original(self, trainer, module, outputs, batch, batch_idx, dataloader_idx)
+
+    monkeypatch.setattr(TQDMProgressBar, "on_predict_batch_end", record)
+    bar = ProgressBar(interval=3600)
+    trainer = pl.Trainer(logger=False, enable_checkpointing=False, callbacks=[bar])
+    trainer.predict(LabModule(nn.Linear(4, 2)), DataLoader(torch.randn(20, 4), batch_size=2))
+    assert drawn == [0, 9] and bar.predict_progress_bar.n == 10
 
 
 def test_the_experiments_own_bar_or_no_bar_wins() -> None:

@@ -34,21 +34,41 @@ def scalar_metrics(metrics: dict[str, Any]) -> dict[str, float]:
 
 
 class ProgressBar(TQDMProgressBar):
-    """Lightning's TQDM bar (rate, ETA, metrics), redrawn at most every ``interval`` seconds while
-    training: redrawing at every step costs fast steps a measurable share of their time."""
+    """Lightning's TQDM bars (rate, ETA, metrics), redrawn at most every ``interval`` seconds and
+    at each loop's last batch: redrawing after every batch costs fast steps a measurable share of
+    their time."""
 
     def __init__(self, interval: float = PROGRESS_REFRESH_S) -> None:
         super().__init__()
         self.interval = interval
         self._drawn = 0.0
 
+    def _due(self, bar: Any, batch_idx: int) -> bool:
+        now = time.monotonic()
+        if now - self._drawn >= self.interval or batch_idx + 1 == bar.total:
+            self._drawn = now
+            return True
+        return False
+
     def on_train_batch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule, outputs: Any,
                            batch: Any, batch_idx: int) -> None:
-        now = time.monotonic()
-        last = self.train_progress_bar is not None and batch_idx + 1 == self.train_progress_bar.total
-        if now - self._drawn >= self.interval or last:
-            self._drawn = now
+        if self._due(self.train_progress_bar, batch_idx):
             super().on_train_batch_end(trainer, pl_module, outputs, batch, batch_idx)
+
+    def on_validation_batch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule, outputs: Any,
+                                batch: Any, batch_idx: int, dataloader_idx: int = 0) -> None:
+        if self._due(self.val_progress_bar, batch_idx):
+            super().on_validation_batch_end(trainer, pl_module, outputs, batch, batch_idx, dataloader_idx)
+
+    def on_test_batch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule, outputs: Any,
+                          batch: Any, batch_idx: int, dataloader_idx: int = 0) -> None:
+        if self._due(self.test_progress_bar, batch_idx):
+            super().on_test_batch_end(trainer, pl_module, outputs, batch, batch_idx, dataloader_idx)
+
+    def on_predict_batch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule, outputs: Any,
+                             batch: Any, batch_idx: int, dataloader_idx: int = 0) -> None:
+        if self._due(self.predict_progress_bar, batch_idx):
+            super().on_predict_batch_end(trainer, pl_module, outputs, batch, batch_idx, dataloader_idx)
 
 
 class RunHistory(pl.Callback):
