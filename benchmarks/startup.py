@@ -2,7 +2,7 @@
 bare Lightning script training the same batches, and where the extra seconds go (imports, ClearML
 ``Task.init`` and close, the rest from a profile of the real dev run).
 
-    python benchmarks/startup.py [--repeats 3] [--smoke]
+    python benchmarks/startup.py [--repeats 5] [--smoke]
 
 --smoke skips the two slowest parts (the ClearML-defaults task, whose close alone takes seconds, and
 the profiled dev run); their results are null.
@@ -111,7 +111,9 @@ def extra_breakdown(extra: float, torch_lab_task: dict[str, float]) -> dict[str,
 
 
 def main() -> None:
-    args = common.parser("startup", __doc__.splitlines()[0]).parse_args()
+    parser = common.parser("startup", __doc__.splitlines()[0])
+    parser.set_defaults(repeats=5)
+    args = parser.parse_args()
     count = common.repeats(args)
     with tempfile.TemporaryDirectory(prefix="torch-lab-bench-") as scratch_name:
         scratch = Path(scratch_name)
@@ -119,9 +121,12 @@ def main() -> None:
         print("timing train --help, the dev run and the bare Lightning script ...", flush=True)
         help_seconds = repeated(count, lambda i: common.run_command(
             [common.console_script("train"), "--help"])[0])
-        dev_run = repeated(count, lambda i: dev_run_wall(data, scratch / f"dev-run-{i}"))
-        bare = repeated(count, lambda i: common.timed(lambda: probe(
-            "bare-dev-run", str(common.DEMO_HPARAMS), str(data.data_dir), str(data.val_size))))
+        # Pairs, one after the other, so that drifting machine speed hits both alike.
+        pairs = repeated(count, lambda i: (dev_run_wall(data, scratch / f"dev-run-{i}"), common.timed(
+            lambda: probe("bare-dev-run", str(common.DEMO_HPARAMS), str(data.data_dir),
+                          str(data.val_size)))))
+        dev_run = [seconds for seconds, _ in pairs]
+        bare = [timed for _, timed in pairs]
         print("timing imports and ClearML tasks ...", flush=True)
         imports = medians(repeated(count, lambda i: {m: probe("import", m)[m] for m in IMPORTS}))
         tasks = {settings: task_probe(settings, count, scratch)
@@ -130,7 +135,7 @@ def main() -> None:
         profile = None if args.smoke else profiled_dev_run(data, scratch / "profiled")
     wall = {"train_help": common.median(help_seconds), "train_dev_run": common.median(dev_run),
             "bare_lightning_dev_run": common.median([seconds for seconds, _ in bare])}
-    wall["extra"] = wall["train_dev_run"] - wall["bare_lightning_dev_run"]
+    wall["extra"] = common.median([d - b for d, (b, _) in zip(dev_run, bare)])  # of the pairs
     breakdown = extra_breakdown(wall["extra"], tasks["torch-lab"])
 
     common.print_table(f"wall seconds, median of {count}",
