@@ -481,7 +481,8 @@ def infer(experiment: Experiment, options: RunOptions) -> RunDirectory:
     with tracked:
         trainer = tracked.evaluation_trainer(config["callbacks"])
         began = time.perf_counter()
+        # The writers in config["callbacks"] keep the predictions; Lightning need not hold them all.
         trainer.predict(config["module"], config["predict_dataloaders"],
-                        **tracked.hparams["trainer"]["predict"])
+                        **{"return_predictions": False, **tracked.hparams["trainer"]["predict"]})
         tracked.run.update(predict_seconds=round(time.perf_counter() - began, 3))
     return tracked.run
