@@ -41,7 +41,7 @@ from torch_lab.errors import RunFailed, UserError, display_path, failure_message
 from torch_lab.experiment import Experiment, dataloaders_of
 from torch_lab.hparams import apply_overrides
 from torch_lab.loggers import ClearMLLogger
-from torch_lab.precheck import trainer_key_message
+from torch_lab.precheck import refuse_trainer_keys
 from torch_lab.run_dir import (
     RunDirectory,
     artifacts_root,
@@ -83,10 +83,7 @@ def _check_kwargs(experiment: Experiment, block: str, function: Any) -> None:
     source = display_path(experiment.hparams_path)
     kwargs = experiment.hparams["trainer"][block]
     accepted = [p for p in inspect.signature(function).parameters if p != "self"]
-    for key in kwargs:
-        message = trainer_key_message(source, block, key, accepted)
-        if message:  # the same message as the static check's (torch_lab.precheck)
-            raise UserError(message)
+    refuse_trainer_keys(source, block, kwargs, accepted)  # from the live signature this time
     if block == "init":
         lightning_log = logging.getLogger("pytorch_lightning")
         level = lightning_log.level

@@ -18,7 +18,7 @@ import inspect
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Iterable, Iterator
 
 from torch_lab.errors import UserError, display_path
 from torch_lab.hparams import did_you_mean
@@ -125,12 +125,17 @@ def check_trainer_keys(hparams: dict[str, Any], source: str, blocks: tuple[str, 
     from Lightning's source; skipped when that source cannot be found or read."""
     for block in blocks:
         accepted = trainer_parameters(block)
-        if accepted is None:
-            continue
-        for key in hparams["trainer"][block]:
-            message = trainer_key_message(source, block, key, accepted)
-            if message:
-                raise UserError(message)
+        if accepted is not None:
+            refuse_trainer_keys(source, block, hparams["trainer"][block], accepted)
+
+
+def refuse_trainer_keys(source: str, block: str, keys: Iterable[str], accepted: list[str]) -> None:
+    """Raise the first ``trainer_key_message`` among ``keys`` of ``trainer.<block>``; shared by this
+    static check and the runtime one (``torch_lab.launch``)."""
+    for key in keys:
+        message = trainer_key_message(source, block, key, accepted)
+        if message:
+            raise UserError(message)
 
 
 def trainer_parameters(block: str) -> list[str] | None:
