@@ -130,6 +130,17 @@ def run_command(command: Sequence[str | Path], env: dict[str, str] | None = None
     return seconds, stdout
 
 
+def in_fresh_process(script: str | Path, variant: str, *args: str | Path,
+                     max_batches: int | None = None) -> Any:
+    """Run ``script --variant VARIANT ARGS`` (a benchmark's child side) in a new Python process, so
+    that the variant pays the same one-off start costs (first kernels, allocator) as a console
+    script in its own process; the JSON value the child prints on its last line."""
+    command = [sys.executable, script, "--variant", variant, *args,
+               *(["--max-batches", str(max_batches)] if max_batches is not None else [])]
+    _, stdout = run_command(command)
+    return json.loads(stdout.strip().splitlines()[-1])
+
+
 def console_script(name: str) -> Path:
     """The ``train`` / ``infer`` console script of this Python environment."""
     return Path(sys.executable).parent / name

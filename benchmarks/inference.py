@@ -13,7 +13,6 @@ from __future__ import annotations
 import argparse
 import csv
 import json
-import sys
 import tempfile
 import time
 from pathlib import Path
@@ -69,16 +68,6 @@ def lightning_predict(hparams: dict[str, Any], checkpoint: Path, csv_path: Path,
 VARIANTS = {"hand_written": hand_written, "lightning_predict": lightning_predict}
 
 
-def in_fresh_process(variant: str, hparams_file: Path, checkpoint: Path, csv_path: Path,
-                     max_batches: int | None) -> float:
-    """Run ``variant`` in a new Python process (the same one-off start costs as ``infer``)."""
-    command = [sys.executable, __file__, "--variant", variant, "--hparams-json", hparams_file,
-               "--checkpoint", checkpoint, "--csv", csv_path,
-               *(["--max-batches", str(max_batches)] if max_batches is not None else [])]
-    _, stdout = common.run_command(command)
-    return float(stdout.strip().splitlines()[-1])
-
-
 def infer_command(data: common.Data, checkpoint: Path, folder: Path,
                   max_batches: int | None) -> tuple[float, float]:
     """The real ``infer --offline``: its prediction seconds (run.json) and its wall seconds."""
@@ -99,9 +88,9 @@ def main() -> None:
     parser.add_argument("--checkpoint", type=Path, help=argparse.SUPPRESS)
     parser.add_argument("--csv", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args()
-    if args.variant:  # the child side of in_fresh_process
+    if args.variant:  # the child side of common.in_fresh_process
         hparams = json.loads(args.hparams_json.read_text())
-        print(VARIANTS[args.variant](hparams, args.checkpoint, args.csv, args.max_batches))
+        print(json.dumps(VARIANTS[args.variant](hparams, args.checkpoint, args.csv, args.max_batches)))
         return
     max_batches = common.SMOKE_BATCHES if args.smoke else args.max_batches
     count = common.repeats(args)
@@ -120,8 +109,9 @@ def main() -> None:
         for repeat in range(count):
             print(f"repetition {repeat + 1}: hand-written, Trainer.predict, infer ...", flush=True)
             for name in VARIANTS:
-                seconds[name].append(in_fresh_process(name, hparams_file, checkpoint,
-                                                      folder / f"{name}-{repeat}.csv", max_batches))
+                seconds[name].append(common.in_fresh_process(
+                    __file__, name, "--hparams-json", hparams_file, "--checkpoint", checkpoint,
+                    "--csv", folder / f"{name}-{repeat}.csv", max_batches=max_batches))
             predict_seconds, wall = infer_command(data, checkpoint, folder / f"infer-{repeat}", max_batches)
             seconds["infer"].append(predict_seconds)
             infer_wall.append(wall)

@@ -16,7 +16,6 @@ from __future__ import annotations
 import argparse
 import csv
 import json
-import sys
 import tempfile
 import time
 from dataclasses import asdict, dataclass
@@ -128,17 +127,8 @@ def torch_lab(data: common.Data, hparams: dict[str, Any], folder: Path) -> Epoch
     return Epochs([float(r["train_seconds"]) for r in rows], [float(r["loss/train"]) for r in rows])
 
 
-def in_fresh_process(variant: str, hparams_file: Path, max_batches: int | None) -> Epochs:
-    """Run ``variant`` (``hand_written`` or ``lightning``) in a new Python process, so that it pays
-    the same one-off start costs (first kernels, allocator) as ``train`` in its own process."""
-    command = [sys.executable, __file__, "--variant", variant, "--hparams-json", hparams_file,
-               *(["--max-batches", str(max_batches)] if max_batches is not None else [])]
-    _, stdout = common.run_command(command)
-    return Epochs(**json.loads(stdout.strip().splitlines()[-1]))
-
-
 def run_variant(variant: str, hparams_file: Path, max_batches: int | None) -> None:
-    """The child side of ``in_fresh_process``: print the variant's epochs as one JSON line."""
+    """The child side of ``common.in_fresh_process``: print the variant's epochs as one JSON line."""
     hparams = json.loads(hparams_file.read_text())
     epochs = hand_written(hparams, max_batches) if variant == "hand_written" else lightning(hparams)
     print(json.dumps(asdict(epochs)))
@@ -183,9 +173,13 @@ def main() -> None:
         hparams_file = Path(scratch) / "hparams.json"
         hparams_file.write_text(json.dumps(hparams))
         runs: dict[str, list[Epochs]] = {"hand_written": [], "lightning": [], "torch_lab": []}
+        def child_run(variant: str) -> Epochs:
+            return Epochs(**common.in_fresh_process(__file__, variant, "--hparams-json", hparams_file,
+                                                    max_batches=max_batches))
+
         runners = {
-            "hand_written": lambda repeat: in_fresh_process("hand_written", hparams_file, max_batches),
-            "lightning": lambda repeat: in_fresh_process("lightning", hparams_file, max_batches),
+            "hand_written": lambda repeat: child_run("hand_written"),
+            "lightning": lambda repeat: child_run("lightning"),
             "torch_lab": lambda repeat: torch_lab(data, hparams, Path(scratch) / f"torch-lab-{repeat}"),
         }
         names = list(runners)
