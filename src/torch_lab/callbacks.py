@@ -41,7 +41,7 @@ class ProgressBar(TQDMProgressBar):
     def __init__(self, interval: float = PROGRESS_REFRESH_S) -> None:
         super().__init__()
         self.interval = interval
-        self._drawn = 0.0
+        self._drawn = float("-inf")  # the first batch is always drawn
 
     def _due(self, bar: Any, batch_idx: int) -> bool:
         now = time.monotonic()
