@@ -10,7 +10,7 @@ from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 
 from torch_lab.callbacks import ProgressBar
-from torch_lab.launch import progress_bar
+from torch_lab.tracked_run import progress_bar
 from torch_lab.modules import LabModule, TrainLabModule
 
 

@@ -12,44 +12,26 @@ import copy
 import inspect
 import json
 import logging
-import os
 import random
 import time
-import traceback
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import pytorch_lightning as pl  # before clearml (see torch_lab.tracking)
 from pytorch_lightning.callbacks import EarlyStopping, LearningRateMonitor, ModelCheckpoint
-from pytorch_lightning.callbacks.progress import ProgressBar as LightningProgressBar
 from pytorch_lightning.utilities.model_summary import ModelSummary
-from pytorch_lightning.utilities.rank_zero import rank_zero_only
 
 from torch_lab import checkpoints, tracking
 from torch_lab.checkpoint_io import AtomicCheckpointIO
-from torch_lab.callbacks import (
-    CheckpointMetadata,
-    GracefulStop,
-    NaNGuard,
-    ProgressBar,
-    RandomState,
-    RunHistory,
-    scalar_metrics,
-)
-from torch_lab.errors import RunFailed, UserError, display_path, failure_message
+from torch_lab.callbacks import CheckpointMetadata, NaNGuard, RandomState, RunHistory, scalar_metrics
+from torch_lab.errors import UserError, display_path
 from torch_lab.experiment import Experiment, dataloaders_of
 from torch_lab.hparams import apply_overrides
 from torch_lab.loggers import ClearMLLogger
 from torch_lab.precheck import refuse_trainer_keys
-from torch_lab.run_dir import (
-    RunDirectory,
-    artifacts_root,
-    find_run_dir,
-    now,
-    runs_of,
-    write_atomic,
-)
+from torch_lab.run_dir import RunDirectory, write_atomic
+from torch_lab.start_points import StartPoint, check_start, from_task, resumable
+from torch_lab.tracked_run import TrackedRun, progress_bar
 
 log = logging.getLogger(__name__)
 
@@ -66,16 +48,6 @@ class RunOptions:
     devices: int | str | list[int] | None = None
     queue: str | None = None
     test_only: str | None = None  # a task id or .ckpt path; "" = the hparams checkpoint block
-
-
-@dataclass
-class StartPoint:
-    """The checkpoint a training run starts from."""
-
-    path: Path
-    weights_only: bool  # True: weights only, fresh schedule; False: the full training state
-    label: str  # for messages
-    parent: dict[str, Any] | None = None  # lineage, when it comes from another task
 
 
 def _check_kwargs(experiment: Experiment, block: str, function: Any) -> None:
@@ -97,14 +69,6 @@ def _check_kwargs(experiment: Experiment, block: str, function: Any) -> None:
             lightning_log.setLevel(level)
 
 
-def progress_bar(init: dict[str, Any], callbacks: list[pl.Callback]) -> list[pl.Callback]:
-    """torch-lab's throttled bar, unless the experiment brings its own or ``trainer.init`` turns
-    the bar off."""
-    if init.get("enable_progress_bar", True) is False:
-        return []
-    return [] if any(isinstance(c, LightningProgressBar) for c in callbacks) else [ProgressBar()]
-
-
 def apply_dev_run(hparams: dict[str, Any], dev_run: int | float) -> dict[str, Any]:
     """A copy of ``hparams`` for a dev run: one epoch over ``dev_run`` batches (int) or a fraction
     of the batches (float) of each dataloader."""
@@ -118,118 +82,6 @@ def apply_dev_run(hparams: dict[str, Any], dev_run: int | float) -> dict[str, An
     return hparams
 
 
-class TrackedRun:
-    """A ClearML task with its run directory; as a context manager, it closes both with the
-    run's outcome and turns SIGINT/SIGTERM into a clean stop (see ``GracefulStop``)."""
-
-    def __init__(self, experiment: Experiment, hparams: dict[str, Any], task_name: str,
-                 task_type: str, tags: list[str], offline: bool,
-                 resume: RunDirectory | None = None, queue: str | None = None) -> None:
-        self.offline = offline
-        self.trainer: pl.Trainer | None = None
-        # Other ranks of a multi-process run attach to rank zero's task and run directory.
-        self.rank_zero = rank_zero_only.rank == 0 and int(os.environ.get("NODE_RANK", 0)) == 0
-        tracking.configure(offline)
-        if not offline:
-            tracking.check_server()
-        self.task = tracking.start_task(hparams["task"], task_name, task_type, tags, offline,
-                                        continue_task=resume.record["task_id"] if resume else None)
-        self.hparams = tracking.connect_hparams(self.task, hparams)
-        self.session_zip = tracking.offline_session_zip(self.task)
-        self.stop = GracefulStop(None)
-        if not self.rank_zero:
-            self.run = RunDirectory.open(_rank_zero_run_dir(self.task.id), writable=False)
-            return
-        tracking.store_sources(self.task, [experiment.hparams_path, experiment.main_path])
-        if queue:
-            tracking.enqueue(self.task, queue)  # exits here; an agent's run goes on below
-        if resume is not None:
-            self.run = resume
-            self.run.update(status="running", finished=None, error=None, pid=os.getpid(),
-                            resumed=[*resume.record.get("resumed", []), now()])
-        else:
-            self.run = RunDirectory.create(
-                self.task.name,
-                self.task.id,
-                project_name=self.task.get_project_name(),
-                offline=offline,
-                hparams_path=str(experiment.hparams_path),
-                offline_session=str(self.session_zip) if self.session_zip else None,
-                pid=os.getpid(),
-            )
-        self.run.write_json("hparams.json", self.hparams)
-        if task_type == "training":
-            self.stop.last_checkpoint = self.run.checkpoints / "last.ckpt"
-        print(f"torch-lab: task {self.task.id} started; run directory {self.run.path}", flush=True)
-
-    def evaluation_trainer(self, callbacks: list[pl.Callback]) -> pl.Trainer:
-        """A Trainer for test or predict: this run's logger and directory, no checkpointing."""
-        init = self.hparams["trainer"]["init"]
-        self.trainer = pl.Trainer(**init, default_root_dir=self.run.path,
-                                  logger=ClearMLLogger(self.task),
-                                  callbacks=[*callbacks, *progress_bar(init, callbacks), self.stop],
-                                  enable_checkpointing=False)
-        return self.trainer
-
-    def __enter__(self) -> TrackedRun:
-        self.stop.install()
-        return self
-
-    def __exit__(self, kind: type | None, error: BaseException | None, tb: Any) -> None:
-        try:
-            self.finish(error)
-        finally:
-            self.stop.restore()
-
-    def finish(self, error: BaseException | None) -> None:
-        """Record checkpoints, metrics and the outcome of ``error`` in run.json and on the task;
-        raise ``KeyboardInterrupt`` or ``RunFailed`` when the run did not complete. Only rank
-        zero records anything; other ranks let ``error`` propagate."""
-        if not self.rank_zero:
-            return
-        interrupted = self.stop.received is not None or isinstance(error, KeyboardInterrupt) or (
-            isinstance(error, SystemExit) and self.trainer is not None and self.trainer.interrupted
-        )
-        status = "completed" if error is None else "interrupted" if interrupted else "failed"
-        message = None
-        if status == "failed":
-            message = failure_message(error)
-            trace = "".join(traceback.format_exception(error))
-            try:
-                write_atomic(self.run.path / "traceback.txt", trace)
-            except OSError as write_error:  # e.g. a full disk: run.json still gets the message
-                log.warning("could not write traceback.txt: %s", failure_message(write_error))
-        saved = {p.stem: p for p in sorted(self.run.checkpoints.glob("*.ckpt"))}
-        fields: dict[str, Any] = {"checkpoints": {k: str(v) for k, v in saved.items()}}
-        if self.trainer is not None:
-            fields["metrics"] = {**self.run.record.get("metrics", {}),
-                                 **scalar_metrics(self.trainer.callback_metrics)}
-        self.run.update(status=status, finished=now(), error=message, **fields)
-        try:
-            tracking.record_checkpoints(self.task, saved, self.offline)
-        finally:
-            tracking.finish_task(self.task, status, self.run.path / "run.json", message)
-        print(f"torch-lab: task {self.task.id} {status}; run directory {self.run.path}", flush=True)
-        if self.session_zip:
-            print(f"torch-lab: ClearML offline session {self.session_zip}; import it with: "
-                  f"clearml-task --import-offline-session {self.session_zip}", flush=True)
-        if status == "interrupted":
-            raise KeyboardInterrupt from error
-        if status == "failed":
-            raise RunFailed(message, self.run.path / "traceback.txt") from error
-
-
-def _rank_zero_run_dir(task_id: str, timeout: float = 300.0) -> Path:
-    """Rank zero's run directory of ``task_id``; under torchrun or SLURM all ranks start at once,
-    so wait for rank zero to create it."""
-    deadline = time.monotonic() + timeout
-    while (path := find_run_dir(task_id)) is None:
-        if time.monotonic() > deadline:
-            raise RuntimeError(f"rank zero created no run directory for task {task_id} in {timeout:.0f} s")
-        time.sleep(0.2)
-    return path
-
-
 def _select_offline(requested: bool) -> bool:
     if requested:
         return True
@@ -238,55 +90,6 @@ def _select_offline(requested: bool) -> bool:
               "running offline", flush=True)
         return True
     return False
-
-
-def _from_task(hparams: dict[str, Any]) -> StartPoint | None:
-    """The start point named by the hparams ``checkpoint`` block, if any."""
-    block = hparams["checkpoint"]
-    if not block["checkpoint_task_id"]:
-        return None
-    task_id, name = block["checkpoint_task_id"], block["checkpoint_name"]
-    path = checkpoints.resolve_checkpoint(task_id, name)
-    return StartPoint(path, block["weights_only"], f"checkpoint task '{task_id}' ('{name}', {path})",
-                      {"task_id": task_id, "checkpoint": name, "path": str(path),
-                       "weights_only": block["weights_only"]})
-
-
-def _resumable(experiment: Experiment, task_id: str) -> RunDirectory:
-    """The run ``--resume [TASK_ID]`` continues: that task's, or the latest unfinished run of the
-    hparams file."""
-    if task_id:
-        path = find_run_dir(task_id)
-        if path is None:
-            raise UserError(f"--resume {task_id}: no run directory of that task under {artifacts_root()}")
-        run = RunDirectory.open(path)
-    else:
-        unfinished = [r for r in runs_of(experiment.hparams_path) if r.record.get("status") != "completed"]
-        if not unfinished:
-            raise UserError(f"--resume: no unfinished run of {display_path(experiment.hparams_path)} "
-                            f"under {artifacts_root()}")
-        run = unfinished[-1]
-    name = run.record["task_id"]
-    if run.record.get("status") == "completed":
-        raise UserError(f"--resume {name}: that run completed; to train on from it, set "
-                        "checkpoint.checkpoint_task_id in a new run")
-    if run.record.get("status") == "running" and _alive(run.record.get("pid")):
-        raise UserError(f"--resume {name}: that run is still running (pid {run.record['pid']})")
-    if not (run.checkpoints / "last.ckpt").is_file():
-        raise UserError(f"--resume {name}: no checkpoints/last.ckpt to resume from in {run.path}")
-    return run
-
-
-def _alive(pid: Any) -> bool:
-    if not isinstance(pid, int) or pid == os.getpid():
-        return False
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 def _record_reproducibility(tracked: TrackedRun, experiment: Experiment, module: Any) -> None:
@@ -306,13 +109,6 @@ def _default_scheduler_monitor(module: Any, metric: str) -> None:
         module.optimizer_config = {**config, "monitor": metric}
 
 
-def _check_start(module: Any, start: StartPoint) -> None:
-    """Fail before training when the checkpoint does not fit; load it when weights only."""
-    state_dict = checkpoints.fitting_state_dict(module, start.path, start.label)
-    if start.weights_only:
-        module.load_state_dict(state_dict)
-
-
 def train(experiment: Experiment, options: RunOptions) -> RunDirectory:
     """Run ``train``: fit, then test on the best checkpoint when ``test_dataloaders`` is given.
 
@@ -322,7 +118,7 @@ def train(experiment: Experiment, options: RunOptions) -> RunDirectory:
     """
     if options.test_only is not None:
         return evaluate(experiment, options)
-    resume = _resumable(experiment, options.resume) if options.resume is not None else None
+    resume = resumable(experiment, options.resume) if options.resume is not None else None
     if resume is not None:
         if options.dev_run is not None:
             raise UserError("--resume and --dev-run cannot be combined")
@@ -347,9 +143,9 @@ def train(experiment: Experiment, options: RunOptions) -> RunDirectory:
         start: StartPoint | None = StartPoint(resume.checkpoints / "last.ckpt", False,
                                               f"--resume {resume.record['task_id']}")
     else:
-        start = _from_task(hparams)
+        start = from_task(hparams)
     if start is not None:
-        _check_start(config["module"], start)
+        check_start(config["module"], start)
 
     offline = resume.record["offline"] if resume is not None else _select_offline(options.offline)
     if options.queue and offline:
@@ -361,7 +157,7 @@ def train(experiment: Experiment, options: RunOptions) -> RunDirectory:
         pl.seed_everything(tracked.hparams["seed"], workers=True, verbose=False)
         config = experiment.train_config(tracked.hparams)
         if start is not None:
-            _check_start(config["module"], start)
+            check_start(config["module"], start)
     if start is not None and start.parent is not None and tracked.rank_zero:
         tracking.record_parent(tracked.task, start.parent)
         tracked.run.update(started_from=start.parent)
@@ -440,7 +236,7 @@ def evaluate(experiment: Experiment, options: RunOptions) -> RunDirectory:
     lineage = {"path": str(path)} if str(reference).endswith(".ckpt") else {"task_id": reference,
                                                                             "path": str(path)}
     start = StartPoint(path, True, f"checkpoint {reference} ({path})", lineage)
-    _check_start(config["module"], start)
+    check_start(config["module"], start)
 
     offline = _select_offline(options.offline)
     tracked = TrackedRun(experiment, hparams, f"test_{experiment.name}", "testing", ["test-only"], offline)
@@ -459,10 +255,10 @@ def infer(experiment: Experiment, options: RunOptions) -> RunDirectory:
     _check_kwargs(experiment, "init", pl.Trainer)
     _check_kwargs(experiment, "predict", pl.Trainer.predict)
     config = experiment.infer_config(options.extra_args, hparams)
-    start = _from_task(hparams)
+    start = from_task(hparams)
     if start is not None:
         start.weights_only = True  # prediction needs the weights only
-        _check_start(config["module"], start)
+        check_start(config["module"], start)
 
     offline = _select_offline(options.offline)
     tracked = TrackedRun(experiment, hparams, f"infer_{experiment.name}", "inference", ["infer"],
@@ -470,7 +266,7 @@ def infer(experiment: Experiment, options: RunOptions) -> RunDirectory:
     if tracked.hparams != hparams:
         config = experiment.infer_config(options.extra_args, tracked.hparams)
         if start is not None:
-            _check_start(config["module"], start)
+            check_start(config["module"], start)
     if start is not None:
         tracking.record_parent(tracked.task, start.parent)
         tracked.run.update(started_from=start.parent)

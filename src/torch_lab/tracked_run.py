@@ -1,0 +1,143 @@
+"""A ClearML task with its run directory, opened and closed with the run's outcome."""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+import traceback
+from pathlib import Path
+from typing import Any
+
+import pytorch_lightning as pl  # before clearml (see torch_lab.tracking)
+from pytorch_lightning.callbacks.progress import ProgressBar as LightningProgressBar
+from pytorch_lightning.utilities.rank_zero import rank_zero_only
+
+from torch_lab import tracking
+from torch_lab.callbacks import GracefulStop, ProgressBar, scalar_metrics
+from torch_lab.errors import RunFailed, failure_message
+from torch_lab.experiment import Experiment
+from torch_lab.loggers import ClearMLLogger
+from torch_lab.run_dir import RunDirectory, find_run_dir, now, write_atomic
+
+log = logging.getLogger(__name__)
+
+
+def progress_bar(init: dict[str, Any], callbacks: list[pl.Callback]) -> list[pl.Callback]:
+    """torch-lab's throttled bar, unless the experiment brings its own or ``trainer.init`` turns
+    the bar off."""
+    if init.get("enable_progress_bar", True) is False:
+        return []
+    return [] if any(isinstance(c, LightningProgressBar) for c in callbacks) else [ProgressBar()]
+
+
+class TrackedRun:
+    """A ClearML task with its run directory; as a context manager, it closes both with the
+    run's outcome and turns SIGINT/SIGTERM into a clean stop (see ``GracefulStop``)."""
+
+    def __init__(self, experiment: Experiment, hparams: dict[str, Any], task_name: str,
+                 task_type: str, tags: list[str], offline: bool,
+                 resume: RunDirectory | None = None, queue: str | None = None) -> None:
+        self.offline = offline
+        self.trainer: pl.Trainer | None = None
+        # Other ranks of a multi-process run attach to rank zero's task and run directory.
+        self.rank_zero = rank_zero_only.rank == 0 and int(os.environ.get("NODE_RANK", 0)) == 0
+        tracking.configure(offline)
+        if not offline:
+            tracking.check_server()
+        self.task = tracking.start_task(hparams["task"], task_name, task_type, tags, offline,
+                                        continue_task=resume.record["task_id"] if resume else None)
+        self.hparams = tracking.connect_hparams(self.task, hparams)
+        self.session_zip = tracking.offline_session_zip(self.task)
+        self.stop = GracefulStop(None)
+        if not self.rank_zero:
+            self.run = RunDirectory.open(_rank_zero_run_dir(self.task.id), writable=False)
+            return
+        tracking.store_sources(self.task, [experiment.hparams_path, experiment.main_path])
+        if queue:
+            tracking.enqueue(self.task, queue)  # exits here; an agent's run goes on below
+        if resume is not None:
+            self.run = resume
+            self.run.update(status="running", finished=None, error=None, pid=os.getpid(),
+                            resumed=[*resume.record.get("resumed", []), now()])
+        else:
+            self.run = RunDirectory.create(
+                self.task.name,
+                self.task.id,
+                project_name=self.task.get_project_name(),
+                offline=offline,
+                hparams_path=str(experiment.hparams_path),
+                offline_session=str(self.session_zip) if self.session_zip else None,
+                pid=os.getpid(),
+            )
+        self.run.write_json("hparams.json", self.hparams)
+        if task_type == "training":
+            self.stop.last_checkpoint = self.run.checkpoints / "last.ckpt"
+        print(f"torch-lab: task {self.task.id} started; run directory {self.run.path}", flush=True)
+
+    def evaluation_trainer(self, callbacks: list[pl.Callback]) -> pl.Trainer:
+        """A Trainer for test or predict: this run's logger and directory, no checkpointing."""
+        init = self.hparams["trainer"]["init"]
+        self.trainer = pl.Trainer(**init, default_root_dir=self.run.path,
+                                  logger=ClearMLLogger(self.task),
+                                  callbacks=[*callbacks, *progress_bar(init, callbacks), self.stop],
+                                  enable_checkpointing=False)
+        return self.trainer
+
+    def __enter__(self) -> TrackedRun:
+        self.stop.install()
+        return self
+
+    def __exit__(self, kind: type | None, error: BaseException | None, tb: Any) -> None:
+        try:
+            self.finish(error)
+        finally:
+            self.stop.restore()
+
+    def finish(self, error: BaseException | None) -> None:
+        """Record checkpoints, metrics and the outcome of ``error`` in run.json and on the task;
+        raise ``KeyboardInterrupt`` or ``RunFailed`` when the run did not complete. Only rank
+        zero records anything; other ranks let ``error`` propagate."""
+        if not self.rank_zero:
+            return
+        interrupted = self.stop.received is not None or isinstance(error, KeyboardInterrupt) or (
+            isinstance(error, SystemExit) and self.trainer is not None and self.trainer.interrupted
+        )
+        status = "completed" if error is None else "interrupted" if interrupted else "failed"
+        message = None
+        if status == "failed":
+            message = failure_message(error)
+            trace = "".join(traceback.format_exception(error))
+            try:
+                write_atomic(self.run.path / "traceback.txt", trace)
+            except OSError as write_error:  # e.g. a full disk: run.json still gets the message
+                log.warning("could not write traceback.txt: %s", failure_message(write_error))
+        saved = {p.stem: p for p in sorted(self.run.checkpoints.glob("*.ckpt"))}
+        fields: dict[str, Any] = {"checkpoints": {k: str(v) for k, v in saved.items()}}
+        if self.trainer is not None:
+            fields["metrics"] = {**self.run.record.get("metrics", {}),
+                                 **scalar_metrics(self.trainer.callback_metrics)}
+        self.run.update(status=status, finished=now(), error=message, **fields)
+        try:
+            tracking.record_checkpoints(self.task, saved, self.offline)
+        finally:
+            tracking.finish_task(self.task, status, self.run.path / "run.json", message)
+        print(f"torch-lab: task {self.task.id} {status}; run directory {self.run.path}", flush=True)
+        if self.session_zip:
+            print(f"torch-lab: ClearML offline session {self.session_zip}; import it with: "
+                  f"clearml-task --import-offline-session {self.session_zip}", flush=True)
+        if status == "interrupted":
+            raise KeyboardInterrupt from error
+        if status == "failed":
+            raise RunFailed(message, self.run.path / "traceback.txt") from error
+
+
+def _rank_zero_run_dir(task_id: str, timeout: float = 300.0) -> Path:
+    """Rank zero's run directory of ``task_id``; under torchrun or SLURM all ranks start at once,
+    so wait for rank zero to create it."""
+    deadline = time.monotonic() + timeout
+    while (path := find_run_dir(task_id)) is None:
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"rank zero created no run directory for task {task_id} in {timeout:.0f} s")
+        time.sleep(0.2)
+    return path
