@@ -95,3 +95,25 @@ def shared_mnist() -> Path | None:
         if (candidate / "MNIST" / "raw" / "train-images-idx3-ubyte.gz").is_file():
             return candidate
     return None
+
+
+def session_scalars(session: Path) -> "collections.Counter[tuple[str, str, int]]":
+    """How many times each scalar (metric, series, iteration) is stored in an offline session
+    (its zip, or its folder while the run is alive or was killed)."""
+    import collections
+    import json
+    import zipfile
+
+    if session.suffix == ".zip":
+        with zipfile.ZipFile(session) as zipped:
+            names = [n for n in zipped.namelist() if n.endswith("metrics.jsonl")]
+            text = zipped.read(names[0]).decode() if names else ""
+    else:
+        metrics = session / "metrics.jsonl"
+        text = metrics.read_text() if metrics.is_file() else ""
+    counts: collections.Counter = collections.Counter()
+    for line in text.splitlines():
+        for event in json.loads(line):
+            if event.get("type") == "training_stats_scalar":
+                counts[(event["metric"], event["variant"], event["iter"])] += 1
+    return counts

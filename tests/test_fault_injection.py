@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from conftest import run_cli
+from conftest import run_cli, session_scalars
 
 
 @pytest.mark.slow
@@ -49,5 +49,8 @@ def test_ten_random_sigkills(toy: Path, tmp_path: Path) -> None:
         assert resumed.returncode == 0, (attempt, resumed.stderr)
         assert json.loads((run / "run.json").read_text())["status"] == "completed"
         assert torch.load(last, weights_only=True)["global_step"] == 40
+        stored = session_scalars(Path(record["offline_session"]))  # every checkpointed epoch once
+        assert max(stored.values()) == 1, attempt
+        assert sorted(i for m, s, i in stored if (m, s) == ("loss", "val")) == list(range(3, 40, 4))
         outcomes.append("resumed")
     assert outcomes.count("resumed") >= 6, outcomes  # most kills must land mid-training

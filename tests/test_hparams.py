@@ -41,7 +41,8 @@ def test_validate_does_not_change_its_input() -> None:
         ({**MINIMAL, "monitor": {"metrc": "x"}}, "h.py: unknown key 'monitor.metrc' (did you mean 'metric'?)"),
         ({**MINIMAL, "monitor": {"mode": "maximum"}}, "h.py: monitor.mode must be 'min' or 'max', got 'maximum'"),
         ({**MINIMAL, "monitor": {"patience": -1}}, "h.py: monitor.patience must be an int >= 0 or None"),
-        ({**MINIMAL, "seed": 1.5}, "h.py: seed must be an int >= 0 or None"),
+        ({**MINIMAL, "seed": 1.5}, "h.py: seed must be an int in [0, 2**32) (NumPy's range) or None"),
+        ({**MINIMAL, "seed": 2**32}, "h.py: seed must be an int in [0, 2**32) (NumPy's range) or None"),
     ],
 )
 def test_invalid_hparams_name_the_key(hparams, message) -> None:

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from conftest import run_cli
+from conftest import run_cli, session_scalars
 
 DETERMINISTIC = ["--set", "trainer.init.max_epochs=4", "trainer.init.deterministic=True", "seed=0"]
 
@@ -90,6 +90,9 @@ def test_resume_is_exact(toy: Path, tmp_path: Path, signum: int, loader: str) ->
     got = weights(run)
     assert all(torch.equal(got[key], expected[key]) for key in expected)
     assert [r["epoch"] for r in csv.DictReader(open(run / "history.csv"))] == ["0", "1", "2", "3"]
+    stored = session_scalars(Path(final["offline_session"]))  # the task: each step's metrics once
+    assert max(stored.values()) == 1
+    assert sorted(i for m, s, i in stored if (m, s) == ("loss", "val")) == [3, 7, 11, 15]
 
 
 @pytest.mark.slow
@@ -177,7 +180,7 @@ def test_incompatible_checkpoint_fails_before_training(toy: Path, tmp_path: Path
 def test_resume_errors(toy: Path, tmp_path: Path) -> None:
     nothing = run_cli("train", toy, "--resume")
     assert nothing.returncode == 2
-    assert nothing.stderr.strip() == ("train: error: --resume: no unfinished run of "
+    assert nothing.stderr.strip() == ("train: error: --resume: no unfinished training run of "
                                       "experiments/01_toy/hparams.py under data/artifacts")
     assert run_cli("train", toy, "--offline", "--set", "trainer.init.max_epochs=1").returncode == 0
     [a] = runs(tmp_path)

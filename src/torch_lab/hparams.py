@@ -139,8 +139,10 @@ def validate(hparams: Any, source: str | Path) -> dict[str, Any]:
         raise UserError(f"{source}: monitor.min_delta must be a number >= 0")
 
     hparams.setdefault("seed", None)
-    if hparams["seed"] is not None and not _is_int(hparams["seed"], minimum=0):
-        raise UserError(f"{source}: seed must be an int >= 0 or None (None: a random seed, recorded)")
+    seed = hparams["seed"]
+    if seed is not None and (not _is_int(seed, minimum=0) or seed >= 2**32):
+        raise UserError(f"{source}: seed must be an int in [0, 2**32) (NumPy's range) or None "
+                        "(None: a random seed, recorded)")
 
     _require_dict(hparams.setdefault("config", {}), "config", source)
     return hparams

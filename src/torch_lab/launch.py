@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import copy
 import inspect
-import json
 import logging
 import random
 import time
@@ -18,20 +17,38 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import pytorch_lightning as pl  # before clearml (see torch_lab.tracking)
-from pytorch_lightning.callbacks import EarlyStopping, LearningRateMonitor, ModelCheckpoint
+from pytorch_lightning.callbacks import (
+    EarlyStopping,
+    LearningRateMonitor,
+    ModelCheckpoint,
+)
 from pytorch_lightning.utilities.model_summary import ModelSummary
 
 from torch_lab import checkpoints, tracking
+from torch_lab.callbacks import (
+    CheckpointMetadata,
+    NaNGuard,
+    RandomState,
+    RunHistory,
+    scalar_metrics,
+)
 from torch_lab.checkpoint_io import AtomicCheckpointIO
-from torch_lab.callbacks import CheckpointMetadata, NaNGuard, RandomState, RunHistory, scalar_metrics
 from torch_lab.errors import UserError, display_path
 from torch_lab.experiment import Experiment, dataloaders_of
 from torch_lab.hparams import apply_overrides
 from torch_lab.loggers import ClearMLLogger
 from torch_lab.precheck import refuse_trainer_keys
 from torch_lab.run_dir import RunDirectory, write_atomic
-from torch_lab.start_points import StartPoint, check_start, from_task, resumable
+from torch_lab.start_points import (
+    StartPoint,
+    check_start,
+    from_task,
+    recorded_hparams,
+    resumable,
+)
+from torch_lab.task_sync import FlushBeforeCheckpoint
 from torch_lab.tracked_run import TrackedRun, progress_bar
+from torch_lab.value_types import check_values
 
 log = logging.getLogger(__name__)
 
@@ -56,6 +73,7 @@ def _check_kwargs(experiment: Experiment, block: str, function: Any) -> None:
     kwargs = experiment.hparams["trainer"][block]
     accepted = [p for p in inspect.signature(function).parameters if p != "self"]
     refuse_trainer_keys(source, block, kwargs, accepted)  # from the live signature this time
+    check_values(source, f"trainer.{block}", kwargs, function)
     if block == "init":
         lightning_log = logging.getLogger("pytorch_lightning")
         level = lightning_log.level
@@ -122,7 +140,7 @@ def train(experiment: Experiment, options: RunOptions) -> RunDirectory:
     if resume is not None:
         if options.dev_run is not None:
             raise UserError("--resume and --dev-run cannot be combined")
-        recorded = json.loads((resume.path / "hparams.json").read_text())
+        recorded = recorded_hparams(resume)
         experiment.hparams = apply_overrides(recorded, options.overrides, experiment.hparams_path)
     hparams = experiment.hparams
     task_name, tags = experiment.name, []
@@ -190,7 +208,7 @@ def train(experiment: Experiment, options: RunOptions) -> RunDirectory:
                        best, *periodic, *stopping, history,
                        LearningRateMonitor(logging_interval="step"),
                        CheckpointMetadata(tracked.task.id, tracked.hparams), RandomState(),
-                       tracked.stop],
+                       FlushBeforeCheckpoint(tracked.task), *tracked.record_hparams, tracked.stop],
         )
         state = start.path if start is not None and not start.weights_only else None
         if start is not None and start.parent is not None:

@@ -4,9 +4,12 @@ checkpoints/ and history.csv. Files are written atomically (write, then rename).
 from __future__ import annotations
 
 import csv
+import fcntl
 import io
 import json
+import math
 import os
+import re
 import tempfile
 import zipfile
 from contextlib import contextmanager
@@ -14,9 +17,10 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, BinaryIO, Iterator
 
-from torch_lab.errors import storage_full
+from torch_lab.errors import UserError, storage_full
 
 ARTIFACTS_ENV = "TORCH_LAB_ARTIFACTS"
+LOCK_FILE = ".lock"  # flock-ed by the one process that owns the run directory
 
 
 def artifacts_root() -> Path:
@@ -55,6 +59,29 @@ def write_atomic(path: Path, text: str) -> None:
         handle.write(text.encode())
 
 
+def dir_name(task_name: str, task_id: str) -> str:
+    """The run directory's name: the task name made safe as one path component (no separators,
+    no leading dots, at most 100 characters), then the task id."""
+    safe = re.sub(r"[^A-Za-z0-9._=+-]+", "_", task_name).strip("._")[:100] or "run"
+    return f"{safe}-{task_id}"
+
+
+def plain_json(data: Any) -> Any:
+    """``data`` with non-finite floats as None: strict JSON parsers reject NaN and Infinity."""
+    if isinstance(data, float) and not math.isfinite(data):
+        return None
+    if isinstance(data, dict):
+        return {key: plain_json(value) for key, value in data.items()}
+    if isinstance(data, (list, tuple)):
+        return [plain_json(value) for value in data]
+    return data
+
+
+def dumps(data: Any) -> str:
+    """Pretty, standard JSON (see ``plain_json``), one trailing newline."""
+    return json.dumps(plain_json(data), indent=2, default=str, allow_nan=False) + "\n"
+
+
 def find_run_dir(task_id: str, root: str | Path | None = None) -> Path | None:
     """The run directory of ``task_id`` under the artifacts root, or None when there is none."""
     root = (Path(root) if root is not None else artifacts_root()).absolute()
@@ -67,10 +94,7 @@ def runs_of(hparams_path: Path, root: str | Path | None = None) -> list[RunDirec
     root = (Path(root) if root is not None else artifacts_root()).absolute()
     runs = []
     for record in sorted(root.glob("*/run.json")) if root.is_dir() else []:
-        try:
-            run = RunDirectory.open(record.parent)
-        except (OSError, ValueError):
-            continue
+        run = RunDirectory.open(record.parent)  # a corrupted record is reported, not skipped
         if run.record.get("hparams_path") == str(hparams_path):
             runs.append(run)
     return sorted(runs, key=lambda run: run.record.get("started", ""))
@@ -84,34 +108,64 @@ class RunDirectory:
         self.record = record
         self.checkpoints = path / "checkpoints"
         self.writable = writable  # False for the non-zero ranks of a multi-process run
+        self._lock: int | None = None
 
     @classmethod
     def create(cls, task_name: str, task_id: str, root: str | Path | None = None, **record: Any):
-        """Make ``<root>/<task_name>-<task_id>/`` and write its first run.json."""
-        root = Path(root) if root is not None else artifacts_root()
-        path = (root / f"{task_name}-{task_id}").absolute()
+        """Make ``<root>/<safe task name>-<task_id>/``, own it (``lock``) and write its first
+        run.json."""
+        root = (Path(root) if root is not None else artifacts_root()).absolute()
+        path = root / dir_name(task_name, task_id)
         (path / "checkpoints").mkdir(parents=True, exist_ok=False)
         run = cls(path, {"task_id": task_id, "task_name": task_name, **record})
+        run.lock()
         run.update(status="running", started=now())
         return run
 
     @classmethod
     def open(cls, path: Path, writable: bool = True) -> RunDirectory:
-        """An existing run directory (to resume it, or to share it with rank zero)."""
-        return cls(path.absolute(), json.loads((path / "run.json").read_text()), writable)
+        """An existing run directory (to resume it, or to share it with rank zero); a run.json
+        that cannot be read is a ``UserError`` naming it."""
+        record_path = path / "run.json"
+        try:
+            record = json.loads(record_path.read_text())
+        except (OSError, ValueError) as error:
+            reason = error.strerror if isinstance(error, OSError) else f"not valid JSON: {error}"
+            raise UserError(f"{record_path}: cannot be read ({reason})") from None
+        if not isinstance(record, dict) or not record.get("task_id"):
+            raise UserError(f"{record_path}: not a torch-lab run record (no task_id)")
+        return cls(path.absolute(), record, writable)
+
+    def lock(self) -> None:
+        """Own this run directory until the process ends: an exclusive ``flock`` on its .lock
+        file (the kernel releases it when the process dies, however it dies). Another owner is a
+        ``UserError`` naming its pid. Then remove temporary files left by dead writers."""
+        fd = os.open(self.path / LOCK_FILE, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = os.pread(fd, 32, 0).decode(errors="replace").strip() or "unknown"
+            os.close(fd)
+            raise UserError(f"{self.path}: in use by another torch-lab process (pid {holder}, "
+                            f"holding {self.path / LOCK_FILE})") from None
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
+        self._lock = fd
+        for stale in [*self.path.glob(".*.tmp"), *self.checkpoints.glob(".*.tmp")]:
+            stale.unlink(missing_ok=True)
 
     def update(self, **fields: Any) -> None:
         """Merge ``fields`` into run.json and rewrite it."""
         self.record.update(fields)
         if not self.writable:
             return
-        write_atomic(self.path / "run.json", json.dumps(self.record, indent=2, default=str) + "\n")
+        write_atomic(self.path / "run.json", dumps(self.record))
 
     def write_json(self, name: str, data: Any) -> Path:
         """Write ``data`` as ``<name>`` (pretty JSON) in the run directory."""
         path = self.path / name
         if self.writable:
-            write_atomic(path, json.dumps(data, indent=2, default=str) + "\n")
+            write_atomic(path, dumps(data))
         return path
 
     def snapshot_sources(self, folder: Path) -> Path:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import os
+import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -11,6 +11,9 @@ from torch_lab import checkpoints
 from torch_lab.errors import UserError, display_path
 from torch_lab.experiment import Experiment
 from torch_lab.run_dir import RunDirectory, artifacts_root, find_run_dir, runs_of
+
+#: Outcomes a run does not resume from.
+FINISHED = ("completed", "pruned")
 
 
 @dataclass
@@ -35,41 +38,58 @@ def from_task(hparams: dict[str, Any]) -> StartPoint | None:
                        "weights_only": block["weights_only"]})
 
 
+def is_training_run(record: dict[str, Any]) -> bool:
+    """Whether a run record is a training run (records before ``task_type`` was kept: by name)."""
+    kind = record.get("task_type")
+    if kind is not None:
+        return kind == "training"
+    return not str(record.get("task_name", "")).startswith(("infer_", "test_"))
+
+
 def resumable(experiment: Experiment, task_id: str) -> RunDirectory:
-    """The run ``--resume [TASK_ID]`` continues: that task's, or the latest unfinished run of the
-    hparams file."""
+    """The run ``--resume [TASK_ID]`` continues: that task's, or the latest unfinished training
+    run of the hparams file. The run directory is owned (``RunDirectory.lock``) before anything
+    else is decided, so two resumes of one run never both go ahead."""
     if task_id:
         path = find_run_dir(task_id)
         if path is None:
             raise UserError(f"--resume {task_id}: no run directory of that task under {artifacts_root()}")
         run = RunDirectory.open(path)
     else:
-        unfinished = [r for r in runs_of(experiment.hparams_path) if r.record.get("status") != "completed"]
+        unfinished = [r for r in runs_of(experiment.hparams_path)
+                      if r.record.get("status") not in FINISHED and is_training_run(r.record)]
         if not unfinished:
-            raise UserError(f"--resume: no unfinished run of {display_path(experiment.hparams_path)} "
-                            f"under {artifacts_root()}")
+            raise UserError(f"--resume: no unfinished training run of "
+                            f"{display_path(experiment.hparams_path)} under {artifacts_root()}")
         run = unfinished[-1]
     name = run.record["task_id"]
-    if run.record.get("status") == "completed":
-        raise UserError(f"--resume {name}: that run completed; to train on from it, set "
-                        "checkpoint.checkpoint_task_id in a new run")
-    if run.record.get("status") == "running" and _alive(run.record.get("pid")):
-        raise UserError(f"--resume {name}: that run is still running (pid {run.record['pid']})")
+    if not is_training_run(run.record):
+        raise UserError(f"--resume {name}: that is not a training run ({run.record.get('task_name')}); "
+                        "only training runs resume")
+    try:
+        run.lock()
+    except UserError as error:
+        raise UserError(f"--resume {name}: {error}") from None
+    run.record = RunDirectory.open(run.path).record  # as its last owner left it
+    if run.record.get("status") in FINISHED:
+        raise UserError(f"--resume {name}: that run {run.record['status']}; to train on from it, "
+                        "set checkpoint.checkpoint_task_id in a new run")
     if not (run.checkpoints / "last.ckpt").is_file():
         raise UserError(f"--resume {name}: no checkpoints/last.ckpt to resume from in {run.path}")
     return run
 
 
-def _alive(pid: Any) -> bool:
-    if not isinstance(pid, int) or pid == os.getpid():
-        return False
+def recorded_hparams(run: RunDirectory) -> dict[str, Any]:
+    """The resolved hparams a run recorded (its hparams.json); unreadable is a ``UserError``."""
+    path = run.path / "hparams.json"
     try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
+        hparams = json.loads(path.read_text())
+    except (OSError, ValueError) as error:
+        reason = error.strerror if isinstance(error, OSError) else f"not valid JSON: {error}"
+        raise UserError(f"--resume {run.record['task_id']}: {path}: cannot be read ({reason})") from None
+    if not isinstance(hparams, dict):
+        raise UserError(f"--resume {run.record['task_id']}: {path}: not an hparams dict")
+    return hparams
 
 
 def check_start(module: Any, start: StartPoint) -> None:

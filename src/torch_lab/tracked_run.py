@@ -10,15 +10,18 @@ from pathlib import Path
 from typing import Any
 
 import pytorch_lightning as pl  # before clearml (see torch_lab.tracking)
+from clearml import Task
 from pytorch_lightning.callbacks.progress import ProgressBar as LightningProgressBar
 from pytorch_lightning.utilities.rank_zero import rank_zero_only
 
 from torch_lab import tracking
 from torch_lab.callbacks import GracefulStop, ProgressBar, scalar_metrics
-from torch_lab.errors import RunFailed, failure_message
+from torch_lab.errors import RunFailed, display_path, failure_message
 from torch_lab.experiment import Experiment
 from torch_lab.loggers import ClearMLLogger
 from torch_lab.run_dir import RunDirectory, find_run_dir, now, write_atomic
+from torch_lab.task_sync import rewind_offline_metrics
+from torch_lab.value_types import check_values
 
 log = logging.getLogger(__name__)
 
@@ -40,16 +43,21 @@ class TrackedRun:
                  resume: RunDirectory | None = None, queue: str | None = None) -> None:
         self.offline = offline
         self.trainer: pl.Trainer | None = None
+        check_values(display_path(experiment.hparams_path), "task", hparams["task"], Task.init)
         # Other ranks of a multi-process run attach to rank zero's task and run directory.
         self.rank_zero = rank_zero_only.rank == 0 and int(os.environ.get("NODE_RANK", 0)) == 0
         tracking.configure(offline)
         if not offline:
             tracking.check_server()
+        if resume is not None and resume.record.get("offline_session") and self.rank_zero:
+            rewind_offline_metrics(Path(resume.record["offline_session"]).with_suffix(""),
+                                   resume.checkpoints / "last.ckpt")
         self.task = tracking.start_task(hparams["task"], task_name, task_type, tags, offline,
                                         continue_task=resume.record["task_id"] if resume else None)
         self.hparams = tracking.connect_hparams(self.task, hparams)
         self.session_zip = tracking.offline_session_zip(self.task)
         self.stop = GracefulStop(None)
+        self.record_hparams: list[pl.Callback] = []
         if not self.rank_zero:
             self.run = RunDirectory.open(_rank_zero_run_dir(self.task.id), writable=False)
             return
@@ -60,6 +68,8 @@ class TrackedRun:
             self.run = resume
             self.run.update(status="running", finished=None, error=None, pid=os.getpid(),
                             resumed=[*resume.record.get("resumed", []), now()])
+            # hparams.json changes once Lightning has accepted the values (see RecordHparams).
+            self.record_hparams = [RecordHparams(self.run, self.hparams)]
         else:
             self.run = RunDirectory.create(
                 self.task.name,
@@ -69,8 +79,9 @@ class TrackedRun:
                 hparams_path=str(experiment.hparams_path),
                 offline_session=str(self.session_zip) if self.session_zip else None,
                 pid=os.getpid(),
+                task_type=task_type,
             )
-        self.run.write_json("hparams.json", self.hparams)
+            self.run.write_json("hparams.json", self.hparams)
         if task_type == "training":
             self.stop.last_checkpoint = self.run.checkpoints / "last.ckpt"
         print(f"torch-lab: task {self.task.id} started; run directory {self.run.path}", flush=True)
@@ -130,6 +141,19 @@ class TrackedRun:
             raise KeyboardInterrupt from error
         if status == "failed":
             raise RunFailed(message, self.run.path / "traceback.txt") from error
+
+
+class RecordHparams(pl.Callback):
+    """Write a resumed run's hparams (with its ``--set``) into hparams.json once training starts,
+    i.e. once every check passed: a resume that fails its checks leaves the record as it was."""
+
+    def __init__(self, run: RunDirectory, hparams: dict[str, Any]) -> None:
+        self.run = run
+        self.hparams = hparams
+
+    def on_train_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        if trainer.is_global_zero:
+            self.run.write_json("hparams.json", self.hparams)
 
 
 def _rank_zero_run_dir(task_id: str, timeout: float = 300.0) -> Path:

@@ -1,0 +1,72 @@
+"""Which run ``--resume`` continues, and who owns it: through the real ``train`` script."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from conftest import run_cli, session_scalars
+
+CRASH = ["--set", "trainer.init.max_epochs=3", "config.crash_at_epoch=1"]
+
+
+def run_dirs(root: Path) -> list[Path]:
+    return sorted(p.parent for p in root.glob("*/run.json"))
+
+
+def record(run: Path) -> dict:
+    return json.loads((run / "run.json").read_text())
+
+
+def test_resume_picks_training_runs_and_keeps_hparams_until_the_values_pass(toy: Path,
+                                                                            tmp_path: Path) -> None:
+    """An unfinished ``infer`` run of the same file is no candidate; a resume whose ``--set`` is
+    refused leaves hparams.json as it was, so the next resume still works."""
+    artifacts = tmp_path / "data" / "artifacts"
+    crashed = run_cli("train", toy, "--offline", *CRASH)
+    assert crashed.returncode == 1, crashed.stderr
+    [training] = run_dirs(artifacts)
+    assert run_cli("infer", toy, "4", "--offline").returncode == 0
+    [inference] = set(run_dirs(artifacts)) - {training}
+    interrupted = {**record(inference), "status": "interrupted"}  # as if Ctrl-C had stopped it
+    (inference / "run.json").write_text(json.dumps(interrupted))
+    recorded = (training / "hparams.json").read_text()
+
+    refused = run_cli("train", toy, "--resume", "--set", "trainer.init.max_epochs='5'")
+    assert refused.returncode == 2, refused.stderr
+    assert (training / "hparams.json").read_text() == recorded
+
+    resumed = run_cli("train", toy, "--resume", "--set", "config.crash_at_epoch=None")
+    assert resumed.returncode == 0, resumed.stderr
+    assert record(training)["status"] == "completed"
+    assert json.loads((training / "hparams.json").read_text())["config"]["crash_at_epoch"] is None
+    assert record(inference)["status"] == "interrupted"
+    only_infer = run_cli("train", toy, "--resume", record(inference)["task_id"])
+    assert only_infer.returncode == 2
+    assert only_infer.stderr.strip().endswith("only training runs resume")
+
+
+@pytest.mark.slow
+def test_two_resumes_of_one_run_at_once(toy: Path, tmp_path: Path) -> None:
+    """Five times: two ``--resume`` of one failed run start together; exactly one trains, the
+    other exits 2 naming the owner, and no metric is stored twice on the task."""
+    command = [str(Path(sys.executable).parent / "train"), str(toy), "--resume", "--set",
+               "config.crash_at_epoch=None"]
+    for attempt in range(5):
+        env = {"TORCH_LAB_ARTIFACTS": str(tmp_path / f"attempt{attempt}")}
+        assert run_cli("train", toy, "--offline", *CRASH, env=env).returncode == 1
+        [run] = run_dirs(tmp_path / f"attempt{attempt}")
+        both = [subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                                 env={**__import__("os").environ, **env}) for _ in range(2)]
+        results = [(p.wait(timeout=300), p.communicate()[1]) for p in both]
+        assert sorted(code for code, _ in results) == [0, 2], (attempt, results)
+        [refusal] = [err for code, err in results if code == 2]
+        assert "in use by another torch-lab process (pid " in refusal.strip().splitlines()[-1]
+        assert record(run)["status"] == "completed" and len(record(run)["resumed"]) == 1
+        stored = session_scalars(Path(record(run)["offline_session"]))
+        assert max(stored.values()) == 1, attempt
+        assert sorted(i for m, s, i in stored if (m, s) == ("loss", "val")) == [3, 7, 11]
