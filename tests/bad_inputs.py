@@ -39,6 +39,7 @@ class Case:
     file_size_limit: int | None = None
     before_training: bool = True  # reported before any ClearML task or run directory exists
     needs_main_executed: bool = False  # reported only after __main__.py ran (torch imported)
+    slow: bool = False  # in the slow stage (``pytest -m slow``), to keep the default suite short
 
     def prepare(self, toy: Path) -> Env:
         """Break the toy experiment; the environment variables the command needs."""
@@ -125,6 +126,52 @@ def truncated_task_checkpoint(toy: Path) -> None:
     (run / "run.json").write_text(json.dumps({"task_id": "offline-cut", "status": "completed"}))
 
 
+def file_as_cache_dir(toy: Path) -> Env:
+    """``CLEARML_CACHE_DIR`` names a regular file."""
+    path = toy.parents[2] / "cache-file"
+    path.write_text("not a directory\n")
+    return {"CLEARML_CACHE_DIR": "cache-file"}
+
+
+def malformed_clearml_conf(toy: Path) -> Env:
+    """A clearml.conf that does not parse, named by ``CLEARML_CONFIG_FILE``."""
+    (toy.parents[2] / "clearml.conf").write_text("api {\n  api_server: \n")
+    return {"CLEARML_CONFIG_FILE": "clearml.conf"}
+
+
+def not_clearml_server(toy: Path) -> Env:
+    """A local HTTP server that answers 404 to everything (a web server, not ClearML's API);
+    it serves from a thread of the test process until that process ends."""
+    import http.server
+    import threading
+
+    class NotFound(http.server.BaseHTTPRequestHandler):
+        def do_GET(self) -> None:  # noqa: N802 (http.server's naming)
+            self.send_error(404)
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), NotFound)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    return {"CLEARML_API_HOST": f"http://127.0.0.1:{server.server_port}",
+            "CLEARML_API_ACCESS_KEY": "k", "CLEARML_API_SECRET_KEY": "s"}
+
+
+def failed_run(record: str | None, hparams: bool = True) -> Callable[[Path], None]:
+    """A failed toy run ``offline-old`` with ``record`` as its run.json (None: a valid one) and,
+    unless told otherwise, an hparams.json; its last.ckpt is real."""
+    def setup(toy: Path) -> None:
+        run = toy.parents[2] / "data" / "artifacts" / "01_toy-hparams-offline-old"
+        toy_checkpoint(run / "checkpoints" / "last.ckpt")
+        valid = json.dumps({"task_id": "offline-old", "status": "failed", "offline": True,
+                            "hparams_path": str(toy.resolve()), "started": "2026-01-01T00:00:00"})
+        (run / "run.json").write_text(valid if record is None else record)
+        if hparams:
+            (run / "hparams.json").write_text(json.dumps({"task": {"project_name": "p"}}))
+    return setup
+
+
 def _train(*args: str) -> tuple[str, ...]:
     return ("train", HPARAMS, *args)
 
@@ -178,6 +225,20 @@ CASES: list[Case] = [
          "closed (<unknown>, line 1))"),
     Case("set_not_key_value", "`--set` without `=`", _train("--set", "config.lr"),
          "train: error: --set 'config.lr': expected KEY=VALUE, e.g. config.learning_rate=3e-3"),
+    Case("seed_out_of_range", "`seed` outside NumPy's range", _train("--set", "seed=4294967296"),
+         f"train: error: {HPARAMS}: seed must be an int in [0, 2**32) (NumPy's range) or None "
+         "(None: a random seed, recorded)"),
+    Case("hparams_too_deep", "hparams nested 2,000 levels deep", _train(),
+         f"train: error: {HPARAMS}: hparams.config.a.a.a.a.a.a.a.a.a.a.a.a.a.a.a.a.a.a.a.a.a.a.a... nests "
+         "more than 50 levels deep; hparams hold plain, shallow data",
+         setup=hparams_text("d = deep = {}\nfor _ in range(2000):\n    deep['a'] = deep = {}\n"
+                            "hparams = {'task': {'project_name': 'p'}, 'config': d}\n")),
+    Case("hparams_sys_exit", "hparams script calls `sys.exit`", _train(),
+         f"train: error: {HPARAMS}: called sys.exit(0) while torch-lab imported it; experiment code "
+         "must not exit", setup=hparams_text("import sys\nsys.exit(0)\n")),
+    Case("hparams_os_exit", "hparams script calls `os._exit`", _train(),
+         f"train: error: {HPARAMS}: called os._exit(3) while torch-lab imported it; experiment code "
+         "must not exit", setup=hparams_text("import os\nos._exit(3)\n")),
     # ---- __main__.py, read without being executed (before torch is imported)
     Case("main_missing", "`__main__.py` missing", _train(),
          f"train: error: {MAIN}: missing; the experiment folder needs a __main__.py",
@@ -250,6 +311,54 @@ CASES: list[Case] = [
          "cannot be loaded (RuntimeError: PytorchStreamReader failed reading zip archive: failed "
          "finding central directory)",
          setup=truncated_task_checkpoint, needs_main_executed=True),
+    Case("main_sys_exit", "`__main__.py` calls `sys.exit` on import", _train(),
+         f"train: error: {MAIN}: called sys.exit(None) while torch-lab imported it; experiment code "
+         "must not exit", setup=edit_main("def points(n, seed):", "import sys\nsys.exit()\n\n\ndef points(n, seed):"),
+         needs_main_executed=True, slow=True),
+    Case("train_config_sys_exit", "`train_config` calls `sys.exit`", _train(),
+         f"train: error: {MAIN}: train_config called sys.exit(3); it must return its dict",
+         setup=edit_main("    config = hparams[\"config\"]\n", "    import sys\n    sys.exit(3)\n"),
+         needs_main_executed=True, slow=True),
+    Case("max_epochs_str", "`trainer.init` value of the wrong type (`max_epochs='5'`)",
+         _train("--set", "trainer.init.max_epochs='5'"),
+         f"train: error: {HPARAMS}: trainer.init.max_epochs must be int or None, got str '5'",
+         needs_main_executed=True),
+    Case("max_epochs_float", "`trainer.init.max_epochs=2.5`", _train("--set", "trainer.init.max_epochs=2.5"),
+         f"train: error: {HPARAMS}: trainer.init.max_epochs must be int or None, got float 2.5",
+         needs_main_executed=True, slow=True),
+    Case("tags_str", "`task.tags` a string, not a list", _train("--set", "task.tags='baseline'"),
+         f"train: error: {HPARAMS}: task.tags must be a list of str or None, got str 'baseline'",
+         needs_main_executed=True, slow=True),
+    Case("task_type_bogus", "`task.task_type` ClearML does not know", _train("--set", "task.task_type='bogus'"),
+         f"train: error: {HPARAMS}: task.task_type must be one of 'training', 'testing', 'inference', "
+         "'data_processing', 'application', 'monitor', 'controller', 'optimizer', 'service', 'qc', "
+         "'custom', got str 'bogus'", needs_main_executed=True, slow=True),
+    Case("resume_corrupted_run_json", "`--resume` of a run whose run.json is truncated",
+         _train("--resume", "offline-old"),
+         "train: error: data/artifacts/01_toy-hparams-offline-old/run.json: cannot be read (not valid "
+         "JSON: Expecting ',' delimiter: line 1 column 27 (char 26))",
+         setup=failed_run('{"task_id": "offline-old" "status'),
+         needs_main_executed=True, slow=True),
+    Case("resume_missing_hparams_json", "`--resume` of a run without hparams.json",
+         _train("--resume", "offline-old"),
+         "train: error: --resume offline-old: data/artifacts/01_toy-hparams-offline-old/hparams.json: "
+         "cannot be read (No such file or directory)",
+         setup=failed_run(None, hparams=False), needs_main_executed=True, slow=True),
+    Case("cache_dir_is_file", "`CLEARML_CACHE_DIR` is a file", _train("--offline"),
+         "train: error: CLEARML_CACHE_DIR cache-file: not a directory (ClearML keeps its cache and "
+         "offline sessions there)", setup=file_as_cache_dir, needs_main_executed=True, slow=True),
+    Case("config_file_missing", "`CLEARML_CONFIG_FILE` names a missing file", _train(),
+         "train: error: CLEARML_CONFIG_FILE nowhere/clearml.conf: no such file; fix the path, unset "
+         "it, or run with --offline", setup=lambda toy: {"CLEARML_CONFIG_FILE": "nowhere/clearml.conf"},
+         needs_main_executed=True, slow=True),
+    Case("clearml_conf_malformed", "malformed clearml.conf", _train(),
+         "train: error: ClearML configuration: Failed parsing clearml.conf (ParseSyntaxException): (at "
+         "char 21, line:3, col:1)",
+         setup=malformed_clearml_conf, needs_main_executed=True, slow=True),
+    Case("server_not_clearml", "ClearML server address answers HTTP 404 (not ClearML)", _train(),
+         "train: error: ClearML server {CLEARML_API_HOST} answered, but not as a ClearML API server "
+         "(HTTP 404 for /debug.ping); check api_server in clearml.conf or CLEARML_API_HOST",
+         setup=not_clearml_server, needs_main_executed=True, slow=True),
     Case("server_unreachable", "ClearML server unreachable", _train(),
          "train: error: ClearML server {CLEARML_API_HOST} is unreachable ([Errno 111] Connection "
          "refused); check clearml.conf or the CLEARML_API_* variables, or run with --offline",
@@ -259,4 +368,18 @@ CASES: list[Case] = [
          "train: run failed: cannot write {run}/checkpoints/best.ckpt: File too large (the disk is "
          "full, or over a quota or file size limit) (traceback: {run}/traceback.txt)",
          exit_code=1, file_size_limit=FULL_DISK_BYTES, before_training=False, needs_main_executed=True),
+    Case("nan_val_loss", "validation loss NaN (the monitored metric)",
+         _train("--offline", "--set", "config.nan_val_at_epoch=1"),
+         "train: run failed: FloatingPointError: NaN guard: the monitored loss/val is nan at epoch 1 "
+         "(validation); stopped before checkpointing it (traceback: {run}/traceback.txt)",
+         exit_code=1, before_training=False, needs_main_executed=True, slow=True),
+    Case("monitor_misspelt", "`monitor.metric` that is never logged", _train("--offline", "--set",
+                                                                            "monitor.metric='loss/vall'"),
+         f"train: run failed: UserError: {HPARAMS}: monitor.metric 'loss/vall' is not logged (did you "
+         "mean 'loss/val'?); logged: accuracy/val, loss/val (traceback: {run}/traceback.txt)",
+         exit_code=1, before_training=False, needs_main_executed=True, slow=True),
+    Case("worker_raises", "a dataloader worker raises", _train("--offline", "--set", "config.val_worker_raises=True"),
+         "train: run failed: ValueError: bad sample (Caught ValueError in DataLoader worker process 0) "
+         "(traceback: {run}/traceback.txt)",
+         exit_code=1, before_training=False, needs_main_executed=True, slow=True),
 ]

@@ -23,7 +23,8 @@ def run_dirs(root: Path) -> set[Path]:
     return {record.parent for record in root.glob("*/run.json")}
 
 
-@pytest.mark.parametrize("case", CASES, ids=[case.id for case in CASES])
+@pytest.mark.parametrize("case", [pytest.param(case, id=case.id, marks=[pytest.mark.slow] if case.slow else [])
+                                  for case in CASES])
 def test_bad_input(case: Case, toy: Path, tmp_path: Path) -> None:
     env = case.prepare(toy)
     artifacts = tmp_path / "data" / "artifacts"

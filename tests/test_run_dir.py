@@ -101,4 +101,4 @@ def test_an_unreadable_record_names_its_file(tmp_path: Path, content: str, reaso
     with pytest.raises(UserError) as error:
         RunDirectory.open(tmp_path / "run")
     expected = (f"cannot be read ({reason})" if reason else "not a torch-lab run record (no task_id)")
-    assert str(error.value) == f"{tmp_path / 'run' / 'run.json'}: {expected}"
+    assert str(error.value) == f"run/run.json: {expected}"  # relative to the working directory

@@ -12,8 +12,9 @@ import glob
 import json
 import logging
 import os
+import signal
 import sys
-from typing import TYPE_CHECKING, Callable
+from typing import TYPE_CHECKING, Any, Callable
 
 from torch_lab.multirun import RESULT_ENV, run_many
 
@@ -54,10 +55,11 @@ def devices_value(text: str) -> int | str | list[int]:
 
 
 def expand_paths(patterns: list[str]) -> list[str]:
-    """Expand quoted glob patterns (``"experiments/*/hparams*.py"``); plain paths pass through."""
+    """Expand quoted glob patterns (``"experiments/*/hparams*.py"``); plain paths, and existing
+    files whose names hold ``*?[``, pass through."""
     paths: list[str] = []
     for pattern in patterns:
-        if any(char in pattern for char in "*?["):
+        if any(char in pattern for char in "*?[") and not os.path.exists(pattern):  # else literal
             matches = sorted(glob.glob(pattern))
             if not matches:
                 raise SystemExit(f"train: error: no file matches {pattern!r}")
@@ -127,8 +129,22 @@ def _post_mortem(error: BaseException) -> None:
     pdb.post_mortem(error.__traceback__)
 
 
+def _interrupt(signum: int, frame: Any) -> None:
+    raise KeyboardInterrupt
+
+
 def _main(parser: argparse.ArgumentParser, argv: list[str] | None) -> int:
-    """Parse ``argv``, run the command named by ``parser.prog`` and map the outcome to an exit code."""
+    """Parse ``argv``, run the command named by ``parser.prog`` and map the outcome to an exit
+    code. From the start, SIGTERM stops the command as Ctrl-C (SIGINT) does: exit 130."""
+    signal.signal(signal.SIGTERM, _interrupt)
+    try:
+        return _command(parser, argv)
+    except KeyboardInterrupt:
+        print(f"{parser.prog}: interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
+
+
+def _command(parser: argparse.ArgumentParser, argv: list[str] | None) -> int:
     prog = parser.prog
     argv = sys.argv[1:] if argv is None else argv
     args = parser.parse_intermixed_args(argv)
@@ -178,7 +194,9 @@ def _run(prog: str, args: argparse.Namespace, outcome: dict) -> int:
         from torch_lab.experiment import load_experiment
 
         experiment = load_experiment(args.hparams_path, args.overrides, _precheck(prog, args))
-        from torch_lab import launch  # the heavy imports, once the experiment is known to be sound
+        from torch_lab import (
+            launch,  # the heavy imports, once the experiment is known to be sound
+        )
 
         options = launch.RunOptions(
             offline=args.offline,

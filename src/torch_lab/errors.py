@@ -48,10 +48,14 @@ def storage_full(error: BaseException) -> OSError | None:
 
 
 def failure_message(error: BaseException) -> str:
-    """One line saying why a run failed: ``<type>: <message>``, or for full storage which file
-    could not be written."""
+    """One line saying why a run failed: ``<type>: <first line of the message>`` (the traceback
+    file has the rest), or for full storage which file could not be written."""
     full = storage_full(error)
     if full is not None:
         where = f"cannot write {full.filename}" if full.filename else "cannot write"
         return f"{where}: {full.strerror} (the disk is full, or over a quota or file size limit)"
-    return f"{type(error).__name__}: {error}"
+    lines = [line.strip() for line in str(error).splitlines() if line.strip()]
+    if len(lines) > 1 and "Original Traceback (most recent call last):" in lines:
+        # Re-raised from another process (a DataLoader worker): its error is the last line.
+        return f"{lines[-1]} ({lines[0].rstrip('.')})"
+    return f"{type(error).__name__}: {lines[0] if lines else ''}".rstrip(": ")

@@ -5,11 +5,16 @@ Everything a user can get wrong here is reported as a :class:`UserError` naming 
 
 from __future__ import annotations
 
+import importlib.util
 import inspect
+import itertools
+import os
+import sys
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
-from typing import Any, Callable
+from typing import Any, Callable, Iterator
 
 from torch_lab import hparams as hp
 from torch_lab import precheck
@@ -20,6 +25,7 @@ TRAIN_KEYS = {"module", "train_dataloaders", "val_dataloaders", "test_dataloader
 TRAIN_REQUIRED = ("module", "train_dataloaders", "val_dataloaders")
 INFER_KEYS = {"module", "predict_dataloaders", "callbacks"}
 INFER_REQUIRED = ("module", "predict_dataloaders")
+_packages = itertools.count()
 
 
 def _first_line(error: BaseException) -> str:
@@ -27,13 +33,65 @@ def _first_line(error: BaseException) -> str:
     return f"{type(error).__name__}: {text[0]}" if text else type(error).__name__
 
 
-def _run_script(path: Path) -> ModuleType:
+class _Exited(Exception):
+    """User code called ``sys.exit`` or ``os._exit`` while torch-lab ran it."""
+
+
+@contextmanager
+def _exits_refused() -> Iterator[None]:
+    """Turn ``sys.exit(...)`` and ``os._exit(...)`` in the code run inside into ``_Exited``
+    (``os._exit`` only in this process: forked children, e.g. dataloader workers, exit as usual)."""
+    real_exit, pid = os._exit, os.getpid()
+
+    def refused(code: int) -> None:
+        if os.getpid() != pid:
+            real_exit(code)
+        raise _Exited(f"os._exit({code})")
+
+    os._exit = refused
     try:
-        return import_script_as_module(path)
+        yield
+    except SystemExit as error:
+        raise _Exited(f"sys.exit({error.code!r})") from None
+    finally:
+        os._exit = real_exit
+
+
+def _run_script(path: Path, run: Callable[[], Any] | None = None) -> Any:
+    """Execute the script at ``path`` (``run()``, by default ``import_script_as_module(path)``);
+    any way it fails or exits is a ``UserError`` naming it."""
+    try:
+        with _exits_refused():
+            return run() if run is not None else import_script_as_module(path)
     except SyntaxError as error:
         raise UserError(precheck.syntax_error_message(path, error)) from error
+    except _Exited as error:
+        raise UserError(f"{display_path(path)}: called {error} while torch-lab imported it; "
+                        "experiment code must not exit") from None
     except Exception as error:
         raise UserError(f"{display_path(path)}: raised {_first_line(error)}") from error
+
+
+def _import_main(main_path: Path) -> ModuleType:
+    """Import ``__main__.py`` as the ``__main__`` module of its experiment folder, made a package
+    with a unique name: ``from .models import Net`` works, and so does ``import models`` (the
+    folder is put first on ``sys.path``)."""
+    folder = main_path.parent
+    package = f"torch_lab_experiment_{next(_packages)}"
+    init = folder / "__init__.py"
+    spec = importlib.util.spec_from_file_location(package, init if init.is_file() else None,
+                                                  submodule_search_locations=[str(folder)])
+    assert spec is not None
+    sys.modules[package] = importlib.util.module_from_spec(spec)
+    if init.is_file() and spec.loader is not None:
+        _run_script(init, lambda: spec.loader.exec_module(sys.modules[package]))
+    if str(folder) not in sys.path:
+        sys.path.insert(0, str(folder))
+    main_spec = importlib.util.spec_from_file_location(f"{package}.__main__", main_path)
+    assert main_spec is not None and main_spec.loader is not None
+    main = sys.modules[main_spec.name] = importlib.util.module_from_spec(main_spec)
+    _run_script(main_path, lambda: main_spec.loader.exec_module(main))
+    return main
 
 
 @dataclass
@@ -78,9 +136,13 @@ class Experiment:
 
     def _call(self, function: Callable[..., Any], *args: Any) -> Any:
         try:
-            return function(*args)
+            with _exits_refused():
+                return function(*args)
         except UserError:
             raise
+        except _Exited as error:
+            raise UserError(f"{display_path(self.main_path)}: {function.__name__} called {error}; "
+                            "it must return its dict") from None
         except Exception as error:
             raise UserError(
                 f"{display_path(self.main_path)}: {function.__name__} raised {_first_line(error)}"
@@ -152,7 +214,7 @@ def load_experiment(path: str | Path, overrides: list[str] | None = None,
         raise UserError(f"{display_path(path)}: is a directory; give the hparams script, e.g. {path}/hparams.py")
     if path.suffix != ".py":
         raise UserError(f"{display_path(path)}: not a Python script (.py)")
-    path = path.resolve()
+    path = Path(os.path.abspath(path))  # a symlink's own folder is the experiment, not its target's
     module = _run_script(path)
     if not hasattr(module, "hparams"):
         raise UserError(f"{display_path(path)}: defines no 'hparams' dict")
@@ -163,4 +225,4 @@ def load_experiment(path: str | Path, overrides: list[str] | None = None,
         raise UserError(f"{display_path(main_path)}: missing; the experiment folder needs a __main__.py")
     if checks is not None:
         checks(path, main_path, hparams)
-    return Experiment(path, hparams, main_path, _run_script(main_path))
+    return Experiment(path, hparams, main_path, _import_main(main_path))

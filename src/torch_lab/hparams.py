@@ -70,13 +70,31 @@ def _require_dict(value: Any, where: str, source: str) -> dict:
     return value
 
 
+#: How deep hparams may nest (dicts and lists): deeper is surely a mistake, and would overflow
+#: Python's recursion limit in copies and serialisers.
+MAX_DEPTH = 50
+
+
+def _check_depth(hparams: dict[str, Any], source: str) -> None:
+    """Refuse hparams nested deeper than ``MAX_DEPTH`` (walked without recursion)."""
+    stack: list[tuple[Any, str, int]] = [(hparams, "hparams", 1)]
+    while stack:
+        value, where, depth = stack.pop()
+        if depth > MAX_DEPTH:
+            raise UserError(f"{source}: {where[:60]}... nests more than {MAX_DEPTH} levels deep; "
+                            "hparams hold plain, shallow data")
+        items = value.items() if isinstance(value, dict) else enumerate(value) if isinstance(value, list) else ()
+        stack += [(item, f"{where}.{key}", depth + 1) for key, item in items]
+
+
 def validate(hparams: Any, source: str | Path) -> dict[str, Any]:
     """Check ``hparams`` against the schema and return a deep copy with defaults filled in.
 
     ``source`` (the hparams file) prefixes every error message.
     """
     source = display_path(source)
-    hparams = copy.deepcopy(_require_dict(hparams, "hparams", source))
+    _check_depth(_require_dict(hparams, "hparams", source), source)
+    hparams = copy.deepcopy(hparams)
     for key in hparams:
         if key not in TOP_LEVEL_KEYS:
             raise UserError(

@@ -37,6 +37,7 @@ from torch_lab.errors import UserError, display_path
 from torch_lab.experiment import Experiment, dataloaders_of
 from torch_lab.hparams import apply_overrides
 from torch_lab.loggers import ClearMLLogger
+from torch_lab.monitor_guard import MonitorGuard
 from torch_lab.precheck import refuse_trainer_keys
 from torch_lab.run_dir import RunDirectory, write_atomic
 from torch_lab.start_points import (
@@ -100,7 +101,19 @@ def apply_dev_run(hparams: dict[str, Any], dev_run: int | float) -> dict[str, An
     return hparams
 
 
+def _whole_batches(init: dict[str, Any], config: dict[str, Any], fraction: float) -> None:
+    """A dev run's fraction of each stage's batches as a whole number, at least one: a dev run
+    always runs (Lightning rounds a fraction down, to no batch for a small one)."""
+    for key, loaders in (("limit_train_batches", "train_dataloaders"), ("limit_val_batches", "val_dataloaders"),
+                         ("limit_test_batches", "test_dataloaders")):
+        counts = [len(loader) for loader in dataloaders_of({loaders: config.get(loaders)})
+                  if hasattr(loader, "__len__")]
+        if counts:
+            init[key] = max(1, int(fraction * max(counts)))
+
+
 def _select_offline(requested: bool) -> bool:
+    tracking.check_settings(requested)
     if requested:
         return True
     if not tracking.is_configured():
@@ -157,6 +170,8 @@ def train(experiment: Experiment, options: RunOptions) -> RunDirectory:
     _check_kwargs(experiment, "fit", pl.Trainer.fit)
     pl.seed_everything(hparams["seed"], workers=True, verbose=False)
     config = experiment.train_config(hparams)
+    if isinstance(options.dev_run, float):
+        _whole_batches(hparams["trainer"]["init"], config, options.dev_run)
     if resume is not None:
         start: StartPoint | None = StartPoint(resume.checkpoints / "last.ckpt", False,
                                               f"--resume {resume.record['task_id']}")
@@ -171,68 +186,85 @@ def train(experiment: Experiment, options: RunOptions) -> RunDirectory:
                         "run is offline (--offline, or no ClearML configuration)")
     tracked = TrackedRun(experiment, hparams, task_name, "training", tags, offline, resume,
                          options.queue)
-    if tracked.hparams != hparams:  # edited in ClearML (run by an agent): rebuild from them
-        pl.seed_everything(tracked.hparams["seed"], workers=True, verbose=False)
-        config = experiment.train_config(tracked.hparams)
-        if start is not None:
-            check_start(config["module"], start)
-    if start is not None and start.parent is not None and tracked.rank_zero:
-        tracking.record_parent(tracked.task, start.parent)
-        tracked.run.update(started_from=start.parent)
-    if tracked.rank_zero:
-        _record_reproducibility(tracked, experiment, config["module"])
-    if options.dev_run is not None:
-        for loader in dataloaders_of(config):
-            loader.num_workers = 0
-    run = tracked.run
-    with tracked:
-        monitor = tracked.hparams["monitor"]
-        _default_scheduler_monitor(config["module"], monitor["metric"])
-        best = ModelCheckpoint(dirpath=run.checkpoints, filename="best", monitor=monitor["metric"],
-                               mode=monitor["mode"], save_top_k=1, save_last=True,
-                               enable_version_counter=False, auto_insert_metric_name=False)
-        stopping = [EarlyStopping(monitor["metric"], mode=monitor["mode"], patience=monitor["patience"],
-                                  min_delta=monitor["min_delta"])] if monitor["patience"] is not None else []
-        history = RunHistory(run, monitor)
-        every = tracked.hparams["checkpoint"]["every_n_train_steps"]
-        periodic = [ModelCheckpoint(dirpath=run.checkpoints, save_top_k=0, save_last=True,
-                                    every_n_train_steps=every)] if every else []
-        init = {"log_every_n_steps": 1, **tracked.hparams["trainer"]["init"]}  # e.g. the LR per step
-        plugins = init.pop("plugins", None) or []
-        trainer = tracked.trainer = pl.Trainer(
-            **init,
-            plugins=[*(plugins if isinstance(plugins, list) else [plugins]), AtomicCheckpointIO()],
-            default_root_dir=run.path,
-            logger=ClearMLLogger(tracked.task),
-            callbacks=[*config["callbacks"], *progress_bar(init, config["callbacks"]), NaNGuard(),
-                       best, *periodic, *stopping, history,
-                       LearningRateMonitor(logging_interval="step"),
-                       CheckpointMetadata(tracked.task.id, tracked.hparams), RandomState(),
-                       FlushBeforeCheckpoint(tracked.task), *tracked.record_hparams, tracked.stop],
-        )
-        state = start.path if start is not None and not start.weights_only else None
-        if start is not None and start.parent is not None:
-            # Where the inherited model stands, before any training: logged at step 0.
-            baseline = trainer.validate(config["module"], config["val_dataloaders"], ckpt_path=state,
-                                        weights_only=True if state else None, verbose=False)
-            run.update(start_metrics=baseline[0] if baseline else {})
-        if state is not None:
-            print(f"torch-lab: resuming the training state of {start.label}", flush=True)
-        trainer.fit(config["module"], config["train_dataloaders"], config["val_dataloaders"],
-                    ckpt_path=state, weights_only=True if state else None,
-                    **tracked.hparams["trainer"]["fit"])
-        outcome = {"monitor": monitor["metric"], "mode": monitor["mode"],
-                   "value": float(best.best_model_score) if best.best_model_score is not None else None,
-                   "epoch": history.best_epoch(monitor["metric"], monitor["mode"]),
-                   "path": best.best_model_path or None}
-        run.update(metrics=scalar_metrics(trainer.callback_metrics), best=outcome)
+    with tracked:  # from here on, any outcome is recorded in run.json and on the task
+        tracked.stop.check()
+        if tracked.hparams != hparams:  # edited in ClearML (run by an agent): rebuild from them
+            pl.seed_everything(tracked.hparams["seed"], workers=True, verbose=False)
+            config = experiment.train_config(tracked.hparams)
+            if start is not None:
+                check_start(config["module"], start)
+        if start is not None and start.parent is not None and tracked.rank_zero:
+            tracking.record_parent(tracked.task, start.parent)
+            tracked.run.update(started_from=start.parent)
         if tracked.rank_zero:
-            tracking.report_best(tracked.task, outcome)
-        if config.get("test_dataloaders") is not None:
-            trainer.test(config["module"], config["test_dataloaders"],
-                         ckpt_path="best" if best.best_model_path else None,
-                         weights_only=True if best.best_model_path else None)
-    return run
+            _record_reproducibility(tracked, experiment, config["module"])
+        if options.dev_run is not None:
+            for loader in dataloaders_of(config):
+                loader.num_workers = 0
+        _fit(tracked, config, start)
+    return tracked.run
+
+
+def _training_callbacks(tracked: TrackedRun, config: dict[str, Any]) -> tuple[list[pl.Callback],
+                                                                               ModelCheckpoint, RunHistory]:
+    """The experiment's callbacks and torch-lab's (in the order they must run), the best-model
+    checkpoint and the history."""
+    run, monitor, init = tracked.run, tracked.hparams["monitor"], tracked.hparams["trainer"]["init"]
+    best = ModelCheckpoint(dirpath=run.checkpoints, filename="best", monitor=monitor["metric"],
+                           mode=monitor["mode"], save_top_k=1, save_last=True,
+                           enable_version_counter=False, auto_insert_metric_name=False)
+    stopping = [EarlyStopping(monitor["metric"], mode=monitor["mode"], patience=monitor["patience"],
+                              min_delta=monitor["min_delta"])] if monitor["patience"] is not None else []
+    history = RunHistory(run, monitor)
+    every = tracked.hparams["checkpoint"]["every_n_train_steps"]
+    periodic = [ModelCheckpoint(dirpath=run.checkpoints, save_top_k=0, save_last=True,
+                                every_n_train_steps=every)] if every else []
+    source = display_path(tracked.run.record.get("hparams_path") or "hparams")
+    callbacks = [*config["callbacks"], *progress_bar(init, config["callbacks"]), NaNGuard(),
+                 MonitorGuard(source, monitor["metric"]), best, *periodic, *stopping, history,
+                 LearningRateMonitor(logging_interval="step"),
+                 CheckpointMetadata(tracked.task.id, tracked.hparams), RandomState(),
+                 FlushBeforeCheckpoint(tracked.task), *tracked.record_hparams, tracked.stop]
+    return callbacks, best, history
+
+
+def _fit(tracked: TrackedRun, config: dict[str, Any], start: StartPoint | None) -> None:
+    """Fit (after validating an inherited model), record the best epoch, then test on the best
+    checkpoint when ``test_dataloaders`` is given."""
+    run, monitor = tracked.run, tracked.hparams["monitor"]
+    _default_scheduler_monitor(config["module"], monitor["metric"])
+    callbacks, best, history = _training_callbacks(tracked, config)
+    init = {"log_every_n_steps": 1, **tracked.hparams["trainer"]["init"]}  # e.g. the LR per step
+    plugins = init.pop("plugins", None) or []
+    trainer = tracked.trainer = pl.Trainer(
+        **init,
+        plugins=[*(plugins if isinstance(plugins, list) else [plugins]), AtomicCheckpointIO()],
+        default_root_dir=run.path,
+        logger=ClearMLLogger(tracked.task),
+        callbacks=callbacks,
+    )
+    state = start.path if start is not None and not start.weights_only else None
+    if start is not None and start.parent is not None:
+        # Where the inherited model stands, before any training: logged at step 0.
+        baseline = trainer.validate(config["module"], config["val_dataloaders"], ckpt_path=state,
+                                    weights_only=True if state else None, verbose=False)
+        run.update(start_metrics=baseline[0] if baseline else {})
+    if state is not None:
+        print(f"torch-lab: resuming the training state of {start.label}", flush=True)
+    trainer.fit(config["module"], config["train_dataloaders"], config["val_dataloaders"],
+                ckpt_path=state, weights_only=True if state else None,
+                **tracked.hparams["trainer"]["fit"])
+    outcome = {"monitor": monitor["metric"], "mode": monitor["mode"],
+               "value": float(best.best_model_score) if best.best_model_score is not None else None,
+               "epoch": history.best_epoch(monitor["metric"], monitor["mode"]),
+               "path": best.best_model_path or None}
+    run.update(metrics=scalar_metrics(trainer.callback_metrics), best=outcome)
+    if tracked.rank_zero:
+        tracking.report_best(tracked.task, outcome)
+    if config.get("test_dataloaders") is not None:
+        trainer.test(config["module"], config["test_dataloaders"],
+                     ckpt_path="best" if best.best_model_path else None,
+                     weights_only=True if best.best_model_path else None)
 
 
 def evaluate(experiment: Experiment, options: RunOptions) -> RunDirectory:
@@ -258,10 +290,11 @@ def evaluate(experiment: Experiment, options: RunOptions) -> RunDirectory:
 
     offline = _select_offline(options.offline)
     tracked = TrackedRun(experiment, hparams, f"test_{experiment.name}", "testing", ["test-only"], offline)
-    tracked.run.update(started_from=start.parent)
-    if "task_id" in start.parent:
-        tracking.record_parent(tracked.task, start.parent)
     with tracked:
+        tracked.stop.check()
+        tracked.run.update(started_from=start.parent)
+        if "task_id" in start.parent:
+            tracking.record_parent(tracked.task, start.parent)
         tracked.evaluation_trainer(config["callbacks"]).test(config["module"], config["test_dataloaders"])
     return tracked.run
 
@@ -281,15 +314,15 @@ def infer(experiment: Experiment, options: RunOptions) -> RunDirectory:
     offline = _select_offline(options.offline)
     tracked = TrackedRun(experiment, hparams, f"infer_{experiment.name}", "inference", ["infer"],
                          offline)
-    if tracked.hparams != hparams:
-        config = experiment.infer_config(options.extra_args, tracked.hparams)
-        if start is not None:
-            check_start(config["module"], start)
-    if start is not None:
-        tracking.record_parent(tracked.task, start.parent)
-        tracked.run.update(started_from=start.parent)
-
     with tracked:
+        tracked.stop.check()
+        if tracked.hparams != hparams:
+            config = experiment.infer_config(options.extra_args, tracked.hparams)
+            if start is not None:
+                check_start(config["module"], start)
+        if start is not None:
+            tracking.record_parent(tracked.task, start.parent)
+            tracked.run.update(started_from=start.parent)
         trainer = tracked.evaluation_trainer(config["callbacks"])
         began = time.perf_counter()
         # The writers in config["callbacks"] keep the predictions; Lightning need not hold them all.

@@ -15,6 +15,7 @@ import torch
 import torchmetrics
 from torch import nn
 
+
 def split_batch(batch: Any) -> tuple[Any, dict[str, Any] | None]:
     """Split a batch into ``(x, metadata)``.
 

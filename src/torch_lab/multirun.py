@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
 import tempfile
@@ -50,32 +51,68 @@ def job_slots(parallel: bool) -> list[dict[str, str]]:
     return [{} for _ in range(os.cpu_count() or 1)]
 
 
+class Forwarder:
+    """While installed, SIGINT and SIGTERM go to the running children (each in its own process
+    group, so a terminal's Ctrl-C reaches them once, through here) and no more jobs start."""
+
+    def __init__(self) -> None:
+        self.received: int | None = None
+        self.running: list[Job] = []
+        self._previous: dict[int, Any] = {}
+
+    def __enter__(self) -> Forwarder:
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            self._previous[signum] = signal.signal(signum, self._forward)
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        for signum, handler in self._previous.items():
+            signal.signal(signum, handler)
+
+    def _forward(self, signum: int, frame: Any) -> None:
+        self.received = signum
+        for job in self.running:
+            if job.process is not None and job.process.poll() is None:
+                job.process.send_signal(signum)
+
+
 def run_many(hparams_paths: list[str], child_args: list[str], parallel: bool) -> int:
-    """Run ``train`` on each hparams file and print a summary; exit 1 when any run failed."""
+    """Run ``train`` on each hparams file and print a summary; exit 1 when any run failed, 130
+    when interrupted (the running children are stopped, the others not started)."""
     slots = job_slots(parallel)
-    with tempfile.TemporaryDirectory(prefix="torch-lab-runs-") as folder:
+    with tempfile.TemporaryDirectory(prefix="torch-lab-runs-") as folder, Forwarder() as signals:
         jobs = [Job(path, Path(folder) / f"{index}.json", {}) for index, path in enumerate(hparams_paths)]
-        pending, running = list(jobs), []
-        while pending or running:
-            while pending and len(running) < len(slots):
+        pending, running = list(jobs), signals.running
+        while (pending and signals.received is None) or running:
+            while pending and signals.received is None and len(running) < len(slots):
                 job = pending.pop(0)
-                job.env = slots[len(running)] if parallel else {}
+                job.env = free_slot(slots, running) if parallel else {}
                 env = {**os.environ, **job.env, RESULT_ENV: str(job.result_file)}
                 # Sequential runs show their output live; parallel ones would interleave it.
                 output = None if not parallel else subprocess.DEVNULL
                 job.process = subprocess.Popen([sys.executable, sys.argv[0], job.hparams_path,
-                                                *child_args], env=env, stdout=output, stderr=output)
+                                                *child_args], env=env, stdout=output, stderr=output,
+                                               process_group=0)
                 running.append(job)
-            while all(job.process.poll() is None for job in running):
+            while running and all(job.process.poll() is None for job in running):
                 time.sleep(0.2)
-            running = [job for job in running if job.process.poll() is None]
-        results = [(job.hparams_path, job.result()) for job in jobs]
+            running[:] = [job for job in running if job.process.poll() is None]
+        results = [(job.hparams_path, job.result() if job.process else
+                    {"status": "not started", "error": "interrupted before it started"}) for job in jobs]
     print(summary_table(results), flush=True)
     failed = [(path, result) for path, result in results
               if result.get("status") not in ("completed", "enqueued")]
     for path, result in failed:
         print(f"train: {path} {result.get('status')}: {result.get('error')}", file=sys.stderr)
+    if signals.received is not None:
+        return 130
     return 1 if failed else 0
+
+
+def free_slot(slots: list[dict[str, str]], running: list[Job]) -> dict[str, str]:
+    """The first slot no running job holds (a GPU in use is never handed out twice)."""
+    taken = [job.env for job in running]
+    return next(slot for slot in slots if slot not in taken or not slot)
 
 
 def summary_table(results: list[tuple[str, dict[str, Any]]]) -> str:

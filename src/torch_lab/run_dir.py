@@ -17,7 +17,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, BinaryIO, Iterator
 
-from torch_lab.errors import UserError, storage_full
+from torch_lab.errors import UserError, display_path, storage_full
 
 ARTIFACTS_ENV = "TORCH_LAB_ARTIFACTS"
 LOCK_FILE = ".lock"  # flock-ed by the one process that owns the run directory
@@ -131,9 +131,9 @@ class RunDirectory:
             record = json.loads(record_path.read_text())
         except (OSError, ValueError) as error:
             reason = error.strerror if isinstance(error, OSError) else f"not valid JSON: {error}"
-            raise UserError(f"{record_path}: cannot be read ({reason})") from None
+            raise UserError(f"{display_path(record_path)}: cannot be read ({reason})") from None
         if not isinstance(record, dict) or not record.get("task_id"):
-            raise UserError(f"{record_path}: not a torch-lab run record (no task_id)")
+            raise UserError(f"{display_path(record_path)}: not a torch-lab run record (no task_id)")
         return cls(path.absolute(), record, writable)
 
     def lock(self) -> None:

@@ -86,9 +86,10 @@ def recorded_hparams(run: RunDirectory) -> dict[str, Any]:
         hparams = json.loads(path.read_text())
     except (OSError, ValueError) as error:
         reason = error.strerror if isinstance(error, OSError) else f"not valid JSON: {error}"
-        raise UserError(f"--resume {run.record['task_id']}: {path}: cannot be read ({reason})") from None
+        raise UserError(f"--resume {run.record['task_id']}: {display_path(path)}: cannot be read "
+                        f"({reason})") from None
     if not isinstance(hparams, dict):
-        raise UserError(f"--resume {run.record['task_id']}: {path}: not an hparams dict")
+        raise UserError(f"--resume {run.record['task_id']}: {display_path(path)}: not an hparams dict")
     return hparams
 
 

@@ -44,8 +44,11 @@ class TrackedRun:
         self.offline = offline
         self.trainer: pl.Trainer | None = None
         check_values(display_path(experiment.hparams_path), "task", hparams["task"], Task.init)
+        self.stop = GracefulStop(None)
+        self.stop.install()  # a signal from here on stops the run cleanly, once it exists
         # Other ranks of a multi-process run attach to rank zero's task and run directory.
         self.rank_zero = rank_zero_only.rank == 0 and int(os.environ.get("NODE_RANK", 0)) == 0
+        tracking.check_settings(offline)
         tracking.configure(offline)
         if not offline:
             tracking.check_server()
@@ -56,7 +59,6 @@ class TrackedRun:
                                         continue_task=resume.record["task_id"] if resume else None)
         self.hparams = tracking.connect_hparams(self.task, hparams)
         self.session_zip = tracking.offline_session_zip(self.task)
-        self.stop = GracefulStop(None)
         self.record_hparams: list[pl.Callback] = []
         if not self.rank_zero:
             self.run = RunDirectory.open(_rank_zero_run_dir(self.task.id), writable=False)
@@ -96,7 +98,7 @@ class TrackedRun:
         return self.trainer
 
     def __enter__(self) -> TrackedRun:
-        self.stop.install()
+        self.stop.install()  # again: Task.init put ClearML's handlers in front
         return self
 
     def __exit__(self, kind: type | None, error: BaseException | None, tb: Any) -> None:

@@ -56,15 +56,33 @@ def is_configured() -> bool:
     return any(os.environ.get(name) for name in CONFIG_ENV_VARS) or bool(get_active_config_file())
 
 
+def check_settings(offline: bool) -> None:
+    """Refuse ClearML settings that would fail later with an internal error: a cache directory
+    that is a file, a configuration file that was named but is missing."""
+    cache = os.environ.get("CLEARML_CACHE_DIR")
+    if cache and Path(cache).exists() and not Path(cache).is_dir():
+        raise UserError(f"CLEARML_CACHE_DIR {cache}: not a directory (ClearML keeps its cache and "
+                        "offline sessions there)")
+    named = os.environ.get("CLEARML_CONFIG_FILE")
+    if named and not offline and not Path(named).expanduser().is_file():
+        raise UserError(f"CLEARML_CONFIG_FILE {named}: no such file; fix the path, unset it, or "
+                        "run with --offline")
+
+
 def configure(offline: bool) -> None:
     """Apply torch-lab's ClearML settings for this process (before ``Task.init``).
 
     The configuration is built once with the overrides in place: ``config_obj.set_overrides`` would
-    parse ClearML's configuration files twice (~0.3 s each here).
+    parse ClearML's configuration files twice (~0.3 s each here). A file that does not parse is a
+    ``UserError`` naming it.
     """
     config = Config()
-    config.set_overrides(CLEARML_OVERRIDES)  # merged on top whenever the files are read
-    config.load_relative_to(Path(clearml_api_config.__file__).parent, Path(clearml_config.__file__).parent)
+    try:
+        config.set_overrides(CLEARML_OVERRIDES)  # merged on top whenever the files are read
+        config.load_relative_to(Path(clearml_api_config.__file__).parent,
+                                Path(clearml_config.__file__).parent)
+    except Exception as error:  # ClearML's ConfigurationError names the file and the position
+        raise UserError(f"ClearML configuration: {error}") from None
     config.initialize_logging()
     ConfigWrapper.set_config_impl(config)
     ConfigSDKWrapper.clear_config_impl()
@@ -77,16 +95,27 @@ def check_server(timeout: float = PING_TIMEOUT_S) -> None:
     from clearml.backend_api import Session
 
     host = Session.get_api_server_host()
+    not_clearml = (f"ClearML server {host} answered, but not as a ClearML API server ({{}}); check "
+                   "api_server in clearml.conf or CLEARML_API_HOST")
     try:
-        urllib.request.urlopen(f"{host.rstrip('/')}/debug.ping", timeout=timeout).close()
-    except urllib.error.HTTPError:
-        return  # it answered
+        with urllib.request.urlopen(f"{host.rstrip('/')}/debug.ping", timeout=timeout) as reply:
+            body = reply.read(65536)
+    except urllib.error.HTTPError as error:
+        if error.code == 404:
+            raise UserError(not_clearml.format("HTTP 404 for /debug.ping")) from None
+        return  # it answered (e.g. asks for credentials): Task.init reports what follows
     except (urllib.error.URLError, OSError, ValueError) as error:
         reason = getattr(error, "reason", error)
         raise UserError(
             f"ClearML server {host} is unreachable ({reason}); check clearml.conf or the "
             "CLEARML_API_* variables, or run with --offline"
         ) from None
+    try:
+        reply_json = json.loads(body)
+    except ValueError:
+        reply_json = None
+    if not isinstance(reply_json, dict) or "meta" not in reply_json:
+        raise UserError(not_clearml.format("its /debug.ping reply is not ClearML's")) from None
 
 
 def start_task(
@@ -114,6 +143,12 @@ def start_task(
         task = Task.init(**kwargs)
     except TypeError as error:
         raise UserError(f"task: invalid Task.init argument ({error})") from None
+    except Exception as error:
+        if type(error).__name__ != "LoginError":
+            raise
+        reason = str(error).strip().splitlines()[0] if str(error).strip() else "refused"
+        raise UserError(f"ClearML server: login failed ({reason}); check the credentials in "
+                        "clearml.conf or CLEARML_API_ACCESS_KEY / CLEARML_API_SECRET_KEY") from None
     if continue_task:
         task.set_initial_iteration(0)  # Lightning reports the restored global step itself
     return task

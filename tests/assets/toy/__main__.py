@@ -19,6 +19,13 @@ def points(n, seed):
     return TensorDataset(x, (x.sum(dim=1) > 0).long())
 
 
+class Broken(torch.utils.data.Dataset):  # a dataset whose samples raise (in a worker)
+    def __len__(self):
+        return 32
+
+    def __getitem__(self, index):
+        raise ValueError("bad sample")
+
 
 
 SCHEDULES = {
@@ -43,7 +50,8 @@ def train_config(hparams):
         module=module,
         train_dataloaders=(StatefulDataLoader if config["stateful_loader"] else DataLoader)(
             points(64, 0), batch_size=16, shuffle=True),
-        val_dataloaders=DataLoader(points(32, 1), batch_size=16),
+        val_dataloaders=DataLoader(Broken(), batch_size=16, num_workers=1) if config.get("val_worker_raises")
+        else DataLoader(points(32, 1), batch_size=16),
         test_dataloaders=DataLoader(points(32, 2), batch_size=16),
     )
     callbacks = []
@@ -68,6 +76,14 @@ def train_config(hparams):
                         pl_module.model.weight.fill_(float("nan"))
 
         callbacks.append(Poison())
+    if config.get("nan_val_at_epoch") is not None:
+        class PoisonValidation(Callback):  # makes that epoch's validation loss NaN
+            def on_validation_start(self, trainer, pl_module):
+                if trainer.current_epoch == config["nan_val_at_epoch"] and not trainer.sanity_checking:
+                    with torch.no_grad():
+                        pl_module.model.weight.fill_(float("nan"))
+
+        callbacks.append(PoisonValidation())
     result["callbacks"] = callbacks
     return result
 
