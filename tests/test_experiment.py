@@ -1,9 +1,11 @@
 """Loading an experiment folder: every contract mistake is one UserError naming file and key."""
 
+import json
 from pathlib import Path
 
 import pytest
 
+from conftest import run_cli
 from torch_lab.errors import UserError
 from torch_lab.experiment import load_experiment
 
@@ -94,3 +96,29 @@ def test_empty_predict_dataloaders_are_refused(toy: Path) -> None:
     assert str(error.value) == (
         "experiments/01_toy/__main__.py: infer_config's predict_dataloaders is empty (0 batches)"
     )
+
+
+def test_an_experiment_folder_as_the_user_named_it(toy: Path, tmp_path: Path) -> None:
+    """One dev run covers how a folder is found and run: a name with glob characters is taken
+    literally; a symlinked hparams file runs the ``__main__.py`` of the folder it is in (not its
+    target's); that ``__main__.py`` imports a sibling module both ways; a task name with path
+    separators stays one directory below the artifacts root; a small fraction is one batch."""
+    folder = tmp_path / "experiments" / "02_net[v2]"
+    folder.mkdir()
+    (folder / "hparams.py").symlink_to(toy)
+    (folder / "models.py").write_text("from torch import nn\n\n\ndef make_model():\n"
+                                      "    return nn.Sequential(nn.Linear(4, 3), nn.Linear(3, 2))\n")
+    main = (toy.parent / "__main__.py").read_text()
+    main = main.replace("        nn.Linear(4, 2),\n        loss_function", "        make_model(),\n        loss_function")
+    (folder / "__main__.py").write_text("import models  # the folder is on sys.path\n"
+                                        "from .models import make_model  # and a package\n" + main)
+    assert "make_model()" in (folder / "__main__.py").read_text()
+    result = run_cli("train", "experiments/02_net[v2]/hparams.py", "--offline", "--dev-run", "0.01",
+                     "--set", "task.task_name='../../escape'")
+    assert result.returncode == 0, result.stderr
+    [run] = [p.parent for p in (tmp_path / "data" / "artifacts").glob("*/run.json")]
+    assert run.name.startswith("escape-offline-")
+    assert json.loads((run / "run.json").read_text())["task_name"] == "../../escape"  # the real one
+    assert "Sequential" in (run / "model_summary.txt").read_text()  # 02_net[v2]'s model
+    assert json.loads((run / "hparams.json").read_text())["trainer"]["init"]["limit_train_batches"] == 1
+    assert not list(tmp_path.glob("escape*")) and not list((tmp_path / "data").glob("escape*"))

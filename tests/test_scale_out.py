@@ -2,11 +2,17 @@
 
 import collections
 import json
+import signal
+import subprocess
+import sys
+import time
 import zipfile
 from pathlib import Path
 
+import pytest
+
 from conftest import DEMO, run_cli
-from torch_lab import tracking
+from torch_lab import multirun, tracking
 
 
 def runs(root: Path) -> list[Path]:
@@ -65,6 +71,37 @@ def test_several_files_in_parallel(toy: Path, tmp_path: Path) -> None:
     result = run_cli("train", toy.parent / "run_a.py", toy.parent / "run_c.py", "--offline", "--parallel")
     assert result.returncode == 0, result.stderr
     assert [json.loads((r / "run.json").read_text())["status"] for r in runs(tmp_path)] == ["completed"] * 2
+
+
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT])
+def test_several_files_interrupted(toy: Path, tmp_path: Path, signum: int) -> None:
+    """A signal to the parent reaches the running child (once: it is in its own process group),
+    which stops cleanly; the next file never starts; the summary marks both; exit 130."""
+    variants(toy)
+    command = [str(Path(sys.executable).parent / "train"), str(toy.parent / "run_a.py"),
+               str(toy.parent / "run_c.py"), "--offline", "--set", "config.batch_sleep=0.5"]
+    parent = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 120
+    while not list((tmp_path / "data" / "artifacts").glob("*/history.csv")):  # the child trains
+        assert time.monotonic() < deadline and parent.poll() is None
+        time.sleep(0.05)
+    parent.send_signal(signum)
+    out, err = parent.communicate(timeout=120)
+    assert parent.returncode == 130, err
+    statuses = {line.split()[0]: line.split()[2] for line in out.strip().splitlines()[-2:]}
+    assert statuses == {str(toy.parent / "run_a.py"): "interrupted", str(toy.parent / "run_c.py"): "not"}
+    [run] = runs(tmp_path)
+    record = json.loads((run / "run.json").read_text())
+    assert record["status"] == "interrupted" and (run / "checkpoints" / "last.ckpt").is_file()
+    assert err.count("Traceback") == 0 and "interrupted before it started" in err
+
+
+def test_parallel_slots_go_to_free_gpus() -> None:
+    """With 2 GPUs and the job on GPU 0 finished, the next job gets GPU 0, not the busy GPU 1."""
+    slots = [{"CUDA_VISIBLE_DEVICES": "0"}, {"CUDA_VISIBLE_DEVICES": "1"}]
+    busy = multirun.Job("b.py", Path("b.json"), {"CUDA_VISIBLE_DEVICES": "1"})
+    assert multirun.free_slot(slots, [busy]) == {"CUDA_VISIBLE_DEVICES": "0"}
+    assert multirun.free_slot([{}, {}], [multirun.Job("a.py", Path("a.json"), {})]) == {}
 
 
 def test_queue_offline_is_refused(toy: Path, tmp_path: Path) -> None:

@@ -11,7 +11,7 @@ import pytest
 
 from conftest import run_cli, session_scalars
 
-CRASH = ["--set", "trainer.init.max_epochs=3", "config.crash_at_epoch=1"]
+CRASH = ["--set", "trainer.init.max_epochs=3", "--set", "config.crash_at_epoch=1"]
 
 
 def run_dirs(root: Path) -> list[Path]:

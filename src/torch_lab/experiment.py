@@ -5,6 +5,7 @@ Everything a user can get wrong here is reported as a :class:`UserError` naming 
 
 from __future__ import annotations
 
+import importlib.machinery
 import importlib.util
 import inspect
 import itertools
@@ -79,11 +80,14 @@ def _import_main(main_path: Path) -> ModuleType:
     folder = main_path.parent
     package = f"torch_lab_experiment_{next(_packages)}"
     init = folder / "__init__.py"
-    spec = importlib.util.spec_from_file_location(package, init if init.is_file() else None,
-                                                  submodule_search_locations=[str(folder)])
+    if init.is_file():
+        spec = importlib.util.spec_from_file_location(package, init, submodule_search_locations=[str(folder)])
+    else:
+        spec = importlib.machinery.ModuleSpec(package, None, is_package=True)
+        spec.submodule_search_locations = [str(folder)]
     assert spec is not None
     sys.modules[package] = importlib.util.module_from_spec(spec)
-    if init.is_file() and spec.loader is not None:
+    if spec.loader is not None:
         _run_script(init, lambda: spec.loader.exec_module(sys.modules[package]))
     if str(folder) not in sys.path:
         sys.path.insert(0, str(folder))

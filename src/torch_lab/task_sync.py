@@ -3,10 +3,11 @@ and what was reported after it is dropped when a run resumes from it.
 
 Before each checkpoint is written, ClearML's queued events are written out (and waited for). A run
 resumed from a checkpoint first drops from the offline session's ``metrics.jsonl`` the events of
-the steps after the checkpoint's global step (the resumed run reports them again), so every
-checkpointed step's metrics are on the task exactly once, however the previous process died.
-Events of the checkpoint's own step that Lightning logs after saving it (an epoch's training
-metrics) are kept: the resumed run does not log them again.
+the steps the checkpoint does not hold (a checkpoint at global step S holds steps 0 to S-1, and
+step k's events are reported at iteration k): the resumed run reports them again. So every
+checkpointed step's metrics are on the task exactly once, however the previous process died,
+including those Lightning logs after saving the checkpoint (an epoch's training metrics, at its
+last step): the resumed run does not log them again.
 """
 
 from __future__ import annotations
@@ -49,8 +50,8 @@ class FlushBeforeCheckpoint(pl.Callback):
 
 
 def rewind_offline_metrics(session_folder: Path, checkpoint: Path) -> None:
-    """Drop from ``session_folder``'s metrics.jsonl the events of steps after ``checkpoint``'s
-    global step (rewritten atomically; nothing to do without the file)."""
+    """Drop from ``session_folder``'s metrics.jsonl the events of the steps from ``checkpoint``'s
+    global step on (rewritten atomically; nothing to do without the file)."""
     metrics = session_folder / "metrics.jsonl"
     if not metrics.is_file():
         return
@@ -58,10 +59,10 @@ def rewind_offline_metrics(session_folder: Path, checkpoint: Path) -> None:
     kept, dropped = [], 0
     for line in metrics.read_text().splitlines():
         events = json.loads(line)
-        before = [e for e in events if not isinstance(e.get("iter"), int) or e["iter"] <= step]
+        before = [e for e in events if not isinstance(e.get("iter"), int) or e["iter"] < step]
         dropped += len(events) - len(before)
         if before:
             kept.append(json.dumps(before))
     if dropped:
-        log.debug("dropping %d events reported after step %d of %s", dropped, step, checkpoint)
+        log.debug("dropping %d events of steps from %d on, not in %s", dropped, step, checkpoint)
         write_atomic(metrics, "".join(f"{line}\n" for line in kept))

@@ -76,6 +76,15 @@ def train_config(hparams):
                         pl_module.model.weight.fill_(float("nan"))
 
         callbacks.append(Poison())
+    if config.get("setup_sleep") or config.get("val_batch_sleep"):
+        class Pause(Callback):  # gives a test time to signal the run before training, or in validation
+            def setup(self, trainer, pl_module, stage):
+                time.sleep(config.get("setup_sleep") or 0)
+
+            def on_validation_batch_end(self, *args):
+                time.sleep(config.get("val_batch_sleep") or 0)
+
+        callbacks.append(Pause())
     if config.get("nan_val_at_epoch") is not None:
         class PoisonValidation(Callback):  # makes that epoch's validation loss NaN
             def on_validation_start(self, trainer, pl_module):
