@@ -49,6 +49,7 @@ def test_ten_random_sigkills(toy: Path, tmp_path: Path) -> None:
         assert resumed.returncode == 0, (attempt, resumed.stderr)
         assert json.loads((run / "run.json").read_text())["status"] == "completed"
         assert torch.load(last, weights_only=True)["global_step"] == 40
+        assert not list(run.rglob("*.tmp")), attempt  # a killed writer's temp file is removed
         stored = session_scalars(Path(record["offline_session"]))  # every checkpointed epoch once
         assert max(stored.values()) == 1, attempt
         assert sorted(i for m, s, i in stored if (m, s) == ("loss", "val")) == list(range(3, 40, 4))
