@@ -28,6 +28,7 @@ from pytorch_lightning.utilities.rank_zero import rank_zero_only
 
 from torch_lab import checkpoints, tracking
 from torch_lab.checkpoint_io import AtomicCheckpointIO
+from torch_lab.curves import CurvesPlot
 from torch_lab.callbacks import (
     CheckpointMetadata,
     GracefulStop,
@@ -392,6 +393,7 @@ def train(experiment: Experiment, options: RunOptions) -> RunDirectory:
             logger=ClearMLLogger(tracked.task),
             callbacks=[*config["callbacks"], *progress_bar(init, config["callbacks"]), NaNGuard(),
                        best, *periodic, *stopping, history,
+                       *([CurvesPlot(history)] if options.dev_run is None else []),  # dev runs: too short
                        LearningRateMonitor(logging_interval="step"),
                        CheckpointMetadata(tracked.task.id, tracked.hparams), RandomState(),
                        tracked.stop],
