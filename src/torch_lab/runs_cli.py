@@ -21,6 +21,8 @@ from torch_lab.runs import load_runs, resolve, select
 
 EXIT_OK, EXIT_USAGE = 0, 2
 COMMANDS = ("show", "compare", "plot")
+#: Options that take a value (their value is never the command).
+VALUED = {"--root", "--status", "--project", "--sweep", "--last", "--metric", "--out"}
 ID_HELP = "a task id, or the start of one (with or without 'offline-')"
 
 
@@ -37,8 +39,9 @@ def list_parser() -> argparse.ArgumentParser:
     parser.add_argument("pattern", nargs="?", metavar="PATTERN",
                         help="a shell pattern on the run directory name (<task name>-<task id>), "
                         "or a part of it")
-    parser.add_argument("--status", nargs="+", action="extend", metavar="S",
-                        help="only these statuses (running, completed, failed, interrupted, pruned)")
+    parser.add_argument("--status", action="append", metavar="S[,S...]",
+                        help="only these statuses (running, completed, failed, interrupted, pruned), "
+                        "comma-separated or repeated")
     parser.add_argument("--project", metavar="P", help="only this ClearML project (a shell pattern)")
     parser.add_argument("--sweep", metavar="NAME", help="only the trials of this sweep")
     parser.add_argument("--last", type=int, metavar="N", help="only the N newest (of those selected)")
@@ -71,9 +74,25 @@ def command_parser(command: str) -> argparse.ArgumentParser:
     return parser
 
 
+def split_command(argv: list[str]) -> tuple[str | None, list[str]]:
+    """The command (``show``, ``compare``, ``plot``; None to list) and the other arguments: the
+    command is the first argument that is neither an option nor an option's value."""
+    index = 0
+    while index < len(argv):
+        if argv[index] in VALUED:
+            index += 2
+        elif argv[index].startswith("-"):
+            index += 1
+        else:
+            break
+    if index < len(argv) and argv[index] in COMMANDS:
+        return argv[index], argv[:index] + argv[index + 1:]
+    return None, argv
+
+
 def _run(argv: list[str]) -> int:
-    command = argv[0] if argv and argv[0] in COMMANDS else None
-    args = (command_parser(command) if command else list_parser()).parse_args(argv[1:] if command else argv)
+    command, argv = split_command(argv)
+    args = (command_parser(command) if command else list_parser()).parse_args(argv)
     root = args.root if args.root is not None else artifacts_root()
     if not root.is_dir():
         raise UserError(f"no artifacts root {root} (give --root DIR, or set TORCH_LAB_ARTIFACTS)")
@@ -81,7 +100,8 @@ def _run(argv: list[str]) -> int:
     from torch_lab import runs_report
 
     if command is None:
-        chosen = select(runs, args.pattern, args.status, args.project, args.sweep, args.last)
+        statuses = [s for given in args.status or [] for s in given.split(",") if s]
+        chosen = select(runs, args.pattern, statuses, args.project, args.sweep, args.last)
         if args.json:
             print(runs_report.listing_json(chosen))
         elif chosen:
