@@ -169,8 +169,16 @@ def test_flatten_differing_and_short_names() -> None:
 
     flat = flatten({"config": {"lr": 0.1, "model": {"lr": 1}, "empty": {}}, "seed": None})
     assert flat == {"config.lr": 0.1, "config.model.lr": 1, "config.empty": {}, "seed": None}
-    first, second = Run(Path("a"), {}, flat), Run(Path("b"), {}, {**flat, "config.lr": 0.2, "x": [1]})
-    assert differing([first, second]) == ["config.lr", "x"] and differing([first, first]) == []
+    tree = {"config": {"lr": 0.1, "model": {"hidden": 32}}, "seed": 1}
+    first = Run(Path("a"), {}, tree)
+    second = Run(Path("b"), {}, {"config": {"lr": 0.2, "model": None}, "seed": 1, "x": [1]})
+    assert differing([first, second]) == [("config", "lr"), ("config", "model"),
+                                          ("config", "model", "hidden"), ("x",)]
+    assert set(differing([first, second])) == {tuple(k.split(".")) for k in first.hparams.keys()
+                                                ^ second.hparams.keys() | {"config.lr"}}
+    assert differing([first, first]) == [] and differing([first]) == []
+    assert first.hparam(("config", "model", "hidden")) == 32 and second.hparam(("x",)) == [1]
+    assert repr(first.hparam(("x",))) == "-" and repr(first.hparam(("config", "model"))) == "-"
     assert short_names(["config.lr", "config.model.lr", "seed", "trainer.init.seed"]) == [
         "config.lr", "model.lr", "seed", "init.seed"]
 

@@ -63,11 +63,11 @@ def runs(root: Path, *args: str) -> str:
 
 
 LISTING = """\
-task name         task id       status     started              duration  epochs  best           lr     seed  width
-mlp-hparams       offline-aa11  completed  2026-01-02 10:00:00   0:05:30       3  loss/val=0.9   0.1    1     -
-mlp-hparams_wide  offline-bb22  failed     2026-01-02 11:00:00   0:00:42       1  -              0.01   2     -
-mlp-hparams       offline-cc33  pruned     2026-01-02 12:00:00   1:02:03       2  loss/val=1     0.003  3     2
-mlp-hparams       offline-dd44  completed  2026-01-03 09:00:00   0:01:00       3  loss/val=0.85  0.1    1     -
+task name         task id       status     started              duration  epochs  best           lr     width  seed
+mlp-hparams       offline-aa11  completed  2026-01-02 10:00:00   0:05:30       3  loss/val=0.9   0.1    -      1
+mlp-hparams_wide  offline-bb22  failed     2026-01-02 11:00:00   0:00:42       1  -              0.01   -      2
+mlp-hparams       offline-cc33  pruned     2026-01-02 12:00:00   1:02:03       2  loss/val=1     0.003  2      3
+mlp-hparams       offline-dd44  completed  2026-01-03 09:00:00   0:01:00       3  loss/val=0.85  0.1    -      1
 """
 
 
@@ -161,8 +161,8 @@ epochs               3                    2                    3
 best                 loss/val=0.9         loss/val=1           loss/val=0.85
 hparams that differ
   config.lr          0.1                  0.003                0.1
-  seed               1                    3                    1
   config.width       -                    2                    -
+  seed               1                    3                    1
 final metrics
   loss/val           0.9                  -                    0.85
   loss/test          -                    -                    0.812346

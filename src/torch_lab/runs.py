@@ -7,7 +7,6 @@ from __future__ import annotations
 import json
 import os
 import sys
-from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from fnmatch import fnmatchcase
 from pathlib import Path
@@ -21,14 +20,35 @@ NOT_METRICS = ("epoch", "train_seconds", "val_seconds")
 SWEEPS = "sweeps"
 
 
-@dataclass
-class Run:
-    """One run directory: run.json's ``record``, the flattened hparams and the epoch count."""
+#: A dotted hparams key as its parts: ``("config", "lr")``.
+Key = tuple[str, ...]
+#: The value of an hparams key a run does not have.
+MISSING: Any = type("Missing", (), {"__repr__": lambda self: "-"})()
 
-    path: Path
-    record: dict[str, Any]
-    hparams: dict[str, Any] = field(default_factory=dict)
-    epochs: int = 0
+
+class Run:
+    """One run directory: run.json's ``record``, hparams.json's ``tree`` and the epoch count."""
+
+    def __init__(self, path: Path, record: dict[str, Any], tree: dict[str, Any] | None = None,
+                 epochs: int = 0) -> None:
+        self.path = path
+        self.record = record
+        self.tree = tree or {}
+        self.epochs = epochs
+
+    @property
+    def hparams(self) -> dict[str, Any]:
+        """The hparams as dotted keys (see ``flatten``)."""
+        return flatten(self.tree)
+
+    def hparam(self, key: Key) -> Any:
+        """The value of one hparams key, or ``MISSING``."""
+        node: Any = self.tree
+        for part in key:
+            if not isinstance(node, dict) or part not in node:
+                return MISSING
+            node = node[part]
+        return MISSING if isinstance(node, dict) and node else node
 
     @property
     def task_id(self) -> str:
@@ -82,7 +102,7 @@ def flatten(data: dict[str, Any], prefix: str = "") -> dict[str, Any]:
     return flat
 
 
-def count_rows(path: Path) -> int:
+def count_rows(path: str | Path) -> int:
     """The data rows of a CSV file (lines after the header), without parsing it."""
     try:
         with open(path, "rb") as handle:
@@ -93,14 +113,14 @@ def count_rows(path: Path) -> int:
     return max(lines - 1, 0)
 
 
-def run_dirs(root: Path) -> Iterator[Path]:
+def run_dirs(root: Path) -> Iterator[str]:
     """Directories holding a run.json: ``<root>/*/`` and ``<root>/sweeps/<name>/*/``."""
     for folder in _subdirs(root):
         if os.path.isfile(os.path.join(folder, "run.json")):
-            yield Path(folder)
+            yield folder
         elif os.path.basename(folder) == SWEEPS:
             for sweep in _subdirs(folder):
-                yield from (Path(f) for f in _subdirs(sweep) if os.path.isfile(os.path.join(f, "run.json")))
+                yield from (f for f in _subdirs(sweep) if os.path.isfile(os.path.join(f, "run.json")))
 
 
 def _subdirs(folder: str | Path) -> list[str]:
@@ -111,17 +131,19 @@ def _subdirs(folder: str | Path) -> list[str]:
         return []
 
 
-def read_run(path: Path) -> Run:
-    """The run in ``path``; ValueError when its run.json is not a JSON object."""
-    record = json.loads((path / "run.json").read_text())
+def read_run(path: str) -> Run:
+    """The run in directory ``path``; ValueError when its run.json is not a JSON object."""
+    with open(os.path.join(path, "run.json"), "rb") as handle:
+        record = json.loads(handle.read())
     if not isinstance(record, dict):
         raise ValueError(f"expected a JSON object, got {type(record).__name__}")
     try:
-        hparams = json.loads((path / "hparams.json").read_text())
+        with open(os.path.join(path, "hparams.json"), "rb") as handle:
+            hparams = json.loads(handle.read())
     except (OSError, ValueError):
         hparams = {}
-    return Run(path, record, flatten(hparams) if isinstance(hparams, dict) else {},
-               count_rows(path / "history.csv"))
+    return Run(Path(path), record, hparams if isinstance(hparams, dict) else {},
+               count_rows(os.path.join(path, "history.csv")))
 
 
 def load_runs(root: Path, warn: Any = None) -> list[Run]:
@@ -133,7 +155,7 @@ def load_runs(root: Path, warn: Any = None) -> list[Run]:
         try:
             runs.append(read_run(path))
         except (OSError, ValueError) as error:
-            warn(f"{path / 'run.json'}: unreadable ({error}); left out")
+            warn(f"{os.path.join(path, 'run.json')}: unreadable ({error}); left out")
     return sorted(runs, key=_start_key)
 
 
@@ -177,16 +199,25 @@ def resolve(runs: list[Run], ident: str, root: Path) -> Run:
     return found[0]
 
 
-def differing(runs: list[Run]) -> list[str]:
-    """The hparams keys whose values are not the same in all of ``runs`` (missing counts as a
-    value), in the order they first appear."""
-    keys: dict[str, None] = {}
-    for run in runs:
-        keys.update(dict.fromkeys(run.hparams))
-    missing = object()
-    return [key for key in keys
-            if len({json.dumps(run.hparams.get(key, missing), default=repr, sort_keys=True)
-                    for run in runs}) > 1]
+def differing(runs: list[Run]) -> list[Key]:
+    """The hparams keys (of ``flatten``) whose values are not equal in all of ``runs``, a missing
+    key counting as a value, in the order they first appear. Equal sub-trees are skipped whole."""
+    return _differing([run.tree for run in runs], ())
+
+
+def _differing(values: list[Any], key: Key) -> list[Key]:
+    if all(value == values[0] for value in values[1:]):
+        return []
+    nested = [isinstance(value, dict) and bool(value) for value in values]
+    leaves = [MISSING if inner else value for value, inner in zip(values, nested)]
+    found = [key] if key and any(leaf != leaves[0] for leaf in leaves[1:]) else []
+    children: dict[str, None] = {}
+    for value, inner in zip(values, nested):
+        children.update(dict.fromkeys(value) if inner else {})
+    for child in children:
+        found += _differing([value.get(child, MISSING) if inner else MISSING
+                             for value, inner in zip(values, nested)], (*key, child))
+    return found
 
 
 def lineage(run: Run, runs: list[Run]) -> list[tuple[str, Run | None]]:

@@ -8,7 +8,7 @@ import os
 from pathlib import Path
 from typing import Any, Sequence
 
-from torch_lab.runs import Run, differing, lineage
+from torch_lab.runs import MISSING, Run, differing, lineage
 
 LIST_COLUMNS = ("task name", "task id", "status", "started", "duration", "epochs", "best")
 RIGHT = {"duration", "epochs"}  # right-aligned columns of the listing
@@ -24,8 +24,8 @@ def table(rows: Sequence[Sequence[str]], right: Sequence[int] = ()) -> str:
 
 def value_text(value: Any) -> str:
     """An hparams value as a user would type it after ``--set``: strings bare, anything else as a
-    Python literal."""
-    return value if isinstance(value, str) else repr(value)
+    Python literal (``-`` for a key the run does not have)."""
+    return value if isinstance(value, str) else "-" if value is MISSING else repr(value)
 
 
 def metric_text(value: Any, digits: int = 6) -> str:
@@ -73,10 +73,10 @@ def listing(runs: list[Run]) -> str:
     """One line per run (newest last) with the hparams that differ among ``runs`` as columns,
     each headed by the shortest unambiguous end of its dotted key."""
     keys = differing(runs)
-    header = [*LIST_COLUMNS, *short_names(keys)]
+    header = [*LIST_COLUMNS, *short_names([".".join(key) for key in keys])]
     rows = [header] + [[run.task_name, run.task_id, run.status, time_text(run), duration_text(run.duration),
                         str(run.epochs), best_text(run),
-                        *(value_text(run.hparams[k]) if k in run.hparams else "-" for k in keys)]
+                        *(value_text(run.hparam(key)) for key in keys)]
                        for run in runs]
     return table(rows, right=[i for i, name in enumerate(header) if name in RIGHT])
 
@@ -127,8 +127,7 @@ def compare(runs: list[Run]) -> str:
             ["epochs", *(str(run.epochs) for run in runs)], ["best", *(best_text(run, 6) for run in runs)]]
     keys = differing(runs)
     rows.append(["hparams that differ" if keys else "hparams: all the same", *("" for _ in runs)])
-    rows += [[f"  {key}", *(value_text(run.hparams[key]) if key in run.hparams else "-" for run in runs)]
-             for key in keys]
+    rows += [[f"  {'.'.join(key)}", *(value_text(run.hparam(key)) for run in runs)] for key in keys]
     metrics: dict[str, None] = {}
     for run in runs:
         metrics.update(dict.fromkeys(sorted(run.record.get("metrics") or {})))
