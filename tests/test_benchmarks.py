@@ -16,7 +16,7 @@ EXPECTED = {
     "training_parity": {"variants", "ratios", "loss_agreement"},
     "startup": {"wall_seconds", "extra_breakdown", "bare_lightning_phases", "imports_alone",
                 "task_offline", "profiled_dev_run"},
-    "tracking_cost": {"modes", "ratio_on_off", "max_step_stall_s_logging_on", "task_close_s"},
+    "tracking_cost": {"modes", "ratio_on_off", "max_step_stall_s_logging_on", "task_close_s", "curves_png"},
     "inference": {"variants", "ratio_infer/hand_written", "infer_wall_seconds", "identical_predictions"},
     "dataloading": {"loaders", "model_samples_per_s", "data_share_of_step_workers0"},
     "runs_listing": {"wall_seconds", "cpu_seconds", "bar_s", "under_bar"},

@@ -85,7 +85,8 @@ def figure(panels: int, width: float = 4.2, height: float = 3.0, dpi: int = 100,
 
 
 def draw(fig: Figure, panels: dict[str, list[Line]], xlabel: str) -> None:
-    """One panel per entry of ``panels`` (its title), a line per curve, a legend in each panel."""
+    """One panel per entry of ``panels`` (its title), a line per curve, a legend in each panel
+    with more than one line."""
     columns = min(max(len(panels), 1), 3)
     rows = math.ceil(max(len(panels), 1) / columns)
     for index, (title, lines) in enumerate(panels.items()):
@@ -94,10 +95,10 @@ def draw(fig: Figure, panels: dict[str, list[Line]], xlabel: str) -> None:
             axes.plot(xs, ys, label=label, marker="o" if len(xs) <= MARKED_POINTS else None, markersize=3)
         axes.set_title(title, fontsize=10)
         axes.set_xlabel(xlabel, fontsize=8)
-        axes.xaxis.get_major_locator().set_params(integer=True)  # epochs and steps
         axes.tick_params(labelsize=7)
-        axes.grid(alpha=0.3)
-        if lines:
+        axes.xaxis.get_major_locator().set_params(integer=True, nbins=5)  # epochs and steps
+        axes.yaxis.get_major_locator().set_params(nbins=5)  # each tick label costs a text layout
+        if len(lines) > 1:
             axes.legend(fontsize=7)
 
 
