@@ -39,6 +39,7 @@ def real(tmp_path_factory: pytest.TempPathFactory) -> SimpleNamespace:
         patch.setenv("CLEARML_CACHE_DIR", str(base / "clearml-cache"))
         patch.setenv("HOME", str(base / "home"))
         patch.setenv("PYTHONWARNINGS", "ignore")
+        patch.setenv("MPLCONFIGDIR", str(base / "matplotlib"))
 
         def start(*args: str) -> subprocess.Popen:
             command = [str(Path(sys.executable).parent / "train"), str(hparams), "--offline", *args]

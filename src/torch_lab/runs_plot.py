@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Iterable
 
 from torch_lab.errors import UserError
-from torch_lab.runs import NOT_METRICS, Run
+from torch_lab.runs import NOT_METRICS, Run, differing
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
@@ -109,9 +109,17 @@ def png_bytes(fig: Figure) -> bytes:
     return buffer.getvalue()
 
 
-def run_label(run: Run) -> str:
-    """A run's legend entry: its task name and the start of its task id."""
-    return f"{run.task_name} {run.task_id.removeprefix('offline-')[:8]}"
+def run_labels(runs: list[Run]) -> list[str]:
+    """The runs' legend entries: the start of the task id, the task name when they differ, and
+    the first three hparams that differ (``a75aa0dc learning_rate=0.01``)."""
+    from torch_lab.runs_report import short_names, value_text
+
+    keys = differing(runs)[:3]
+    names = short_names([".".join(key) for key in keys])
+    same_name = len({run.task_name for run in runs}) == 1
+    return [" ".join([run.task_id.removeprefix("offline-")[:8], *([] if same_name else [run.task_name]),
+                      *(f"{name}={value_text(run.hparam(key))}" for name, key in zip(names, keys))])
+            for run in runs]
 
 
 def pick_metrics(available: list[str], asked: list[str] | None) -> list[str]:
@@ -140,8 +148,9 @@ def plot_runs(runs: list[Run], out: Path, metrics: list[str] | None = None, step
         where = "offline sessions" if steps else "history.csv files"
         raise UserError(f"nothing to plot: the runs' {where} hold no metrics")
     chosen = pick_metrics(available, metrics)
-    panels = {name: [(run_label(run), *curves[run.task_id][name]) for run in runs if name in curves[run.task_id]]
-              for name in chosen}
+    labels = dict(zip((run.task_id for run in runs), run_labels(runs)))
+    panels = {name: [(labels[run.task_id], *curves[run.task_id][name]) for run in runs
+                     if name in curves[run.task_id]] for name in chosen}
     fig = figure(len(panels))
     draw(fig, panels, "step" if steps else "epoch")
     out.parent.mkdir(parents=True, exist_ok=True)
