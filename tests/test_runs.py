@@ -71,8 +71,8 @@ def test_listing_real_runs(real: SimpleNamespace) -> None:
     assert result.returncode == 0 and result.stderr == ""
     header, *rows = [re.split(r"\s{2,}", line.strip()) for line in result.stdout.splitlines()]
     assert header == ["task name", "task id", "status", "started", "duration", "epochs", "best",
-                      "max_epochs", "lr", "checkpoint_task_id", "weights_only", "seed",
-                      "limit_train_batches", "limit_val_batches", "limit_test_batches"]
+                      "max_epochs", "limit_train_batches", "limit_val_batches", "limit_test_batches",
+                      "lr", "checkpoint_task_id", "weights_only", "seed"]  # in hparams order
     # newest last (the dev run ran alongside A: either may have started first)
     order = sorted((real.a, real.b, real.c),
                    key=lambda i: (record(real.root, i)["started"], next(real.root.glob(f"*-{i}")).name))
@@ -85,8 +85,9 @@ def test_listing_real_runs(real: SimpleNamespace) -> None:
     for row in rows:
         best = record(real.root, row[1])["best"]
         assert row[6] == f"loss/val={best['value']:.4g}"
-    assert [row[8:10] for row in (a, b, c)] == [["0.1", "None"], ["0.05", real.a], ["0.1", "None"]]
-    assert c[-3:] == ["2", "2", "2"] and a[-3:] == b[-3:] == ["-", "-", "-"]
+    assert [row[11:13] for row in (a, b, c)] == [["0.1", "None"], ["0.05", real.a], ["0.1", "None"]]
+    assert c[8:11] == ["2", "2", "2"] and a[8:11] == b[8:11] == ["-", "-", "-"]
+    assert len({row[-1] for row in rows}) == 3  # each run drew its own seed
     only_b = runs("--root", real.root, "--json", "--last", "1", "--status", "completed", "01_toy-*")
     assert [run["task_id"] for run in json.loads(only_b.stdout)] == [real.b]
 
