@@ -7,6 +7,8 @@ offline task (torch-lab's ClearML settings), against the same loop without loggi
 Logging is on in every other block of steps of the same loop. Reports the throughput ratio (on /
 off) and the stall: the longest time a logging call held the training thread (a flush of ClearML's
 event queue on that thread would show up there), besides the largest step time of each mode.
+Also the cost of redrawing a run's curves.png (``torch_lab.curves.CurvesPlot``) at an epoch end,
+for histories of several lengths, and its share of one epoch of this loop.
 """
 
 from __future__ import annotations
@@ -84,6 +86,34 @@ def start_task(clearml_defaults: bool) -> Any:
                                offline=True)
 
 
+def curves_cost(scratch: Path, smoke: bool) -> dict[str, Any]:
+    """Seconds of ``CurvesPlot.draw`` over histories of the demo's metrics: the first drawing
+    (it imports matplotlib) and the median of 3 at each history length, wall and CPU (the CPU
+    time moves less with the machine's load)."""
+    from torch_lab.callbacks import RunHistory
+    from torch_lab.curves import CurvesPlot
+    from torch_lab.run_dir import RunDirectory
+
+    run = RunDirectory.create("curves", "bench", root=scratch / "curves")
+    history = RunHistory(run, {"metric": "loss/val", "mode": "min", "patience": None})
+    plot = CurvesPlot(history)
+    row = {"accuracy/train": 0.9, "accuracy/val": 0.95, "loss/train": 0.3, "loss/val": 0.2,
+           "lr-AdamW": 1e-3, "train_seconds": 10.0, "val_seconds": 1.0}
+    lengths = [5] if smoke else [5, 20, 100]
+    history.rows = [{"epoch": 0, **row}]
+    first, _ = common.timed(plot.draw)
+    wall, cpu = {}, {}
+    for length in lengths:
+        times, cpu_times = [], []
+        for _ in range(1 if smoke else 3):
+            history.rows = [{"epoch": e, **{k: v / (1 + e) for k, v in row.items()}} for e in range(length)]
+            cpu_start = time.process_time()
+            times.append(common.timed(plot.draw)[0])
+            cpu_times.append(time.process_time() - cpu_start)
+        wall[str(length)], cpu[str(length)] = common.median(times), common.median(cpu_times)
+    return {"first_draw_s": first, "draw_s_by_epochs": wall, "draw_cpu_s_by_epochs": cpu}
+
+
 def summary(runs: list[list[float]], batch_size: int) -> dict[str, Any]:
     """Median throughput and step times over repetitions, and the largest single step."""
     return {
@@ -116,6 +146,7 @@ def main() -> None:
             for name, values in train_steps(hparams, loader, steps, logger.log_metrics).items():
                 runs[name].append(values)
         close_seconds, _ = common.timed(task.close)
+        curves = curves_cost(Path(scratch), args.smoke)
     modes = {name: summary(runs[name], loader.batch_size) for name in ("logging_off", "logging_on")}
     ratio = modes["logging_on"]["samples_per_s"] / modes["logging_off"]["samples_per_s"]
     longest_log_call = max(max(r) for r in runs["log_calls"])
@@ -127,6 +158,13 @@ def main() -> None:
           "max step ms": 1000 * m["max_step_s"]} for name, m in modes.items()])
     print(f"throughput ratio logging on / off: {ratio:.3f}; longest logging call (stall): "
           f"{1000 * longest_log_call:.1f} ms; task close: {close_seconds:.2f} s")
+    epoch_s = len(loader) * modes["logging_off"]["median_step_s"]  # one demo epoch of this loop
+    curves["share_of_demo_epoch"] = max(curves["draw_s_by_epochs"].values()) / epoch_s
+    print("curves.png per epoch end: " + ", ".join(
+        f"{1000 * s:.0f} ms ({1000 * curves['draw_cpu_s_by_epochs'][n]:.0f} ms CPU) at {n} epochs"
+        for n, s in curves["draw_s_by_epochs"].items())
+        + f" ({100 * curves['share_of_demo_epoch']:.2f}% of a {epoch_s:.1f} s demo epoch); "
+        f"first drawing, importing matplotlib: {curves['first_draw_s']:.2f} s")
     common.write_json(args.out, {
         "benchmark": "tracking_cost",
         "settings": {"steps": steps, "block": BLOCK, "warmup_steps": WARMUP_STEPS,
@@ -138,6 +176,7 @@ def main() -> None:
         "ratio_on_off": ratio,
         "max_step_stall_s_logging_on": longest_log_call,
         "task_close_s": close_seconds,
+        "curves_png": curves,
     })
 
 

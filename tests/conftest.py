@@ -17,8 +17,15 @@ REPO = Path(__file__).parents[1]
 DEMO = REPO / "src" / "example_project" / "experiments" / "00_mnist_demo"
 
 
+@pytest.fixture(scope="session")
+def matplotlib_config(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One matplotlib configuration directory for the session: its font cache is built once, not
+    in every test's new HOME."""
+    return tmp_path_factory.mktemp("matplotlib")
+
+
 @pytest.fixture(autouse=True)
-def isolated(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+def isolated(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, matplotlib_config: Path) -> Path:
     """Run every test in its own directory with its own ClearML cache and artifacts root, and no
     ClearML server configured (HOME moves too, hiding a ~/clearml.conf from the scripts)."""
     for name in ("CLEARML_API_HOST", "CLEARML_API_ACCESS_KEY", "CLEARML_API_SECRET_KEY",
@@ -27,6 +34,7 @@ def isolated(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     monkeypatch.setenv("CLEARML_CACHE_DIR", str(tmp_path / "clearml-cache"))
     monkeypatch.setenv("HOME", str(tmp_path / "home"))
     monkeypatch.setenv("PYTHONWARNINGS", "ignore")
+    monkeypatch.setenv("MPLCONFIGDIR", str(matplotlib_config))
     monkeypatch.chdir(tmp_path)
     return tmp_path
 
@@ -97,7 +105,7 @@ def shared_mnist() -> Path | None:
     return None
 
 
-def session_scalars(session: Path) -> "collections.Counter[tuple[str, str, int]]":
+def session_scalars(session: Path) -> dict[tuple[str, str, int], int]:
     """How many times each scalar (metric, series, iteration) is stored in an offline session
     (its zip, or its folder while the run is alive or was killed)."""
     import collections

@@ -16,9 +16,10 @@ EXPECTED = {
     "training_parity": {"variants", "ratios", "loss_agreement"},
     "startup": {"wall_seconds", "extra_breakdown", "bare_lightning_phases", "imports_alone",
                 "task_offline", "profiled_dev_run"},
-    "tracking_cost": {"modes", "ratio_on_off", "max_step_stall_s_logging_on", "task_close_s"},
+    "tracking_cost": {"modes", "ratio_on_off", "max_step_stall_s_logging_on", "task_close_s", "curves_png"},
     "inference": {"variants", "ratio_infer/hand_written", "infer_wall_seconds", "identical_predictions"},
     "dataloading": {"loaders", "model_samples_per_s", "data_share_of_step_workers0"},
+    "runs_listing": {"wall_seconds", "cpu_seconds", "bar_s", "under_bar"},
 }
 
 
@@ -31,7 +32,7 @@ def smoke(name: str, data_dir: Path, out: Path) -> dict:
     return json.loads(out.read_text())
 
 
-@pytest.mark.parametrize("name", ["startup", "tracking_cost", "dataloading"])
+@pytest.mark.parametrize("name", ["startup", "tracking_cost", "dataloading", "runs_listing"])
 def test_smoke_run_on_synthetic_data(name: str, tmp_path: Path) -> None:
     results = smoke(name, tmp_path / "no-mnist-here", tmp_path / f"{name}.json")
     assert TOP_KEYS | EXPECTED[name] <= results.keys()

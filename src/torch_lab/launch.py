@@ -33,6 +33,7 @@ from torch_lab.callbacks import (
     scalar_metrics,
 )
 from torch_lab.checkpoint_io import AtomicCheckpointIO
+from torch_lab.curves import CurvesPlot
 from torch_lab.errors import UserError, display_path
 from torch_lab.experiment import Experiment, dataloaders_of
 from torch_lab.hparams import apply_overrides
@@ -201,14 +202,14 @@ def train(experiment: Experiment, options: RunOptions) -> RunDirectory:
         if options.dev_run is not None:
             for loader in dataloaders_of(config):
                 loader.num_workers = 0
-        _fit(tracked, config, start)
+        _fit(tracked, config, start, options.dev_run is not None)
     return tracked.run
 
 
-def _training_callbacks(tracked: TrackedRun, config: dict[str, Any]) -> tuple[list[pl.Callback],
-                                                                               ModelCheckpoint, RunHistory]:
+def _training_callbacks(tracked: TrackedRun, config: dict[str, Any], dev_run: bool
+                        ) -> tuple[list[pl.Callback], ModelCheckpoint, RunHistory]:
     """The experiment's callbacks and torch-lab's (in the order they must run), the best-model
-    checkpoint and the history."""
+    checkpoint and the history (drawn as curves.png, but in dev runs: too short)."""
     run, monitor, init = tracked.run, tracked.hparams["monitor"], tracked.hparams["trainer"]["init"]
     best = ModelCheckpoint(dirpath=run.checkpoints, filename="best", monitor=monitor["metric"],
                            mode=monitor["mode"], save_top_k=1, save_last=True,
@@ -222,18 +223,19 @@ def _training_callbacks(tracked: TrackedRun, config: dict[str, Any]) -> tuple[li
     source = display_path(tracked.run.record.get("hparams_path") or "hparams")
     callbacks = [*config["callbacks"], *progress_bar(init, config["callbacks"]), NaNGuard(),
                  MonitorGuard(source, monitor["metric"]), best, *periodic, *stopping, history,
+                 *([] if dev_run else [CurvesPlot(history)]),
                  LearningRateMonitor(logging_interval="step"),
                  CheckpointMetadata(tracked.task.id, tracked.hparams), RandomState(),
                  FlushBeforeCheckpoint(tracked.task), *tracked.record_hparams, tracked.stop]
     return callbacks, best, history
 
 
-def _fit(tracked: TrackedRun, config: dict[str, Any], start: StartPoint | None) -> None:
+def _fit(tracked: TrackedRun, config: dict[str, Any], start: StartPoint | None, dev_run: bool) -> None:
     """Fit (after validating an inherited model), record the best epoch, then test on the best
     checkpoint when ``test_dataloaders`` is given."""
     run, monitor = tracked.run, tracked.hparams["monitor"]
     _default_scheduler_monitor(config["module"], monitor["metric"])
-    callbacks, best, history = _training_callbacks(tracked, config)
+    callbacks, best, history = _training_callbacks(tracked, config, dev_run)
     init = {"log_every_n_steps": 1, **tracked.hparams["trainer"]["init"]}  # e.g. the LR per step
     plugins = init.pop("plugins", None) or []
     trainer = tracked.trainer = pl.Trainer(

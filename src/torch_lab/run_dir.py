@@ -1,17 +1,16 @@
 """A run's directory: ``<artifacts root>/<task name>-<task id>/`` with run.json, hparams.json,
-checkpoints/ and history.csv. Files are written atomically (write, then rename)."""
+checkpoints/ and history.csv. Files are written atomically (write, then rename).
+
+The ``runs`` command imports this module, so the modules only writing needs (csv, tempfile,
+zipfile: half of ``runs``' start-up) are imported where they are used."""
 
 from __future__ import annotations
 
-import csv
 import fcntl
-import io
 import json
 import math
 import os
 import re
-import tempfile
-import zipfile
 from contextlib import contextmanager
 from datetime import datetime, timezone
 from pathlib import Path
@@ -37,6 +36,8 @@ def now() -> str:
 def atomic_file(path: Path) -> Iterator[BinaryIO]:
     """A binary handle on a temporary file beside ``path`` that replaces ``path`` when the block
     ends: readers, and a kill at any moment, see the old or the new file, never a torn one."""
+    import tempfile
+
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
         os.fchmod(fd, 0o644)
@@ -170,6 +171,8 @@ class RunDirectory:
 
     def snapshot_sources(self, folder: Path) -> Path:
         """Zip the experiment folder's Python files (no caches) as ``source.zip``."""
+        import zipfile
+
         path = self.path / "source.zip"
         with atomic_file(path) as handle, zipfile.ZipFile(handle, "w", zipfile.ZIP_DEFLATED) as zipped:
             for source in sorted(folder.rglob("*.py")):
@@ -179,6 +182,9 @@ class RunDirectory:
 
     def write_history(self, rows: list[dict[str, Any]]) -> Path:
         """Rewrite history.csv from ``rows`` (one per epoch; columns are the union of keys)."""
+        import csv
+        import io
+
         columns: list[str] = []
         for row in rows:
             columns += [key for key in row if key not in columns]
