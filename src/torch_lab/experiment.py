@@ -27,7 +27,9 @@ def _first_line(error: BaseException) -> str:
     return f"{type(error).__name__}: {text[0]}" if text else type(error).__name__
 
 
-def _run_script(path: Path) -> ModuleType:
+def run_script(path: Path) -> ModuleType:
+    """Execute a user's script (hparams, sweep, ``__main__.py``); its errors become one-line
+    ``UserError``s naming the file."""
     try:
         return import_script_as_module(path)
     except SyntaxError as error:
@@ -153,7 +155,7 @@ def load_experiment(path: str | Path, overrides: list[str] | None = None,
     if path.suffix != ".py":
         raise UserError(f"{display_path(path)}: not a Python script (.py)")
     path = path.resolve()
-    module = _run_script(path)
+    module = run_script(path)
     if not hasattr(module, "hparams"):
         raise UserError(f"{display_path(path)}: defines no 'hparams' dict")
     hparams = hp.validate(module.hparams, path)
@@ -163,4 +165,4 @@ def load_experiment(path: str | Path, overrides: list[str] | None = None,
         raise UserError(f"{display_path(main_path)}: missing; the experiment folder needs a __main__.py")
     if checks is not None:
         checks(path, main_path, hparams)
-    return Experiment(path, hparams, main_path, _run_script(main_path))
+    return Experiment(path, hparams, main_path, run_script(main_path))

@@ -22,6 +22,7 @@ from pytorch_lightning.callbacks import EarlyStopping, LearningRateMonitor, Mode
 from pytorch_lightning.utilities.model_summary import ModelSummary
 
 from torch_lab import checkpoints, tracking
+from torch_lab.pruning import pruning_callbacks
 from torch_lab.checkpoint_io import AtomicCheckpointIO
 from torch_lab.callbacks import CheckpointMetadata, NaNGuard, RandomState, RunHistory, scalar_metrics
 from torch_lab.errors import UserError, display_path
@@ -190,7 +191,7 @@ def train(experiment: Experiment, options: RunOptions) -> RunDirectory:
                        best, *periodic, *stopping, history,
                        LearningRateMonitor(logging_interval="step"),
                        CheckpointMetadata(tracked.task.id, tracked.hparams), RandomState(),
-                       tracked.stop],
+                       tracked.stop, *pruning_callbacks()],
         )
         state = start.path if start is not None and not start.weights_only else None
         if start is not None and start.parent is not None:

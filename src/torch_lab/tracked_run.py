@@ -13,9 +13,9 @@ import pytorch_lightning as pl  # before clearml (see torch_lab.tracking)
 from pytorch_lightning.callbacks.progress import ProgressBar as LightningProgressBar
 from pytorch_lightning.utilities.rank_zero import rank_zero_only
 
-from torch_lab import tracking
+from torch_lab import pruning, tracking
 from torch_lab.callbacks import GracefulStop, ProgressBar, scalar_metrics
-from torch_lab.errors import RunFailed, failure_message
+from torch_lab.errors import RunFailed, TrialPruned, failure_message
 from torch_lab.experiment import Experiment
 from torch_lab.loggers import ClearMLLogger
 from torch_lab.run_dir import RunDirectory, find_run_dir, now, write_atomic
@@ -45,8 +45,14 @@ class TrackedRun:
         tracking.configure(offline)
         if not offline:
             tracking.check_server()
-        self.task = tracking.start_task(hparams["task"], task_name, task_type, tags, offline,
+        # A sweep's trial (see torch_lab.sweep); other ranks attach to rank zero's task.
+        trial = pruning.trial_env() if resume is None and self.rank_zero else None
+        self.task = tracking.start_task(hparams["task"], task_name, task_type,
+                                        tags + pruning.sweep_tags() if trial else tags, offline,
                                         continue_task=resume.record["task_id"] if resume else None)
+        if trial:
+            pruning.follow_sweep(trial)
+            self.task.set_parent(trial["parent"])
         self.hparams = tracking.connect_hparams(self.task, hparams)
         self.session_zip = tracking.offline_session_zip(self.task)
         self.stop = GracefulStop(None)
@@ -69,6 +75,7 @@ class TrackedRun:
                 hparams_path=str(experiment.hparams_path),
                 offline_session=str(self.session_zip) if self.session_zip else None,
                 pid=os.getpid(),
+                **({"sweep": pruning.sweep_record()} if trial else {}),
             )
         self.run.write_json("hparams.json", self.hparams)
         if task_type == "training":
@@ -88,11 +95,12 @@ class TrackedRun:
         self.stop.install()
         return self
 
-    def __exit__(self, kind: type | None, error: BaseException | None, tb: Any) -> None:
+    def __exit__(self, kind: type | None, error: BaseException | None, tb: Any) -> bool:
         try:
             self.finish(error)
         finally:
             self.stop.restore()
+        return isinstance(error, TrialPruned)  # a pruned trial ends normally
 
     def finish(self, error: BaseException | None) -> None:
         """Record checkpoints, metrics and the outcome of ``error`` in run.json and on the task;
@@ -103,7 +111,8 @@ class TrackedRun:
         interrupted = self.stop.received is not None or isinstance(error, KeyboardInterrupt) or (
             isinstance(error, SystemExit) and self.trainer is not None and self.trainer.interrupted
         )
-        status = "completed" if error is None else "interrupted" if interrupted else "failed"
+        status = ("completed" if error is None else "interrupted" if interrupted
+                  else "pruned" if isinstance(error, TrialPruned) else "failed")
         message = None
         if status == "failed":
             message = failure_message(error)
@@ -121,7 +130,8 @@ class TrackedRun:
         try:
             tracking.record_checkpoints(self.task, saved, self.offline)
         finally:
-            tracking.finish_task(self.task, status, self.run.path / "run.json", message)
+            tracking.finish_task(self.task, status, self.run.path / "run.json",
+                                 str(error) if status == "pruned" else message)
         print(f"torch-lab: task {self.task.id} {status}; run directory {self.run.path}", flush=True)
         if self.session_zip:
             print(f"torch-lab: ClearML offline session {self.session_zip}; import it with: "

@@ -48,7 +48,7 @@ CLEARML_OVERRIDES = {
     },
     "api": {"http": {"retries": {"total": 2, "connect": 2, "read": 2, "backoff_factor": 0.5}}},
 }
-OUTCOME_TAGS = ("completed", "failed", "interrupted")
+OUTCOME_TAGS = ("completed", "failed", "interrupted", "pruned")
 
 
 def is_configured() -> bool:
@@ -191,6 +191,6 @@ def finish_task(task: Task, status: str, run_json: Path | None, message: str | N
         task.upload_artifact("run.json", artifact_object=run_json, wait_on_upload=True)
     if status == "failed":
         task.mark_failed(status_reason=message or "failed", force=True)
-    elif status == "interrupted":
-        task.mark_stopped(force=True, status_message=message or "interrupted")
+    elif status in ("interrupted", "pruned"):
+        task.mark_stopped(force=True, status_message=message or status)
     task.close()  # online this marks a still-running task completed
