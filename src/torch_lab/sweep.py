@@ -4,7 +4,7 @@ ordinary ``train`` run in a child process (its own ClearML task, run directory, 
 The study lives in ``<artifacts root>/sweeps/<name>/study.journal`` (Optuna's journal file, safe
 for several processes), so the same command continues it to N trials in all. Trials are asked
 for here, run by ``torch_lab.multirun.Job`` children that find their trial in
-``TORCH_LAB_SWEEP_TRIAL`` (see ``torch_lab.pruning``), and told their outcome: the run's best
+``TORCH_LAB_SWEEP_TRIAL`` (see ``torch_lab.sweep_trial``), and told their outcome: the run's best
 monitored value, pruned, or failed. Interrupted trials (Ctrl-C, a killed sweep) are recorded as
 failed with status ``interrupted`` and not counted, so the next start replaces them.
 """
@@ -25,7 +25,7 @@ from typing import Any, IO
 
 from torch_lab.errors import UserError, display_path
 from torch_lab.multirun import Job, job_slots
-from torch_lab.pruning import TRIAL_ENV, open_storage, optuna_pruner
+from torch_lab.sweep_trial import TRIAL_ENV, open_storage, optuna_pruner
 from torch_lab.run_dir import artifacts_root, find_run_dir
 from torch_lab.sweep_space import Sweep, optuna_distributions, read_sweep
 
@@ -51,12 +51,25 @@ def sweep_name(hparams_path: Path, sweep_path: Path) -> str:
 
 def prepare(args: argparse.Namespace) -> tuple[Any, Sweep, int]:
     """The base experiment (statically checked), the validated sweep and the number of trials;
-    every mistake is a UserError before anything runs."""
+    every mistake is a UserError before anything runs, the sweep's before ``__main__.py`` is
+    imported (torch, ...)."""
     from torch_lab.experiment import load_experiment
     from torch_lab.precheck import Precheck
 
-    experiment = load_experiment(args.hparams_path, args.overrides, Precheck("train_config", None, ("init", "fit")))
-    sweep = read_sweep(args.sweep, experiment.hparams, experiment.hparams_path)
+    static = Precheck("train_config", None, ("init", "fit"))
+    read: list[tuple[Sweep, int]] = []
+
+    def checks(hparams_path: Path, main_path: Path, hparams: dict[str, Any]) -> None:
+        static(hparams_path, main_path, hparams)
+        read.append(check_sweep(args, hparams, hparams_path))
+
+    experiment = load_experiment(args.hparams_path, args.overrides, checks)
+    return experiment, *read[0]
+
+
+def check_sweep(args: argparse.Namespace, hparams: dict[str, Any], hparams_path: Path) -> tuple[Sweep, int]:
+    """Read ``--sweep`` against the base hparams; the number of trials to reach."""
+    sweep = read_sweep(args.sweep, hparams, hparams_path)
     trials = args.trials or sweep.trials
     if trials is None:
         raise UserError(f"{display_path(sweep.path)}: no 'trials'; give it there or with --trials N")
@@ -71,10 +84,11 @@ def prepare(args: argparse.Namespace) -> tuple[Any, Sweep, int]:
         if trials > size:
             print(f"torch-lab: the grid has {size} points; running {size} trials, not {trials}", flush=True)
             trials = size
-    return experiment, sweep, trials
+    return sweep, trials
 
 
-def _sampler(sweep: Sweep, offset: int, parallel: bool) -> Any:
+def make_sampler(sweep: Sweep, offset: int, parallel: bool) -> Any:
+    """The sweep's Optuna sampler; ``offset`` (trials already in the study) shifts its seed."""
     import optuna
 
     seed = None if sweep.seed is None else sweep.seed + offset  # a continued study draws anew
@@ -99,7 +113,7 @@ def open_study(sweep: Sweep, name: str, folder: Path, parallel: bool) -> Any:
                         "remove that folder to start afresh")
     offset = names[name].n_trials if name in names else 0
     study = optuna.create_study(storage=storage, study_name=name, direction=sweep.direction,
-                                sampler=_sampler(sweep, offset, parallel),
+                                sampler=make_sampler(sweep, offset, parallel),
                                 pruner=optuna_pruner(sweep.pruner), load_if_exists=True)
     for frozen in study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.RUNNING,)):
         if not _alive(frozen.user_attrs.get("sweep_pid")):
@@ -142,8 +156,8 @@ def child_args(args: argparse.Namespace, sweep: Sweep, experiment: Any, offline:
     monitor = experiment.hparams["monitor"]
     follow = [f"monitor.metric={sweep.metric!r}", f"monitor.mode={sweep.direction[:3]!r}"] if (
         monitor["metric"], monitor["mode"]) != (sweep.metric, sweep.direction[:3]) else []
-    values = [f"{key}={value!r}" for key, value in params.items()]
-    return argv + ["--set", *args.overrides, *follow, *values]
+    values = [*args.overrides, *follow, *(f"{key}={value!r}" for key, value in params.items())]
+    return argv + (["--set", *values] if values else [])
 
 
 class Forwarder:

@@ -207,14 +207,28 @@ def clearml_name(key: str) -> str:
     return "/".join([CLEARML_SECTION, *key.split(".")])
 
 
-def clearml_ranges(sweep: Sweep) -> list[Any]:
-    """The space as ``clearml.automation`` parameter ranges over the task's ``hparams`` section."""
+def _has_key(hparams: dict[str, Any], key: str) -> bool:
+    node: Any = hparams
+    for part in key.split("."):
+        if not isinstance(node, dict) or part not in node:
+            return False
+        node = node[part]
+    return True
+
+
+def clearml_ranges(sweep: Sweep, hparams: dict[str, Any]) -> list[Any]:
+    """The space as ``clearml.automation`` parameter ranges over the task's ``hparams`` section.
+    Each key must be in the base ``hparams``: an agent's run only takes back the parameters the
+    base task has."""
     from clearml.automation import (DiscreteParameterRange, LogUniformParameterRange,
                                     UniformIntegerParameterRange, UniformParameterRange)
 
     ranges = []
     for key, dim in sweep.space.items():
         name = clearml_name(key)
+        if not _has_key(hparams, key):
+            raise UserError(f"{display_path(sweep.path)}: space.{key}: not in the base hparams, so not a "
+                            "parameter of the base task ClearML's optimizer clones; set it in the hparams file")
         if dim["type"] == "categorical":
             ranges.append(DiscreteParameterRange(name, values=list(dim["choices"])))
         elif dim["type"] == "int":

@@ -13,7 +13,7 @@ import pytorch_lightning as pl  # before clearml (see torch_lab.tracking)
 from pytorch_lightning.callbacks.progress import ProgressBar as LightningProgressBar
 from pytorch_lightning.utilities.rank_zero import rank_zero_only
 
-from torch_lab import pruning, tracking
+from torch_lab import sweep_trial, tracking
 from torch_lab.callbacks import GracefulStop, ProgressBar, scalar_metrics
 from torch_lab.errors import RunFailed, TrialPruned, failure_message
 from torch_lab.experiment import Experiment
@@ -46,12 +46,12 @@ class TrackedRun:
         if not offline:
             tracking.check_server()
         # A sweep's trial (see torch_lab.sweep); other ranks attach to rank zero's task.
-        trial = pruning.trial_env() if resume is None and self.rank_zero else None
+        trial = sweep_trial.trial_env() if resume is None and self.rank_zero else None
         self.task = tracking.start_task(hparams["task"], task_name, task_type,
-                                        tags + pruning.sweep_tags() if trial else tags, offline,
+                                        tags + sweep_trial.sweep_tags() if trial else tags, offline,
                                         continue_task=resume.record["task_id"] if resume else None)
         if trial:
-            pruning.follow_sweep(trial)
+            sweep_trial.follow_sweep(trial)
             self.task.set_parent(trial["parent"])
         self.hparams = tracking.connect_hparams(self.task, hparams)
         self.session_zip = tracking.offline_session_zip(self.task)
@@ -75,7 +75,7 @@ class TrackedRun:
                 hparams_path=str(experiment.hparams_path),
                 offline_session=str(self.session_zip) if self.session_zip else None,
                 pid=os.getpid(),
-                **({"sweep": pruning.sweep_record()} if trial else {}),
+                **({"sweep": sweep_trial.sweep_record()} if trial else {}),
             )
         self.run.write_json("hparams.json", self.hparams)
         if task_type == "training":
