@@ -21,8 +21,9 @@ def pruning_callbacks() -> list[pl.Callback]:
 
 class PruningCallback(pl.Callback):
     """Report ``trial["metric"]`` after every validation (step = epoch) and, when the study's
-    pruner prunes the trial, raise ``TrialPruned`` at the end of that training epoch, once its
-    checkpoints and history row are written."""
+    pruner prunes the trial, raise ``TrialPruned`` as the next epoch starts: that epoch's
+    checkpoints and history row are written first (Lightning saves them at the epoch's end, after
+    the other callbacks). Pruned in its last epoch, a trial simply completes."""
 
     def __init__(self, trial: dict[str, Any]) -> None:
         import optuna
@@ -44,7 +45,7 @@ class PruningCallback(pl.Callback):
         if self.trial.should_prune():
             self.pruned = f"pruned at epoch {trainer.current_epoch} ({self.metric}={value:.4g})"
 
-    def on_train_epoch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+    def on_train_epoch_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         self.pruned = trainer.strategy.broadcast(self.pruned, src=0)  # every rank stops together
         if self.pruned:
             raise TrialPruned(self.pruned)
