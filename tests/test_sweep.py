@@ -158,6 +158,30 @@ def test_space_translates_to_clearml_ranges_on_the_hparams_section(tmp_path: Pat
         build_optimizer(read_sweep(absent, hparams, REGRESSION), hparams, 4, task.id, "gpu", 1)
 
 
+def test_queue_base_task_is_left_as_a_draft(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Stands in for the ClearML server, which cannot run here: the task object records the
+    documented ``execute_remotely`` call (against a server, queue_name=None leaves the task a draft
+    and exits) and exits as it would."""
+    from torch_lab import tracking
+
+    calls = []
+
+    class RecordingTask:
+        id = "base-task"
+
+        def execute_remotely(self, **kwargs):
+            calls.append(kwargs)
+            raise SystemExit(0)
+
+    record = tmp_path / "template.json"
+    monkeypatch.setenv("TORCH_LAB_TEMPLATE_FILE", str(record))
+    monkeypatch.setattr(tracking.Task, "running_locally", staticmethod(lambda: True))
+    with pytest.raises(SystemExit):
+        tracking.enqueue(RecordingTask(), "gpu")
+    assert calls == [{"queue_name": None, "exit_process": True}]
+    assert json.loads(record.read_text()) == {"task_id": "base-task"}
+
+
 def check_sweep_outputs(root: Path, name: str, trials: int) -> dict:
     """The sweep folder and the sweep's own task; returns best.json."""
     folder = root / "data" / "artifacts" / "sweeps" / name

@@ -22,7 +22,6 @@ from pytorch_lightning.callbacks import EarlyStopping, LearningRateMonitor, Mode
 from pytorch_lightning.utilities.model_summary import ModelSummary
 
 from torch_lab import checkpoints, tracking
-from torch_lab.pruning import pruning_callbacks
 from torch_lab.checkpoint_io import AtomicCheckpointIO
 from torch_lab.callbacks import CheckpointMetadata, NaNGuard, RandomState, RunHistory, scalar_metrics
 from torch_lab.errors import UserError, display_path
@@ -30,6 +29,7 @@ from torch_lab.experiment import Experiment, dataloaders_of
 from torch_lab.hparams import apply_overrides
 from torch_lab.loggers import ClearMLLogger
 from torch_lab.precheck import refuse_trainer_keys
+from torch_lab.pruning import pruning_callbacks
 from torch_lab.run_dir import RunDirectory, write_atomic
 from torch_lab.start_points import StartPoint, check_start, from_task, resumable
 from torch_lab.tracked_run import TrackedRun, progress_bar
