@@ -158,6 +158,27 @@ def test_space_translates_to_clearml_ranges_on_the_hparams_section(tmp_path: Pat
         build_optimizer(read_sweep(absent, hparams, REGRESSION), hparams, 4, task.id, "gpu", 1)
 
 
+def test_trials_left_running_by_a_killed_sweep_are_interrupted_and_not_counted(toy: Path, tmp_path: Path) -> None:
+    """A real journal study with one finished trial and one left running by a sweep process that
+    is gone (a pid that no longer exists): the next start records it as interrupted."""
+    from torch_lab.sweep import counted, open_study
+
+    sweep = read_sweep(write_sweep(tmp_path, '{"trials": 3, "space": {"config.lr": [0.1, 0.2]}}'),
+                       toy_hparams(toy), toy)
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    study = open_study(sweep, "s", tmp_path, parallel=False)
+    done = study.ask(optuna_distributions(sweep))
+    done.set_user_attr("status", "completed")
+    study.tell(done, 0.5)
+    left = study.ask(optuna_distributions(sweep))
+    left.set_user_attr("sweep_pid", dead.pid)
+    again = open_study(sweep, "s", tmp_path, parallel=False)
+    [first, second] = again.get_trials()
+    assert (first.state.name, second.state.name) == ("COMPLETE", "FAIL")
+    assert second.user_attrs["status"] == "interrupted" and counted(again) == 1
+
+
 def test_queue_base_task_is_left_as_a_draft(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """Stands in for the ClearML server, which cannot run here: the task object records the
     documented ``execute_remotely`` call (against a server, queue_name=None leaves the task a draft

@@ -25,9 +25,9 @@ from typing import Any, IO
 
 from torch_lab.errors import UserError, display_path
 from torch_lab.multirun import Job, job_slots
-from torch_lab.sweep_trial import TRIAL_ENV, open_storage, optuna_pruner
 from torch_lab.run_dir import artifacts_root, find_run_dir
 from torch_lab.sweep_space import Sweep, optuna_distributions, read_sweep
+from torch_lab.sweep_trial import TRIAL_ENV, open_storage, optuna_pruner
 
 #: Statuses that count as a finished trial (interrupted ones are run again).
 COUNTED = ("completed", "pruned", "failed")
@@ -222,8 +222,8 @@ def _run_local(args: argparse.Namespace, experiment: Any, sweep: Sweep, trials: 
     offline = args.offline or not tracking.is_configured()
     study = open_study(sweep, name, folder, args.parallel)
     done = counted(study)
-    print(f"torch-lab: sweep {name}: {done} of {trials} trials done; study {folder / 'study.journal'}",
-          flush=True)
+    print(f"torch-lab: sweep {name}: {done} of {trials} trials done; study "
+          f"{display_path(folder / 'study.journal')}", flush=True)
     task = sweep_report.start_task(experiment, sweep, name, offline)
     environ = {k: v for k, v in os.environ.items() if k not in CLEARML_PROCESS_VARS}
     slots = job_slots(args.parallel)

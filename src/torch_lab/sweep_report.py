@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from torch_lab import tracking
+from torch_lab.errors import display_path
 from torch_lab.run_dir import write_atomic
 from torch_lab.sweep_space import Sweep, describe
 
@@ -167,5 +168,5 @@ def finish(study: Any, sweep: Sweep, name: str, folder: Path, task: Any, interru
         reporter.report_single_value(f"best {sweep.metric}", best.value)
         print(f"torch-lab: sweep {name}: best trial {best.number} {sweep.metric}={best.value:.4g} "
               f"{best.params} (task {best.user_attrs.get('task_id')})", flush=True)
-    print(f"torch-lab: sweep folder {folder}", flush=True)
+    print(f"torch-lab: sweep folder {display_path(folder)}", flush=True)
     tracking.finish_task(task, "interrupted" if interrupted else "completed", None)
