@@ -24,6 +24,17 @@ if TYPE_CHECKING:
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
 
 
+def positive_int(text: str) -> int:
+    """``--trials`` value: an int >= 1."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected an int, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {text}")
+    return value
+
+
 def dev_run_value(text: str) -> int | float:
     """``--dev-run`` value: an int (number of batches) or a float in (0, 1] (fraction)."""
     try:
@@ -100,7 +111,12 @@ def train_parser() -> argparse.ArgumentParser:
     parser.add_argument("--queue", metavar="NAME",
                         help="create the task here and enqueue it in ClearML queue NAME for an agent")
     parser.add_argument("--parallel", action="store_true",
-                        help="with several hparams files: run them at once, one per GPU (or per CPU core)")
+                        help="with several hparams files or --sweep: run them at once, one per GPU (or per CPU core)")
+    parser.add_argument("--sweep", metavar="SWEEP.py",
+                        help="an Optuna study over --set keys (the dict 'sweep' in SWEEP.py), each "
+                        "trial one run; the same command again continues it")
+    parser.add_argument("--trials", type=positive_int, metavar="N",
+                        help="with --sweep: run until N trials are done in all (overrides its 'trials')")
     _common(parser)
     return parser
 
@@ -151,6 +167,15 @@ def _command(parser: argparse.ArgumentParser, argv: list[str] | None) -> int:
     _configure_logging(args.debug)
     if prog == "train":
         paths = expand_paths(args.hparams_paths)
+        if args.trials is not None and not args.sweep:
+            parser.error("--trials needs --sweep")
+        if args.sweep:
+            if len(paths) > 1 or args.resume is not None or args.test_only is not None:
+                parser.error("--sweep takes a single hparams file, without --resume or --test-only")
+            from torch_lab.sweep import run_sweep
+
+            args.hparams_path = paths[0]
+            return run_sweep(args)
         if len(paths) > 1:
             if args.resume is not None:
                 parser.error("--resume takes a single hparams file")

@@ -34,6 +34,11 @@ class RunFailed(Exception):
         self.traceback_path = traceback_path
 
 
+class TrialPruned(Exception):
+    """A sweep trial stopped by the sweep's pruner: a normal outcome (run.json status ``pruned``,
+    exit code 0), not a failure."""
+
+
 def storage_full(error: BaseException) -> OSError | None:
     """The storage-full ``OSError`` (see ``STORAGE_FULL``) behind ``error``, if any: it may be
     wrapped, e.g. by torch's checkpoint writer."""

@@ -58,8 +58,8 @@ def _exits_refused() -> Iterator[None]:
         os._exit = real_exit
 
 
-def _run_script(path: Path, run: Callable[[], Any] | None = None) -> Any:
-    """Execute the script at ``path`` (``run()``, by default ``import_script_as_module(path)``);
+def run_script(path: Path, run: Callable[[], Any] | None = None) -> Any:
+    """Execute a user's script at ``path`` (hparams, sweep, ``__main__.py``) (``run()``, by default ``import_script_as_module(path)``);
     any way it fails or exits is a ``UserError`` naming it."""
     try:
         with _exits_refused():
@@ -88,13 +88,13 @@ def _import_main(main_path: Path) -> ModuleType:
     assert spec is not None
     sys.modules[package] = importlib.util.module_from_spec(spec)
     if spec.loader is not None:
-        _run_script(init, lambda: spec.loader.exec_module(sys.modules[package]))
+        run_script(init, lambda: spec.loader.exec_module(sys.modules[package]))
     if str(folder) not in sys.path:
         sys.path.insert(0, str(folder))
     main_spec = importlib.util.spec_from_file_location(f"{package}.__main__", main_path)
     assert main_spec is not None and main_spec.loader is not None
     main = sys.modules[main_spec.name] = importlib.util.module_from_spec(main_spec)
-    _run_script(main_path, lambda: main_spec.loader.exec_module(main))
+    run_script(main_path, lambda: main_spec.loader.exec_module(main))
     return main
 
 
@@ -219,7 +219,7 @@ def load_experiment(path: str | Path, overrides: list[str] | None = None,
     if path.suffix != ".py":
         raise UserError(f"{display_path(path)}: not a Python script (.py)")
     path = Path(os.path.abspath(path))  # a symlink's own folder is the experiment, not its target's
-    module = _run_script(path)
+    module = run_script(path)
     if not hasattr(module, "hparams"):
         raise UserError(f"{display_path(path)}: defines no 'hparams' dict")
     hparams = hp.validate(module.hparams, path)

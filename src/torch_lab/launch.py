@@ -40,6 +40,7 @@ from torch_lab.hparams import apply_overrides
 from torch_lab.loggers import ClearMLLogger
 from torch_lab.monitor_guard import MonitorGuard
 from torch_lab.precheck import refuse_trainer_keys
+from torch_lab.pruning import pruning_callbacks
 from torch_lab.run_dir import RunDirectory, write_atomic
 from torch_lab.start_points import (
     StartPoint,
@@ -226,7 +227,8 @@ def _training_callbacks(tracked: TrackedRun, config: dict[str, Any], dev_run: bo
                  *([] if dev_run else [CurvesPlot(history)]),
                  LearningRateMonitor(logging_interval="step"),
                  CheckpointMetadata(tracked.task.id, tracked.hparams), RandomState(),
-                 FlushBeforeCheckpoint(tracked.task), *tracked.record_hparams, tracked.stop]
+                 FlushBeforeCheckpoint(tracked.task), *tracked.record_hparams, tracked.stop,
+                 *pruning_callbacks()]
     return callbacks, best, history
 
 

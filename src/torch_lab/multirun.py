@@ -16,7 +16,7 @@ import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Mapping
 
 RESULT_ENV = "TORCH_LAB_RESULT_FILE"
 
@@ -29,6 +29,15 @@ class Job:
     result_file: Path
     env: dict[str, str]
     process: subprocess.Popen | None = None
+
+    def start(self, args: list[str], output: Any = None, environ: Mapping[str, str] = os.environ,
+              **popen: Any) -> None:
+        """Run this process's own script (``train``) on ``args`` in a child of its own process
+        group (signals reach it through the parent only), with ``environ`` plus the job's slot
+        variables and its result file; ``output`` as in ``subprocess.Popen``."""
+        env = {**environ, **self.env, RESULT_ENV: str(self.result_file)}
+        self.process = subprocess.Popen([sys.executable, sys.argv[0], *args], env=env,
+                                        stdout=output, stderr=output, process_group=0, **popen)
 
     def result(self) -> dict[str, Any]:
         """What the child reported; a crash before reporting becomes a failure with its exit code."""
@@ -87,12 +96,8 @@ def run_many(hparams_paths: list[str], child_args: list[str], parallel: bool) ->
             while pending and signals.received is None and len(running) < len(slots):
                 job = pending.pop(0)
                 job.env = free_slot(slots, running) if parallel else {}
-                env = {**os.environ, **job.env, RESULT_ENV: str(job.result_file)}
                 # Sequential runs show their output live; parallel ones would interleave it.
-                output = None if not parallel else subprocess.DEVNULL
-                job.process = subprocess.Popen([sys.executable, sys.argv[0], job.hparams_path,
-                                                *child_args], env=env, stdout=output, stderr=output,
-                                               process_group=0)
+                job.start([job.hparams_path, *child_args], None if not parallel else subprocess.DEVNULL)
                 running.append(job)
             while running and all(job.process.poll() is None for job in running):
                 time.sleep(0.2)

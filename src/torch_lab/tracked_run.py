@@ -14,9 +14,9 @@ from clearml import Task
 from pytorch_lightning.callbacks.progress import ProgressBar as LightningProgressBar
 from pytorch_lightning.utilities.rank_zero import rank_zero_only
 
-from torch_lab import tracking
+from torch_lab import sweep_trial, tracking
 from torch_lab.callbacks import GracefulStop, ProgressBar, scalar_metrics
-from torch_lab.errors import RunFailed, display_path, failure_message
+from torch_lab.errors import RunFailed, TrialPruned, display_path, failure_message
 from torch_lab.experiment import Experiment
 from torch_lab.loggers import ClearMLLogger
 from torch_lab.run_dir import RunDirectory, find_run_dir, now, write_atomic
@@ -55,8 +55,14 @@ class TrackedRun:
         if resume is not None and resume.record.get("offline_session") and self.rank_zero:
             rewind_offline_metrics(Path(resume.record["offline_session"]).with_suffix(""),
                                    resume.checkpoints / "last.ckpt")
-        self.task = tracking.start_task(hparams["task"], task_name, task_type, tags, offline,
+        # A sweep's trial (see torch_lab.sweep); other ranks attach to rank zero's task.
+        trial = sweep_trial.trial_env() if resume is None and self.rank_zero else None
+        self.task = tracking.start_task(hparams["task"], task_name, task_type,
+                                        tags + sweep_trial.sweep_tags() if trial else tags, offline,
                                         continue_task=resume.record["task_id"] if resume else None)
+        if trial:
+            sweep_trial.follow_sweep(trial)
+            self.task.set_parent(trial["parent"])
         self.hparams = tracking.connect_hparams(self.task, hparams)
         self.session_zip = tracking.offline_session_zip(self.task)
         self.record_hparams: list[pl.Callback] = []
@@ -82,6 +88,7 @@ class TrackedRun:
                 offline_session=str(self.session_zip) if self.session_zip else None,
                 pid=os.getpid(),
                 task_type=task_type,
+                **({"sweep": sweep_trial.sweep_record()} if trial else {}),
             )
             self.run.write_json("hparams.json", self.hparams)
         if task_type == "training":
@@ -101,11 +108,12 @@ class TrackedRun:
         self.stop.install()  # again: Task.init put ClearML's handlers in front
         return self
 
-    def __exit__(self, kind: type | None, error: BaseException | None, tb: Any) -> None:
+    def __exit__(self, kind: type | None, error: BaseException | None, tb: Any) -> bool:
         try:
             self.finish(error)
         finally:
             self.stop.restore()
+        return isinstance(error, TrialPruned)  # a pruned trial ends normally
 
     def finish(self, error: BaseException | None) -> None:
         """Record checkpoints, metrics and the outcome of ``error`` in run.json and on the task;
@@ -116,7 +124,8 @@ class TrackedRun:
         interrupted = self.stop.received is not None or isinstance(error, KeyboardInterrupt) or (
             isinstance(error, SystemExit) and self.trainer is not None and self.trainer.interrupted
         )
-        status = "completed" if error is None else "interrupted" if interrupted else "failed"
+        status = ("completed" if error is None else "interrupted" if interrupted
+                  else "pruned" if isinstance(error, TrialPruned) else "failed")
         message = None
         if status == "failed":
             message = failure_message(error)
@@ -134,7 +143,8 @@ class TrackedRun:
         try:
             tracking.record_checkpoints(self.task, saved, self.offline)
         finally:
-            tracking.finish_task(self.task, status, self.run.path / "run.json", message)
+            tracking.finish_task(self.task, status, self.run.path / "run.json",
+                                 str(error) if status == "pruned" else message)
         print(f"torch-lab: task {self.task.id} {status}; run directory {self.run.path}", flush=True)
         if self.session_zip:
             print(f"torch-lab: ClearML offline session {self.session_zip}; import it with: "

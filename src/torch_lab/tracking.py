@@ -48,7 +48,7 @@ CLEARML_OVERRIDES = {
     },
     "api": {"http": {"retries": {"total": 2, "connect": 2, "read": 2, "backoff_factor": 0.5}}},
 }
-OUTCOME_TAGS = ("completed", "failed", "interrupted")
+OUTCOME_TAGS = ("completed", "failed", "interrupted", "pruned")
 
 
 def is_configured() -> bool:
@@ -156,7 +156,14 @@ def start_task(
 
 def enqueue(task: Task, queue: str) -> None:
     """Enqueue ``task`` in ClearML queue ``queue`` and end this process; when a ClearML agent runs
-    the task, this returns at once and the run goes on (with the hparams edited in the UI)."""
+    the task, this returns at once and the run goes on (with the hparams edited in the UI).
+
+    Asked for a sweep's base task (``TORCH_LAB_TEMPLATE_FILE``, see ``torch_lab.sweep_queue``), it
+    writes the task id there and leaves the task as a draft for ClearML's optimizer to clone."""
+    template = os.environ.get("TORCH_LAB_TEMPLATE_FILE")
+    if template and Task.running_locally():
+        Path(template).write_text(json.dumps({"task_id": task.id}))
+        task.execute_remotely(queue_name=None, exit_process=True)
     if Task.running_locally():
         print(f"torch-lab: task {task.id} enqueued in ClearML queue '{queue}'", flush=True)
     task.execute_remotely(queue_name=queue, exit_process=True)
@@ -226,6 +233,6 @@ def finish_task(task: Task, status: str, run_json: Path | None, message: str | N
         task.upload_artifact("run.json", artifact_object=run_json, wait_on_upload=True)
     if status == "failed":
         task.mark_failed(status_reason=message or "failed", force=True)
-    elif status == "interrupted":
-        task.mark_stopped(force=True, status_message=message or "interrupted")
+    elif status in ("interrupted", "pruned"):
+        task.mark_stopped(force=True, status_message=message or status)
     task.close()  # online this marks a still-running task completed
