@@ -34,10 +34,10 @@ def write_runs(root: Path, count: int, epochs: int) -> list[str]:
         status = STATUSES[index % len(STATUSES)]
         hparams = {**base, "seed": 1000 + index,
                    "config": {**base["config"], "learning_rate": 10 ** -(1 + index % 4)}}
+        minute = f"2026-01-{1 + index // 1440 % 28:02d}T{index // 60 % 24:02d}:{index % 60:02d}"
         record = {"task_id": task_id, "task_name": "00_mnist_demo-hparams", "project_name": "bench",
-                  "offline": True, "status": status, "started": f"2026-01-{1 + index // 1440 % 28:02d}T"
-                  f"{index // 60 % 24:02d}:{index % 60:02d}:00+00:00",
-                  "finished": f"2026-01-{1 + index // 1440 % 28:02d}T{index // 60 % 24:02d}:{index % 60:02d}:30+00:00",
+                  "offline": True, "status": status, "started": f"{minute}:00+00:00",
+                  "finished": f"{minute}:30+00:00",
                   "metrics": {"loss/val": 0.1, "accuracy/val": 0.97},
                   "best": {"monitor": "loss/val", "mode": "min", "value": 0.1 + index / count, "epoch": 3,
                            "path": str(path / "checkpoints" / "best.ckpt")},

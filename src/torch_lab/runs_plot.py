@@ -139,8 +139,8 @@ def pick_metrics(available: list[str], asked: list[str] | None) -> list[str]:
 def plot_runs(runs: list[Run], out: Path, metrics: list[str] | None = None, steps: bool = False) -> Path:
     """Write ``out``: one panel per metric, a line per run, from history.csv (by epoch) or, with
     ``steps``, from each run's offline session (by step)."""
-    curves = {run.task_id: session_curves(run.record.get("offline_session")) if steps else read_history(run.path)
-              for run in runs}
+    curves = {run.task_id: session_curves(run.record.get("offline_session")) if steps
+              else read_history(run.path) for run in runs}
     available: list[str] = []
     for run_curves in curves.values():
         available += [name for name in run_curves if name not in available]

@@ -132,7 +132,8 @@ def compare(runs: list[Run]) -> str:
     for run in runs:
         metrics.update(dict.fromkeys(sorted(run.record.get("metrics") or {})))
     rows.append(["final metrics" if metrics else "final metrics: none", *("" for _ in runs)])
-    rows += [[f"  {name}", *(metric_text((run.record.get("metrics") or {}).get(name)) for run in runs)] for name in metrics]
+    rows += [[f"  {name}", *(metric_text((run.record.get("metrics") or {}).get(name)) for run in runs)]
+             for name in metrics]
     return table(rows)
 
 
