@@ -191,10 +191,31 @@ def test_epochs_duration_and_lineage(tmp_path: Path) -> None:
     (tmp_path / "h.csv").write_bytes(b"epoch,loss\n0,1\n1,0.5")  # no final newline
     assert count_rows(tmp_path / "h.csv") == 2 and count_rows(tmp_path / "none.csv") == 0
     running = Run(tmp_path, {"status": "running", "started": "2026-01-01T00:00:00+00:00"})
-    assert running.duration is not None and running.duration > 0  # until now
+    assert running.duration is not None and running.duration > 0  # until now (no lock: an old run)
     assert Run(tmp_path, {"status": "failed", "started": "2026-01-01T00:00:00"}).duration is None
     a = Run(tmp_path, {"task_id": "a", "started_from": {"task_id": "b"}})
     b = Run(tmp_path, {"task_id": "b", "started_from": {"task_id": "a"}})  # a loop ends the chain
     c = Run(tmp_path, {"task_id": "c", "started_from": {"task_id": "a"}})
     assert [(i, r.task_id if r else None) for i, r in lineage(c, [a, b, c])] == [("a", "a"), ("b", "b")]
     assert [(i, r) for i, r in lineage(Run(tmp_path, {"started_from": {"task_id": "z"}}), [a])] == [("z", None)]
+
+
+def test_a_running_run_whose_process_died_is_dead(tmp_path: Path) -> None:
+    """``running`` in run.json while its owner holds the run's lock; ``dead`` once the owner is
+    gone (here it exits: the kernel releases a flock whatever ends the process)."""
+    import subprocess
+    import sys
+
+    from torch_lab.runs import Run
+
+    (tmp_path / ".lock").write_text("")
+    owner = subprocess.Popen([sys.executable, "-c", "import fcntl, os, sys, time; "
+                              "fd = os.open(sys.argv[1], os.O_RDWR); fcntl.flock(fd, fcntl.LOCK_EX); "
+                              "print('locked', flush=True); time.sleep(60)", str(tmp_path / ".lock")],
+                             stdout=subprocess.PIPE, text=True)
+    assert owner.stdout.readline().strip() == "locked"
+    run = Run(tmp_path, {"status": "running", "started": "2026-01-01T00:00:00+00:00"})
+    assert run.status == "running"
+    owner.kill()
+    owner.wait()
+    assert run.status == "dead" and run.duration is None

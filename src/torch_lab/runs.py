@@ -60,7 +60,9 @@ class Run:
 
     @property
     def status(self) -> str:
-        return str(self.record.get("status", "?"))
+        """run.json's status; ``dead`` for a ``running`` one whose process is gone (killed)."""
+        status = str(self.record.get("status", "?"))
+        return "dead" if status == "running" and not owned(self.path) else status
 
     @property
     def started(self) -> datetime | None:
@@ -79,6 +81,24 @@ class Run:
     @property
     def best(self) -> dict[str, Any]:
         return self.record.get("best") or {}
+
+
+def owned(path: Path) -> bool:
+    """Whether a live process holds the run directory's lock (see ``RunDirectory.lock``); run
+    directories from before the lock count as owned."""
+    import fcntl
+
+    try:
+        fd = os.open(path / ".lock", os.O_RDONLY)
+    except OSError:
+        return True
+    try:
+        fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return True
+    finally:
+        os.close(fd)
+    return False
 
 
 def parse_time(text: Any) -> datetime | None:
