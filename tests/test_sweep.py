@@ -298,18 +298,18 @@ def test_median_pruner_prunes_a_bad_trial(toy: Path, tmp_path: Path) -> None:
 def test_ctrl_c_interrupts_the_trial_and_the_next_start_replaces_it(toy: Path, tmp_path: Path) -> None:
     write_sweep(tmp_path, '{"trials": 1, "space": {"config.lr": [0.1]}}')
     command = [str(Path(sys.executable).parent / "train"), str(toy), "--sweep", "sweep.py", "--offline",
-               "--set", "config.batch_sleep=0.5", "trainer.init.max_epochs=1"]
+               "--set", "config.batch_sleep=0.5", "trainer.init.max_epochs=30"]  # 2 s an epoch
     sweep = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     deadline = time.monotonic() + 240
-    while not list((tmp_path / "data" / "artifacts").glob("*/checkpoints")) and time.monotonic() < deadline:
-        time.sleep(0.5)
-    time.sleep(3)
+    while not list((tmp_path / "data" / "artifacts").glob("*/history.csv")) and time.monotonic() < deadline:
+        time.sleep(0.5)  # the trial has trained its first epoch
     sweep.send_signal(signal.SIGINT)
     out, err = sweep.communicate(timeout=240)
     assert sweep.returncode == 130, err[-3000:]
     [record] = run_dirs(tmp_path)
-    assert record["status"] == "interrupted"
-    assert "interrupted" in out.splitlines()[-3] or any(line.split()[2:3] == ["interrupted"] for line in out.splitlines())
+    assert record["status"] == "interrupted" and "last" in record["checkpoints"]
+    assert [line.split()[:3] for line in out.splitlines() if line.startswith("0  ")] == [
+        ["0", record["task_id"], "interrupted"]]  # the summary's row
     again = run_cli("train", toy, "--sweep", "sweep.py", "--offline", "--set", "trainer.init.max_epochs=1")
     assert again.returncode == 0, again.stderr[-3000:]
     assert "0 of 1 trials done" in again.stdout
