@@ -18,7 +18,7 @@ import pytest
 from conftest import REPO, run_cli
 from torch_lab.errors import UserError
 from torch_lab.hparams import validate
-from torch_lab.sweep_space import describe, optuna_distributions, read_sweep
+from torch_lab.sweep_space import clearml_ranges, describe, optuna_distributions, read_sweep
 from torch_lab.utils import import_script_as_module
 
 REGRESSION = REPO / "src" / "example_project" / "experiments" / "01_regression" / "hparams.py"
@@ -115,12 +115,36 @@ def test_describe_fills_the_defaults_from_the_monitor(toy: Path, tmp_path: Path)
     assert sweep["pruner"] == {"type": "median"} and sweep["sampler"] == "tpe" and sweep["trials"] is None
 
 
+# Run in a child process: Task.init marks its process as a ClearML master (CLEARML_PROC_MASTER_ID),
+# which the later tests' train processes would inherit and attach to.
+TRANSLATE = """
+import json, sys
+from pathlib import Path
+from torch_lab import tracking
+from torch_lab.hparams import validate
+from torch_lab.sweep_queue import build_optimizer
+from torch_lab.sweep_space import read_sweep
+from torch_lab.utils import import_script_as_module
+
+base, sweep_path = Path(sys.argv[1]), Path(sys.argv[2])
+hparams = validate(import_script_as_module(base).hparams, base)
+tracking.configure(True)
+task = tracking.start_task(hparams["task"], "base", "training", [], True)
+tracking.connect_hparams(task, hparams)
+optimizer = build_optimizer(read_sweep(sweep_path, hparams, base), hparams, 4, task.id, "gpu", 2)
+print("RESULT", json.dumps({"parameters": sorted(task.get_parameters()),
+                            "converted": optimizer.optimizer._convert_hyper_parameters_to_optuna(),
+                            "queue": optimizer.execution_queue,
+                            "concurrent": optimizer.max_number_of_concurrent_tasks}))
+task.close()
+"""
+
+
 def test_space_translates_to_clearml_ranges_on_the_hparams_section(tmp_path: Path) -> None:
     """ClearML's optimizer is built offline over a real offline task holding the regression
     hparams (no server can run here, so it is never started): every range names a parameter the
     task has, and ClearML's own conversion back to Optuna gives torch-lab's distributions."""
-    from torch_lab import tracking
-    from torch_lab.sweep_queue import build_optimizer, objective
+    from torch_lab.sweep_queue import objective
 
     hparams = validate(import_script_as_module(REGRESSION).hparams, REGRESSION)
     path = write_sweep(tmp_path, '{"space": {"config.learning_rate": {"low": 1e-4, "high": 1e-1, "log": True}, '
@@ -129,21 +153,16 @@ def test_space_translates_to_clearml_ranges_on_the_hparams_section(tmp_path: Pat
                                  '"monitor.min_delta": {"low": 0.0, "high": 0.5, "step": 0.25}, '
                                  '"monitor.patience": {"low": 1, "high": 5}}, "direction": "minimize"}')
     sweep = read_sweep(path, hparams, REGRESSION)
-    tracking.configure(True)
-    task = tracking.start_task(hparams["task"], "base", "training", [], True)
-    try:
-        tracking.connect_hparams(task, hparams)
-        parameters = task.get_parameters()
-        optimizer = build_optimizer(sweep, hparams, 4, task.id, "gpu", 2)
-        converted = optimizer.optimizer._convert_hyper_parameters_to_optuna()
-    finally:
-        task.close()
-    assert set(converted) <= set(parameters)
+    child = subprocess.run([sys.executable, "-c", TRANSLATE, str(REGRESSION), str(path)], capture_output=True,
+                           text=True, timeout=300)
+    assert child.returncode == 0, child.stderr[-3000:]
+    result = json.loads(next(line for line in child.stdout.splitlines() if line.startswith("RESULT "))[7:])
+    converted = result["converted"]
+    assert set(converted) <= set(result["parameters"])
     assert set(converted) == {"hparams/config/learning_rate", "hparams/config/model/hidden",
                               "hparams/config/model/layers", "hparams/config/batch_size",
                               "hparams/monitor/min_delta", "hparams/monitor/patience"}
-    distributions = optuna_distributions(sweep)
-    for key, distribution in distributions.items():
+    for key, distribution in optuna_distributions(sweep).items():
         kind, kwargs = converted["hparams/" + key.replace(".", "/")]
         assert kind == {"FloatDistribution": "suggest_float", "IntDistribution": "suggest_int",
                         "CategoricalDistribution": "suggest_categorical"}[type(distribution).__name__]
@@ -152,10 +171,11 @@ def test_space_translates_to_clearml_ranges_on_the_hparams_section(tmp_path: Pat
             expected["choices"] = list(distribution.choices)
         assert kwargs == pytest.approx(expected) if kind == "suggest_float" else kwargs == expected, key
     assert objective(sweep) == ("mse", "val", "min_global")
-    assert optimizer.execution_queue == "gpu" and optimizer.max_number_of_concurrent_tasks == 2
-    absent = write_sweep(tmp_path, '{"space": {"trainer.init.gradient_clip_val": [0.5, 1.0]}}', "absent.py")
+    assert (result["queue"], result["concurrent"]) == ("gpu", 2)
+    absent = read_sweep(write_sweep(tmp_path, '{"space": {"trainer.init.gradient_clip_val": [0.5, 1.0]}}',
+                                    "absent.py"), hparams, REGRESSION)
     with pytest.raises(UserError, match="space.trainer.init.gradient_clip_val: not in the base hparams"):
-        build_optimizer(read_sweep(absent, hparams, REGRESSION), hparams, 4, task.id, "gpu", 1)
+        clearml_ranges(absent, hparams)
 
 
 def test_trials_left_running_by_a_killed_sweep_are_interrupted_and_not_counted(toy: Path, tmp_path: Path) -> None:
@@ -298,18 +318,18 @@ def test_median_pruner_prunes_a_bad_trial(toy: Path, tmp_path: Path) -> None:
 def test_ctrl_c_interrupts_the_trial_and_the_next_start_replaces_it(toy: Path, tmp_path: Path) -> None:
     write_sweep(tmp_path, '{"trials": 1, "space": {"config.lr": [0.1]}}')
     command = [str(Path(sys.executable).parent / "train"), str(toy), "--sweep", "sweep.py", "--offline",
-               "--set", "config.batch_sleep=0.5", "trainer.init.max_epochs=1"]
+               "--set", "config.batch_sleep=0.5", "trainer.init.max_epochs=30"]  # 2 s an epoch
     sweep = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     deadline = time.monotonic() + 240
-    while not list((tmp_path / "data" / "artifacts").glob("*/checkpoints")) and time.monotonic() < deadline:
-        time.sleep(0.5)
-    time.sleep(3)
+    while not list((tmp_path / "data" / "artifacts").glob("*/history.csv")) and time.monotonic() < deadline:
+        time.sleep(0.5)  # the trial has trained its first epoch
     sweep.send_signal(signal.SIGINT)
     out, err = sweep.communicate(timeout=240)
     assert sweep.returncode == 130, err[-3000:]
     [record] = run_dirs(tmp_path)
-    assert record["status"] == "interrupted"
-    assert "interrupted" in out.splitlines()[-3] or any(line.split()[2:3] == ["interrupted"] for line in out.splitlines())
+    assert record["status"] == "interrupted" and "last" in record["checkpoints"]
+    assert [line.split()[:3] for line in out.splitlines() if line.startswith("0  ")] == [
+        ["0", record["task_id"], "interrupted"]]  # the summary's row
     again = run_cli("train", toy, "--sweep", "sweep.py", "--offline", "--set", "trainer.init.max_epochs=1")
     assert again.returncode == 0, again.stderr[-3000:]
     assert "0 of 1 trials done" in again.stdout

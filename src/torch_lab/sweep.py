@@ -27,7 +27,7 @@ from torch_lab.errors import UserError, display_path
 from torch_lab.multirun import Job, job_slots
 from torch_lab.run_dir import artifacts_root, find_run_dir
 from torch_lab.sweep_space import Sweep, optuna_distributions, read_sweep
-from torch_lab.sweep_trial import TRIAL_ENV, open_storage, optuna_pruner
+from torch_lab.sweep_trial import TRIAL_ENV, open_storage, optuna_pruner, trial_run
 
 #: Statuses that count as a finished trial (interrupted ones are run again).
 COUNTED = ("completed", "pruned", "failed")
@@ -275,7 +275,9 @@ def tell(study: Any, trial: Any, result: dict[str, Any]) -> int:
     if status == "completed" and not isinstance(value, (int, float)):
         status, result = "failed", {**result, "error": f"the run logged no {best.get('monitor') or 'metric'}"}
     task_id = result.get("task_id")
-    run_dir = find_run_dir(task_id) if task_id else None
+    run_dir = find_run_dir(task_id) if task_id else trial_run(study.study_name, trial.number)
+    if run_dir and not task_id:
+        task_id = json.loads((run_dir / "run.json").read_text())["task_id"]
     for key, item in (("task_id", task_id), ("status", status), ("error", result.get("error")),
                       ("run_dir", str(run_dir) if run_dir else None), ("checkpoint", best.get("path"))):
         trial.set_user_attr(key, item)
@@ -283,6 +285,6 @@ def tell(study: Any, trial: Any, result: dict[str, Any]) -> int:
         study.tell(trial, float(value))
     else:
         study.tell(trial, state=TrialState.PRUNED if status == "pruned" else TrialState.FAIL)
-    print(f"torch-lab: trial {trial.number} {status}" + (f": {result.get('error')}" if status == "failed" else ""),
-          flush=True)
+    reason = f": {result.get('error')}" if status == "failed" else ""
+    print(f"torch-lab: trial {trial.number} {status}{reason}", flush=True)
     return 1 if status in COUNTED else 0

@@ -8,7 +8,10 @@ from __future__ import annotations
 import json
 import os
 import signal
+from pathlib import Path
 from typing import Any
+
+from torch_lab.run_dir import artifacts_root
 
 TRIAL_ENV = "TORCH_LAB_SWEEP_TRIAL"
 
@@ -61,3 +64,15 @@ def open_storage(path: str) -> Any:
     from optuna.storages.journal import JournalFileBackend
 
     return JournalStorage(JournalFileBackend(path))
+
+
+def trial_run(name: str, number: int) -> Path | None:
+    """The run directory of a sweep's trial, by its run.json ``sweep`` entry (an interrupted child
+    reports no task id)."""
+    for record in sorted(artifacts_root().absolute().glob("*/run.json")):
+        try:
+            if json.loads(record.read_text()).get("sweep") == {"name": name, "trial": number}:
+                return record.parent
+        except (OSError, ValueError):
+            continue
+    return None
