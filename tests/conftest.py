@@ -29,7 +29,8 @@ def isolated(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, matplotlib_config:
     """Run every test in its own directory with its own ClearML cache and artifacts root, and no
     ClearML server configured (HOME moves too, hiding a ~/clearml.conf from the scripts)."""
     for name in ("CLEARML_API_HOST", "CLEARML_API_ACCESS_KEY", "CLEARML_API_SECRET_KEY",
-                 "CLEARML_OFFLINE_MODE", "CLEARML_CONFIG_FILE", "TORCH_LAB_ARTIFACTS"):
+                 "CLEARML_OFFLINE_MODE", "CLEARML_CONFIG_FILE", "TORCH_LAB_ARTIFACTS",
+                 "CLEARML_PROC_MASTER_ID", "CLEARML_TASK_ID"):  # a task of this process
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("CLEARML_CACHE_DIR", str(tmp_path / "clearml-cache"))
     monkeypatch.setenv("HOME", str(tmp_path / "home"))
