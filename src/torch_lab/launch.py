@@ -18,16 +18,19 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import pytorch_lightning as pl  # before clearml (see torch_lab.tracking)
-from pytorch_lightning.callbacks import EarlyStopping, LearningRateMonitor, ModelCheckpoint
+from pytorch_lightning.callbacks import EarlyStopping
 from pytorch_lightning.utilities.model_summary import ModelSummary
 
 from torch_lab import checkpoints, tracking
+from torch_lab.callback_group import CallbackGroup, Checkpoint
 from torch_lab.checkpoint_io import AtomicCheckpointIO
-from torch_lab.callbacks import CheckpointMetadata, NaNGuard, RandomState, RunHistory, scalar_metrics
+from torch_lab.callbacks import CheckpointMetadata, RandomState, RunHistory, scalar_metrics
 from torch_lab.errors import UserError, display_path
 from torch_lab.experiment import Experiment, dataloaders_of
 from torch_lab.hparams import apply_overrides
+from torch_lab.learning_rates import LearningRates
 from torch_lab.loggers import ClearMLLogger
+from torch_lab.nan_guard import NaNGuard
 from torch_lab.precheck import refuse_trainer_keys
 from torch_lab.run_dir import RunDirectory, write_atomic
 from torch_lab.start_points import StartPoint, check_start, from_task, resumable
@@ -170,27 +173,27 @@ def train(experiment: Experiment, options: RunOptions) -> RunDirectory:
     with tracked:
         monitor = tracked.hparams["monitor"]
         _default_scheduler_monitor(config["module"], monitor["metric"])
-        best = ModelCheckpoint(dirpath=run.checkpoints, filename="best", monitor=monitor["metric"],
+        best = Checkpoint(dirpath=run.checkpoints, filename="best", monitor=monitor["metric"],
                                mode=monitor["mode"], save_top_k=1, save_last=True,
                                enable_version_counter=False, auto_insert_metric_name=False)
         stopping = [EarlyStopping(monitor["metric"], mode=monitor["mode"], patience=monitor["patience"],
                                   min_delta=monitor["min_delta"])] if monitor["patience"] is not None else []
         history = RunHistory(run, monitor)
         every = tracked.hparams["checkpoint"]["every_n_train_steps"]
-        periodic = [ModelCheckpoint(dirpath=run.checkpoints, save_top_k=0, save_last=True,
+        periodic = [Checkpoint(dirpath=run.checkpoints, save_top_k=0, save_last=True,
                                     every_n_train_steps=every)] if every else []
-        init = {"log_every_n_steps": 1, **tracked.hparams["trainer"]["init"]}  # e.g. the LR per step
+        init = dict(tracked.hparams["trainer"]["init"])
         plugins = init.pop("plugins", None) or []
         trainer = tracked.trainer = pl.Trainer(
             **init,
             plugins=[*(plugins if isinstance(plugins, list) else [plugins]), AtomicCheckpointIO()],
             default_root_dir=run.path,
             logger=ClearMLLogger(tracked.task),
-            callbacks=[*config["callbacks"], *progress_bar(init, config["callbacks"]), NaNGuard(),
-                       best, *periodic, *stopping, history,
-                       LearningRateMonitor(logging_interval="step"),
-                       CheckpointMetadata(tracked.task.id, tracked.hparams), RandomState(),
-                       tracked.stop],
+            callbacks=[*config["callbacks"], *progress_bar(init, config["callbacks"]),
+                       CallbackGroup([NaNGuard(), history, LearningRates(),
+                                      CheckpointMetadata(tracked.task.id, tracked.hparams),
+                                      RandomState(), tracked.stop]),
+                       best, *periodic, *stopping],
         )
         state = start.path if start is not None and not start.weights_only else None
         if start is not None and start.parent is not None:
