@@ -47,6 +47,7 @@ DIFFERENCES = (
     ("a metric in train (per step, epoch end included)", "train_metric", "train"),
 )
 SMOKE_STEPS = 20
+SMOKE_VARIANTS = ("lightning", "train")
 #: The clocks reported: CPU time (of the whole process, every thread) is the main measure, as it is
 #: nearly immune to other processes sharing the cores; wall time is reported beside it.
 CLOCKS = {"cpu_seconds": "CPU", "seconds": "wall"}
@@ -136,8 +137,8 @@ def spread(values: list[float]) -> dict[str, float]:
 def main() -> None:
     parser = common.parser("step_overhead", __doc__.splitlines()[0])
     parser.add_argument("--steps", type=int, default=2000, help="training steps per epoch (default 2000)")
-    parser.add_argument("--variants", default=",".join(VARIANTS),
-                        help=f"comma-separated subset of {', '.join(VARIANTS)}")
+    parser.add_argument("--variants", help=f"comma-separated subset of {', '.join(VARIANTS)} "
+                                           f"(default: all; with --smoke: {','.join(SMOKE_VARIANTS)})")
     parser.add_argument("--variant", choices=VARIANTS, help=argparse.SUPPRESS)
     parser.add_argument("--timing-file", type=Path, help=argparse.SUPPRESS)
     parser.set_defaults(repeats=5)
@@ -149,7 +150,8 @@ def main() -> None:
         print(json.dumps(result))
         return
     os.environ["OMP_NUM_THREADS"] = "1"  # inherited by every variant's process
-    names = [name for name in args.variants.split(",") if name]
+    chosen = args.variants or ",".join(SMOKE_VARIANTS if args.smoke else VARIANTS)
+    names = [name for name in chosen.split(",") if name]
     unknown = set(names) - set(VARIANTS)
     if unknown:
         parser.error(f"unknown variants: {', '.join(sorted(unknown))}")

@@ -19,6 +19,7 @@ EXPECTED = {
     "tracking_cost": {"modes", "ratio_on_off", "max_step_stall_s_logging_on", "task_close_s"},
     "inference": {"variants", "ratio_infer/hand_written", "infer_wall_seconds", "identical_predictions"},
     "dataloading": {"loaders", "model_samples_per_s", "data_share_of_step_workers0"},
+    "step_overhead": {"rounds", "cpu_seconds_us_per_step", "seconds_us_per_step"},
 }
 
 
@@ -61,3 +62,12 @@ def test_error_latency_smoke(tmp_path: Path) -> None:
     assert TOP_KEYS | {"rows", "all_ok", "slower_than_target"} <= results.keys()
     assert results["settings"]["smoke"] is True and results["all_ok"] is True
     assert [row["row"] for row in results["rows"]] == ["path_missing", "path_is_directory", "path_not_py"]
+
+
+def test_step_overhead_smoke(tmp_path: Path) -> None:
+    results = smoke("step_overhead", tmp_path / "unused", tmp_path / "step_overhead.json")
+    assert TOP_KEYS | EXPECTED["step_overhead"] <= results.keys()
+    assert results["settings"]["smoke"] is True
+    cpu = results["cpu_seconds_us_per_step"]
+    assert cpu["variants"].keys() == {"lightning", "train"}
+    assert cpu["differences"]["train over bare Lightning, no metrics"]["baseline"] == "lightning"
