@@ -20,6 +20,7 @@ EXPECTED = {
     "inference": {"variants", "ratio_infer/hand_written", "infer_wall_seconds", "identical_predictions"},
     "dataloading": {"loaders", "model_samples_per_s", "data_share_of_step_workers0"},
     "step_overhead": {"rounds", "cpu_seconds_us_per_step", "seconds_us_per_step"},
+    "step_components": {"components_us_per_step"},
 }
 
 
@@ -32,7 +33,7 @@ def smoke(name: str, data_dir: Path, out: Path) -> dict:
     return json.loads(out.read_text())
 
 
-@pytest.mark.parametrize("name", ["startup", "tracking_cost", "dataloading"])
+@pytest.mark.parametrize("name", ["startup", "tracking_cost", "dataloading", "step_components"])
 def test_smoke_run_on_synthetic_data(name: str, tmp_path: Path) -> None:
     results = smoke(name, tmp_path / "no-mnist-here", tmp_path / f"{name}.json")
     assert TOP_KEYS | EXPECTED[name] <= results.keys()
