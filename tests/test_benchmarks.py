@@ -20,6 +20,8 @@ EXPECTED = {
     "inference": {"variants", "ratio_infer/hand_written", "infer_wall_seconds", "identical_predictions"},
     "dataloading": {"loaders", "model_samples_per_s", "data_share_of_step_workers0"},
     "runs_listing": {"wall_seconds", "cpu_seconds", "bar_s", "under_bar"},
+    "step_overhead": {"rounds", "cpu_seconds_us_per_step", "seconds_us_per_step"},
+    "step_components": {"components_us_per_step"},
 }
 
 
@@ -32,7 +34,8 @@ def smoke(name: str, data_dir: Path, out: Path) -> dict:
     return json.loads(out.read_text())
 
 
-@pytest.mark.parametrize("name", ["startup", "tracking_cost", "dataloading", "runs_listing"])
+@pytest.mark.parametrize("name", ["startup", "tracking_cost", "dataloading", "runs_listing",
+                                  "step_components"])
 def test_smoke_run_on_synthetic_data(name: str, tmp_path: Path) -> None:
     results = smoke(name, tmp_path / "no-mnist-here", tmp_path / f"{name}.json")
     assert TOP_KEYS | EXPECTED[name] <= results.keys()
@@ -62,3 +65,12 @@ def test_error_latency_smoke(tmp_path: Path) -> None:
     assert TOP_KEYS | {"rows", "all_ok", "slower_than_target"} <= results.keys()
     assert results["settings"]["smoke"] is True and results["all_ok"] is True
     assert [row["row"] for row in results["rows"]] == ["path_missing", "path_is_directory", "path_not_py"]
+
+
+def test_step_overhead_smoke(tmp_path: Path) -> None:
+    results = smoke("step_overhead", tmp_path / "unused", tmp_path / "step_overhead.json")
+    assert TOP_KEYS | EXPECTED["step_overhead"] <= results.keys()
+    assert results["settings"]["smoke"] is True
+    cpu = results["cpu_seconds_us_per_step"]
+    assert cpu["variants"].keys() == {"lightning", "train"}
+    assert cpu["differences"]["train over bare Lightning, no metrics"]["baseline"] == "lightning"

@@ -148,27 +148,6 @@ class RunHistory(pl.Callback):
         return min(scored, key=lambda pair: (sign * pair[0], pair[1]))[1]
 
 
-class NaNGuard(pl.Callback):
-    """Stop the run at the first non-finite training loss, naming the step, before that state can
-    reach a checkpoint (Lightning runs checkpoint callbacks after this one): the last good
-    checkpoint is kept."""
-
-    def __init__(self) -> None:
-        self._step = 0
-
-    def on_train_batch_start(self, trainer: pl.Trainer, *args: Any) -> None:
-        self._step = trainer.global_step  # the step this batch belongs to
-
-    def on_train_batch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule, outputs: Any,
-                           batch: Any, batch_idx: int) -> None:
-        loss = outputs.get("loss") if isinstance(outputs, dict) else outputs
-        if isinstance(loss, torch.Tensor) and not bool(torch.isfinite(loss).all()):
-            raise FloatingPointError(
-                f"NaN guard: the training loss is {float(loss)} at step {self._step} "
-                f"(epoch {trainer.current_epoch}, batch {batch_idx}); stopped before checkpointing it"
-            )
-
-
 class CheckpointMetadata(pl.Callback):
     """Store plain-data provenance (task id, resolved hparams) in every checkpoint, so checkpoints
     load with ``torch.load(weights_only=True)``."""

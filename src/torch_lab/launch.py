@@ -17,28 +17,21 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import pytorch_lightning as pl  # before clearml (see torch_lab.tracking)
-from pytorch_lightning.callbacks import (
-    EarlyStopping,
-    LearningRateMonitor,
-    ModelCheckpoint,
-)
+from pytorch_lightning.callbacks import EarlyStopping
 from pytorch_lightning.utilities.model_summary import ModelSummary
 
 from torch_lab import checkpoints, tracking
-from torch_lab.callbacks import (
-    CheckpointMetadata,
-    NaNGuard,
-    RandomState,
-    RunHistory,
-    scalar_metrics,
-)
+from torch_lab.callback_group import CallbackGroup, Checkpoint
+from torch_lab.callbacks import CheckpointMetadata, RandomState, RunHistory, scalar_metrics
 from torch_lab.checkpoint_io import AtomicCheckpointIO
 from torch_lab.curves import CurvesPlot
 from torch_lab.errors import UserError, display_path
 from torch_lab.experiment import Experiment, dataloaders_of
 from torch_lab.hparams import apply_overrides
+from torch_lab.learning_rates import LearningRates
 from torch_lab.loggers import ClearMLLogger
 from torch_lab.monitor_guard import MonitorGuard
+from torch_lab.nan_guard import NaNGuard
 from torch_lab.precheck import refuse_trainer_keys
 from torch_lab.pruning import pruning_callbacks
 from torch_lab.run_dir import RunDirectory, write_atomic
@@ -208,27 +201,28 @@ def train(experiment: Experiment, options: RunOptions) -> RunDirectory:
 
 
 def _training_callbacks(tracked: TrackedRun, config: dict[str, Any], dev_run: bool
-                        ) -> tuple[list[pl.Callback], ModelCheckpoint, RunHistory]:
-    """The experiment's callbacks and torch-lab's (in the order they must run), the best-model
-    checkpoint and the history (drawn as curves.png, but in dev runs: too short)."""
+                        ) -> tuple[list[pl.Callback], Checkpoint, RunHistory]:
+    """The experiment's callbacks and torch-lab's (its plain ones as one ``CallbackGroup``, in the
+    order they must run: the guards before any checkpoint of the epoch), the best-model checkpoint
+    and the history (drawn as curves.png, but in dev runs: too short)."""
     run, monitor, init = tracked.run, tracked.hparams["monitor"], tracked.hparams["trainer"]["init"]
-    best = ModelCheckpoint(dirpath=run.checkpoints, filename="best", monitor=monitor["metric"],
-                           mode=monitor["mode"], save_top_k=1, save_last=True,
-                           enable_version_counter=False, auto_insert_metric_name=False)
+    best = Checkpoint(dirpath=run.checkpoints, filename="best", monitor=monitor["metric"],
+                      mode=monitor["mode"], save_top_k=1, save_last=True,
+                      enable_version_counter=False, auto_insert_metric_name=False)
     stopping = [EarlyStopping(monitor["metric"], mode=monitor["mode"], patience=monitor["patience"],
                               min_delta=monitor["min_delta"])] if monitor["patience"] is not None else []
     history = RunHistory(run, monitor)
     every = tracked.hparams["checkpoint"]["every_n_train_steps"]
-    periodic = [ModelCheckpoint(dirpath=run.checkpoints, save_top_k=0, save_last=True,
-                                every_n_train_steps=every)] if every else []
-    source = display_path(tracked.run.record.get("hparams_path") or "hparams")
-    callbacks = [*config["callbacks"], *progress_bar(init, config["callbacks"]), NaNGuard(),
-                 MonitorGuard(source, monitor["metric"]), best, *periodic, *stopping, history,
-                 *([] if dev_run else [CurvesPlot(history)]),
-                 LearningRateMonitor(logging_interval="step"),
-                 CheckpointMetadata(tracked.task.id, tracked.hparams), RandomState(),
-                 FlushBeforeCheckpoint(tracked.task), *tracked.record_hparams, tracked.stop,
-                 *pruning_callbacks()]
+    periodic = [Checkpoint(dirpath=run.checkpoints, save_top_k=0, save_last=True,
+                           every_n_train_steps=every)] if every else []
+    source = display_path(run.record.get("hparams_path") or "hparams")
+    group = CallbackGroup([NaNGuard(), MonitorGuard(source, monitor["metric"]), history,
+                           *([] if dev_run else [CurvesPlot(history)]), LearningRates(),
+                           CheckpointMetadata(tracked.task.id, tracked.hparams), RandomState(),
+                           FlushBeforeCheckpoint(tracked.task), *tracked.record_hparams, tracked.stop,
+                           *pruning_callbacks()])
+    callbacks = [*config["callbacks"], *progress_bar(init, config["callbacks"]), group, best, *periodic,
+                 *stopping]
     return callbacks, best, history
 
 
@@ -238,7 +232,9 @@ def _fit(tracked: TrackedRun, config: dict[str, Any], start: StartPoint | None, 
     run, monitor = tracked.run, tracked.hparams["monitor"]
     _default_scheduler_monitor(config["module"], monitor["metric"])
     callbacks, best, history = _training_callbacks(tracked, config, dev_run)
-    init = {"log_every_n_steps": 1, **tracked.hparams["trainer"]["init"]}  # e.g. the LR per step
+    # 1: an experiment's own per-step self.log reaches ClearML each step (and Lightning does not warn
+    # about epochs shorter than its default 50); with nothing logged per step it costs nothing measurable.
+    init = {"log_every_n_steps": 1, **tracked.hparams["trainer"]["init"]}
     plugins = init.pop("plugins", None) or []
     trainer = tracked.trainer = pl.Trainer(
         **init,

@@ -12,8 +12,9 @@ from typing import Any, Callable, Mapping
 
 import pytorch_lightning as pl
 import torch
-import torchmetrics
 from torch import nn
+
+from torch_lab.epoch_metrics import EpochUpdates, LossMean
 
 
 def split_batch(batch: Any) -> tuple[Any, dict[str, Any] | None]:
@@ -67,7 +68,9 @@ class TrainLabModule(LabModule):
             (optional), "scheduler_kwargs": {...}, "monitor": metric name for the scheduler
             (e.g. ``"loss/val"``), "interval": "epoch" | "step", "frequency": int}``.
         metrics: ``{name: torchmetrics.Metric}``; each stage (train, val, test) gets its own copy,
-            fed ``(output_transform(output), y)`` and logged as ``<name>/<stage>`` per epoch.
+            fed ``(output_transform(output), y)`` and logged as ``<name>/<stage>`` per epoch. The
+            steps' inputs are fed in one ``update`` at the epoch's end (see
+            ``torch_lab.epoch_metrics.EpochUpdates``): nothing waits on the device during a step.
         output_transform: applied to outputs before metrics and in ``predict_step``.
 
     The loss is logged as ``loss/<stage>`` per epoch: the mean over the epoch's samples.
@@ -97,10 +100,8 @@ class TrainLabModule(LabModule):
 
     @staticmethod
     def _stage_metrics(metrics: dict[str, Any]) -> nn.ModuleDict:
-        # A NaN loss stays in the mean (nan_strategy NaN): "warn" would drop it, and "disable"
-        # ignores the weights in torchmetrics 1.9.
-        return nn.ModuleDict({"loss": torchmetrics.MeanMetric(nan_strategy=float("nan")),
-                              **{name: copy.deepcopy(metric) for name, metric in metrics.items()}})
+        return nn.ModuleDict({"loss": LossMean(),
+                              **{name: EpochUpdates(copy.deepcopy(metric)) for name, metric in metrics.items()}})
 
     def _step(self, batch: Any, stage: str) -> torch.Tensor:
         x, md = split_batch(batch)
