@@ -1,6 +1,6 @@
 """Check the hparams ``monitor.metric`` while training: that it is logged at all (found at the
-sanity-check validation where a close name shows the typo, else at the first validation), and
-that its value is finite before it can pick a checkpoint."""
+sanity-check validation where a logged name is close, i.e. a typo; else once a whole epoch logged
+everything), and that its value is finite before it can pick a checkpoint."""
 
 from __future__ import annotations
 
@@ -20,6 +20,7 @@ class MonitorGuard(pl.Callback):
     def __init__(self, source: str, metric: str) -> None:
         self.source = source
         self.metric = metric
+        self._epoch_done = False
 
     def _missing(self, logged: list[str], final: bool) -> None:
         close = difflib.get_close_matches(self.metric, logged, n=1, cutoff=0.75)
@@ -33,10 +34,19 @@ class MonitorGuard(pl.Callback):
             return
         metrics: dict[str, Any] = trainer.callback_metrics
         if self.metric not in metrics:
-            self._missing(list(metrics), final=not trainer.sanity_checking)
+            # Training metrics are logged at the epoch's end, after the sanity check and validation.
+            if trainer.sanity_checking and not self.metric.endswith("/train"):
+                self._missing(list(metrics), final=False)
             return
         value = float(metrics[self.metric])
         if not trainer.sanity_checking and not math.isfinite(value):
             raise FloatingPointError(
                 f"NaN guard: the monitored {self.metric} is {value} at epoch {trainer.current_epoch} "
                 "(validation); stopped before checkpointing it")
+
+    def on_train_epoch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        self._epoch_done = True  # by the next epoch's start, this one has logged everything
+
+    def on_train_epoch_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        if self._epoch_done and self.metric not in trainer.callback_metrics:
+            self._missing(list(trainer.callback_metrics), final=True)
