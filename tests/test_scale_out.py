@@ -5,7 +5,7 @@ import json
 import zipfile
 from pathlib import Path
 
-from conftest import DEMO, run_cli
+from conftest import DEMO, run_cli, sets
 from torch_lab import tracking
 
 
@@ -16,9 +16,9 @@ def runs(root: Path) -> list[Path]:
 def test_ddp_on_two_cpu_processes_is_one_task_and_one_run(tiny_mnist: Path, tmp_path: Path) -> None:
     """The demo's model on tiny MNIST with strategy='ddp' over 2 CPU processes (gloo): one offline
     session, one run directory, each metric point logged once (by rank zero)."""
-    result = run_cli("train", DEMO / "hparams.py", "--offline", "--devices", "2", "--set",
+    result = run_cli("train", DEMO / "hparams.py", "--offline", "--devices", "2", *sets(
                      "trainer.init.strategy='ddp'", "trainer.init.accelerator='cpu'",
-                     f"config.data_dir='{tiny_mnist}'", "config.val_size=64", "trainer.init.max_epochs=2")
+                     f"config.data_dir='{tiny_mnist}'", "config.val_size=64", "trainer.init.max_epochs=2"))
     assert result.returncode == 0, result.stderr
     [run] = runs(tmp_path)
     record = json.loads((run / "run.json").read_text())

@@ -8,14 +8,16 @@ Exit codes: 0 success, 1 the run failed, 2 a user error (one line, no traceback 
 from __future__ import annotations
 
 import argparse
-import glob
 import json
 import logging
 import os
 import sys
 from typing import TYPE_CHECKING, Callable
 
+from torch_lab.errors import UserError
+from torch_lab.hparams_files import expand_paths
 from torch_lab.multirun import RESULT_ENV, run_many
+from torch_lab.print_hparams import print_hparams
 
 if TYPE_CHECKING:
     from torch_lab.precheck import Precheck
@@ -53,28 +55,17 @@ def devices_value(text: str) -> int | str | list[int]:
         return text
 
 
-def expand_paths(patterns: list[str]) -> list[str]:
-    """Expand quoted glob patterns (``"experiments/*/hparams*.py"``); plain paths pass through."""
-    paths: list[str] = []
-    for pattern in patterns:
-        if any(char in pattern for char in "*?["):
-            matches = sorted(glob.glob(pattern))
-            if not matches:
-                raise SystemExit(f"train: error: no file matches {pattern!r}")
-            paths += matches
-        else:
-            paths.append(pattern)
-    return paths
-
-
 def _common(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--offline", action="store_true",
                         help="use ClearML's offline mode (a local session zip to import later)")
     parser.add_argument("--debug", action="store_true",
                         help="verbose logging, anomaly detection, tracebacks and a post-mortem debugger")
-    parser.add_argument("--set", dest="overrides", metavar="KEY=VALUE", nargs="+", action="extend",
+    parser.add_argument("--set", dest="overrides", metavar="KEY=VALUE", action="append",
                         default=[], help="override an hparams key, e.g. config.learning_rate=3e-3 "
-                        "(value parsed as a Python literal)")
+                        "(value parsed as a Python literal); one KEY=VALUE per --set, repeat it "
+                        "for more")
+    parser.add_argument("--print-hparams", action="store_true",
+                        help="print the resolved hparams (layering, --set, defaults) as JSON and exit")
 
 
 def train_parser() -> argparse.ArgumentParser:
@@ -134,13 +125,20 @@ def _main(parser: argparse.ArgumentParser, argv: list[str] | None) -> int:
     args = parser.parse_intermixed_args(argv)
     _configure_logging(args.debug)
     if prog == "train":
-        paths = expand_paths(args.hparams_paths)
+        try:
+            paths = expand_paths(args.hparams_paths)
+        except UserError as error:
+            parser.error(str(error))
+        if args.print_hparams:
+            return print_hparams(prog, paths, args.overrides, getattr(args, "sweep", None))
         if len(paths) > 1:
             if args.resume is not None:
                 parser.error("--resume takes a single hparams file")
             child_args = [item for item in argv if item not in args.hparams_paths]
             return run_many(paths, [a for a in child_args if a != "--parallel"], args.parallel)
         args.hparams_path = paths[0]
+    elif args.print_hparams:
+        return print_hparams(prog, [args.hparams_path], args.overrides)
     outcome: dict = {"status": "failed", "task_id": None}
     try:
         code = _run(prog, args, outcome)

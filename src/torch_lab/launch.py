@@ -25,7 +25,7 @@ from torch_lab import checkpoints, tracking
 from torch_lab.checkpoint_io import AtomicCheckpointIO
 from torch_lab.callbacks import CheckpointMetadata, NaNGuard, RandomState, RunHistory, scalar_metrics
 from torch_lab.errors import UserError, display_path
-from torch_lab.experiment import Experiment, dataloaders_of
+from torch_lab.experiment import Experiment, dataloaders_of, infer_weights
 from torch_lab.hparams import apply_overrides
 from torch_lab.loggers import ClearMLLogger
 from torch_lab.precheck import refuse_trainer_keys
@@ -259,6 +259,7 @@ def infer(experiment: Experiment, options: RunOptions) -> RunDirectory:
     if start is not None:
         start.weights_only = True  # prediction needs the weights only
         check_start(config["module"], start)
+    weights = infer_weights(experiment, config, start.label if start is not None else None)
 
     offline = _select_offline(options.offline)
     tracked = TrackedRun(experiment, hparams, f"infer_{experiment.name}", "inference", ["infer"],
@@ -270,6 +271,8 @@ def infer(experiment: Experiment, options: RunOptions) -> RunDirectory:
     if start is not None:
         tracking.record_parent(tracked.task, start.parent)
         tracked.run.update(started_from=start.parent)
+    tracked.run.update(weights=weights)
+    print(f"torch-lab: predicting with the weights of {weights}", flush=True)
 
     with tracked:
         trainer = tracked.evaluation_trainer(config["callbacks"])
