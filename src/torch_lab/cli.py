@@ -14,6 +14,7 @@ import os
 import sys
 from typing import TYPE_CHECKING, Callable
 
+from torch_lab.completion import PrintCompletion
 from torch_lab.errors import UserError
 from torch_lab.hparams_files import expand_paths
 from torch_lab.multirun import RESULT_ENV, run_many
@@ -66,6 +67,8 @@ def _common(parser: argparse.ArgumentParser) -> None:
                         "for more")
     parser.add_argument("--print-hparams", action="store_true",
                         help="print the resolved hparams (layering, --set, defaults) as JSON and exit")
+    parser.add_argument("--print-completion", action=PrintCompletion, default=argparse.SUPPRESS,
+                        help="print the shell completion script (bash or zsh) and exit")
 
 
 def train_parser() -> argparse.ArgumentParser:
