@@ -9,11 +9,11 @@ from __future__ import annotations
 
 import argparse
 import json
-import logging
 import os
 import sys
 from typing import TYPE_CHECKING, Callable
 
+from torch_lab import console
 from torch_lab.completion import PrintCompletion
 from torch_lab.errors import UserError
 from torch_lab.hparams_files import expand_paths
@@ -59,6 +59,8 @@ def devices_value(text: str) -> int | str | list[int]:
 def _common(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--offline", action="store_true",
                         help="use ClearML's offline mode (a local session zip to import later)")
+    parser.add_argument("--verbose", action="store_true",
+                        help="also show what ClearML, Lightning and warnings print (console.log has it all)")
     parser.add_argument("--debug", action="store_true",
                         help="verbose logging, anomaly detection, tracebacks and a post-mortem debugger")
     parser.add_argument("--set", dest="overrides", metavar="KEY=VALUE", action="append",
@@ -107,12 +109,6 @@ def infer_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _configure_logging(debug: bool) -> None:
-    logging.basicConfig(format="%(levelname)s %(name)s: %(message)s",
-                        level=logging.DEBUG if debug else logging.WARNING)
-    logging.getLogger("torch_lab").setLevel(logging.DEBUG if debug else logging.INFO)
-
-
 def _post_mortem(error: BaseException) -> None:
     import pdb
     import traceback
@@ -126,7 +122,7 @@ def _main(parser: argparse.ArgumentParser, argv: list[str] | None) -> int:
     prog = parser.prog
     argv = sys.argv[1:] if argv is None else argv
     args = parser.parse_intermixed_args(argv)
-    _configure_logging(args.debug)
+    console.install(verbose=args.verbose, debug=args.debug)
     if prog == "train":
         try:
             paths = expand_paths(args.hparams_paths)

@@ -179,7 +179,8 @@ def train(experiment: Experiment, options: RunOptions) -> RunDirectory:
         every = tracked.hparams["checkpoint"]["every_n_train_steps"]
         periodic = [ModelCheckpoint(dirpath=run.checkpoints, save_top_k=0, save_last=True,
                                     every_n_train_steps=every)] if every else []
-        init = {"log_every_n_steps": 1, **tracked.hparams["trainer"]["init"]}  # e.g. the LR per step
+        # The LR logged per step; no model summary printed (model_summary.txt and the header have it).
+        init = {"log_every_n_steps": 1, "enable_model_summary": False, **tracked.hparams["trainer"]["init"]}
         plugins = init.pop("plugins", None) or []
         trainer = tracked.trainer = pl.Trainer(
             **init,
@@ -213,7 +214,7 @@ def train(experiment: Experiment, options: RunOptions) -> RunDirectory:
         if config.get("test_dataloaders") is not None:
             trainer.test(config["module"], config["test_dataloaders"],
                          ckpt_path="best" if best.best_model_path else None,
-                         weights_only=True if best.best_model_path else None)
+                         weights_only=True if best.best_model_path else None, verbose=False)
     return run
 
 
@@ -244,7 +245,8 @@ def evaluate(experiment: Experiment, options: RunOptions) -> RunDirectory:
     if "task_id" in start.parent:
         tracking.record_parent(tracked.task, start.parent)
     with tracked:
-        tracked.evaluation_trainer(config["callbacks"]).test(config["module"], config["test_dataloaders"])
+        tracked.evaluation_trainer(config["callbacks"]).test(config["module"], config["test_dataloaders"],
+                                                             verbose=False)  # the summary has them
     return tracked.run
 
 

@@ -10,11 +10,11 @@ from pathlib import Path
 from typing import Any
 
 import pytorch_lightning as pl  # before clearml (see torch_lab.tracking)
-from pytorch_lightning.callbacks.progress import ProgressBar as LightningProgressBar
 from pytorch_lightning.utilities.rank_zero import rank_zero_only
 
-from torch_lab import tracking
-from torch_lab.callbacks import GracefulStop, ProgressBar, scalar_metrics
+from torch_lab import console, tracking
+from torch_lab.callbacks import GracefulStop, scalar_metrics
+from torch_lab.console_progress import console_callbacks
 from torch_lab.errors import RunFailed, failure_message
 from torch_lab.experiment import Experiment
 from torch_lab.loggers import ClearMLLogger
@@ -24,11 +24,9 @@ log = logging.getLogger(__name__)
 
 
 def progress_bar(init: dict[str, Any], callbacks: list[pl.Callback]) -> list[pl.Callback]:
-    """torch-lab's throttled bar, unless the experiment brings its own or ``trainer.init`` turns
-    the bar off."""
-    if init.get("enable_progress_bar", True) is False:
-        return []
-    return [] if any(isinstance(c, LightningProgressBar) for c in callbacks) else [ProgressBar()]
+    """The console's header and progress (a bar, or lines without a terminal), unless the
+    experiment brings its own bar or ``trainer.init`` turns the bar off."""
+    return console_callbacks(init, callbacks)
 
 
 class TrackedRun:
@@ -71,6 +69,7 @@ class TrackedRun:
                 pid=os.getpid(),
             )
         self.run.write_json("hparams.json", self.hparams)
+        console.attach(self.run.path)  # console.log, with what was printed so far
         if task_type == "training":
             self.stop.last_checkpoint = self.run.checkpoints / "last.ckpt"
         print(f"torch-lab: task {self.task.id} started; run directory {self.run.path}", flush=True)
@@ -122,10 +121,7 @@ class TrackedRun:
             tracking.record_checkpoints(self.task, saved, self.offline)
         finally:
             tracking.finish_task(self.task, status, self.run.path / "run.json", message)
-        print(f"torch-lab: task {self.task.id} {status}; run directory {self.run.path}", flush=True)
-        if self.session_zip:
-            print(f"torch-lab: ClearML offline session {self.session_zip}; import it with: "
-                  f"clearml-task --import-offline-session {self.session_zip}", flush=True)
+        console.summary(self.task.id, status, self.run.record, self.run.path, self.session_zip)
         if status == "interrupted":
             raise KeyboardInterrupt from error
         if status == "failed":
