@@ -127,16 +127,17 @@ class ConsoleStream(io.TextIOBase):
             *lines, self._line = self._line.split("\n")
             for line in lines:
                 self._emit(line + "\n")
-            if "\r" in self._line:  # a bar redrawn in place (the experiment's own): the terminal only
+            if "\r" in self._line and self.isatty():  # a bar redrawn in place: the terminal only
                 self.terminal.write(self._line)
                 self._line = ""
         return len(text)
 
     def _emit(self, text: str) -> None:
-        if self.console.verbose or not text.lstrip("\r").startswith(CLEARML_PREFIXES):
-            self.terminal.write(text)
+        last = text.rsplit("\r", 1)[-1]  # a redrawn line's last state (a file gets no redraws)
+        if self.console.verbose or not last.startswith(CLEARML_PREFIXES):
+            self.terminal.write(text if self.isatty() else last)
             self.terminal.flush()
-            self.console.log(text.rsplit("\r", 1)[-1])  # a redrawn line's last state
+            self.console.log(last)
         else:
             self.console.hide(text)
 
