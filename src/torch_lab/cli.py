@@ -93,6 +93,9 @@ def train_parser() -> argparse.ArgumentParser:
                         "auto, or 0,1")
     parser.add_argument("--queue", metavar="NAME",
                         help="create the task here and enqueue it in ClearML queue NAME for an agent")
+    parser.add_argument("--lr-find", nargs="?", const=0, type=int, metavar="STEPS",
+                        help="no training: Lightning's learning-rate range test over STEPS learning "
+                        "rates (default 100); saves its plot and prints the --set to use")
     parser.add_argument("--parallel", action="store_true",
                         help="with several hparams files: run them at once, one per GPU (or per CPU core)")
     _common(parser)
@@ -186,6 +189,7 @@ def _run(prog: str, args: argparse.Namespace, outcome: dict) -> int:
             devices=getattr(args, "devices", None),
             queue=getattr(args, "queue", None),
             test_only=getattr(args, "test_only", None),
+            lr_find=getattr(args, "lr_find", None),
         )
         command: Callable = getattr(launch, prog)
         if options.queue:

@@ -48,6 +48,7 @@ class RunOptions:
     devices: int | str | list[int] | None = None
     queue: str | None = None
     test_only: str | None = None  # a task id or .ckpt path; "" = the hparams checkpoint block
+    lr_find: int | None = None  # --lr-find: the number of steps (0: the default)
 
 
 def _check_kwargs(experiment: Experiment, block: str, function: Any) -> None:
@@ -118,6 +119,10 @@ def train(experiment: Experiment, options: RunOptions) -> RunDirectory:
     """
     if options.test_only is not None:
         return evaluate(experiment, options)
+    if options.lr_find is not None:
+        from torch_lab.lr_find import lr_find
+
+        return lr_find(experiment, options.lr_find or None, options.offline)
     resume = resumable(experiment, options.resume) if options.resume is not None else None
     if resume is not None:
         if options.dev_run is not None:
