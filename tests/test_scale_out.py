@@ -65,6 +65,11 @@ def test_several_files_in_parallel(toy: Path, tmp_path: Path) -> None:
     result = run_cli("train", toy.parent / "run_a.py", toy.parent / "run_c.py", "--offline", "--parallel")
     assert result.returncode == 0, result.stderr
     assert [json.loads((r / "run.json").read_text())["status"] for r in runs(tmp_path)] == ["completed"] * 2
+    for name in ("run_a", "run_c"):  # each child's epoch line and where its full log is, prefixed
+        [run] = [r for r in runs(tmp_path) if f"-{name}-" in r.name]
+        assert f"[{toy.parent / name}.py] epoch 0/0: " in result.stdout
+        assert f"[{toy.parent / name}.py] task {json.loads((run / 'run.json').read_text())['task_id']}; " \
+               f"full log: {run / 'console.log'}" in result.stdout
 
 
 def test_queue_offline_is_refused(toy: Path, tmp_path: Path) -> None:

@@ -9,15 +9,33 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 RESULT_ENV = "TORCH_LAB_RESULT_FILE"
+#: A child's lines shown, prefixed with its file, when runs are parallel.
+EPOCH_LINE = re.compile(r"epoch \d+(/\d+)?: ")
+STARTED_LINE = re.compile(r"torch-lab: task (\S+) started; run directory (.+)")
+
+
+def relay(hparams_path: str, output: IO[str]) -> None:
+    """Read a parallel child's output line by line; print where its full log is and its epoch
+    lines, each prefixed with ``[hparams_path]`` (the rest is in its console.log)."""
+    for line in output:
+        line = line.rstrip("\n").rsplit("\r", 1)[-1]
+        started = STARTED_LINE.match(line)
+        if started:
+            print(f"[{hparams_path}] task {started[1]}; full log: {Path(started[2]) / 'console.log'}",
+                  flush=True)
+        elif EPOCH_LINE.match(line):
+            print(f"[{hparams_path}] {line}", flush=True)
 
 
 @dataclass
@@ -55,20 +73,26 @@ def run_many(hparams_paths: list[str], child_args: list[str], parallel: bool) ->
     slots = job_slots(parallel)
     with tempfile.TemporaryDirectory(prefix="torch-lab-runs-") as folder:
         jobs = [Job(path, Path(folder) / f"{index}.json", {}) for index, path in enumerate(hparams_paths)]
-        pending, running = list(jobs), []
+        pending, running, relays = list(jobs), [], []
         while pending or running:
             while pending and len(running) < len(slots):
                 job = pending.pop(0)
                 job.env = slots[len(running)] if parallel else {}
                 env = {**os.environ, **job.env, RESULT_ENV: str(job.result_file)}
-                # Sequential runs show their output live; parallel ones would interleave it.
-                output = None if not parallel else subprocess.DEVNULL
-                job.process = subprocess.Popen([sys.executable, sys.argv[0], job.hparams_path,
-                                                *child_args], env=env, stdout=output, stderr=output)
+                # Sequential runs show their output live; parallel ones show their epoch lines.
+                job.process = subprocess.Popen([sys.executable, sys.argv[0], job.hparams_path, *child_args],
+                                               env=env, text=True, stdout=subprocess.PIPE if parallel else None,
+                                               stderr=subprocess.STDOUT if parallel else None)
+                if parallel:
+                    relays.append(threading.Thread(target=relay, args=(job.hparams_path, job.process.stdout),
+                                                   daemon=True))
+                    relays[-1].start()
                 running.append(job)
             while all(job.process.poll() is None for job in running):
                 time.sleep(0.2)
             running = [job for job in running if job.process.poll() is None]
+        for thread in relays:
+            thread.join()
         results = [(job.hparams_path, job.result()) for job in jobs]
     print(summary_table(results), flush=True)
     failed = [(path, result) for path, result in results
