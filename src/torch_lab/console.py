@@ -59,11 +59,14 @@ class Console:
         if not text:
             return
         with self.lock:
-            if self._file is not None:
+            if self._file is None:
+                self._buffer.append(text)
+                return
+            try:
                 self._file.write(text)
                 self._file.flush()
-            else:
-                self._buffer.append(text)
+            except OSError:  # e.g. a full disk: console.log stops, the run does not
+                self._broken()
 
     def attach(self, run_path: Path) -> None:
         """Write console.log in ``run_path`` from now on, starting with what was buffered."""
@@ -71,10 +74,23 @@ class Console:
             if self._file is not None:
                 self._file.close()
             self.path = run_path / LOG_NAME
-            self._file = open(self.path, "a", encoding="utf-8")
-            self._file.write("".join(self._buffer))
-            self._file.flush()
+            try:
+                self._file = open(self.path, "a", encoding="utf-8")
+                self._file.write("".join(self._buffer))
+                self._file.flush()
+            except OSError:
+                self._broken()
             self._buffer.clear()
+
+    def _broken(self) -> None:
+        """Stop writing console.log after a write error (the buffer is not refilled)."""
+        try:
+            if self._file is not None:
+                self._file.close()
+        except OSError:
+            pass
+        self._file = None
+        self._buffer = collections.deque(maxlen=0)
 
     def say(self, line: str, stream: TextIO | None = None, logged: bool = False) -> None:
         """Show ``line`` on the console, above any progress bar; ``logged``: console.log has it."""
