@@ -17,6 +17,7 @@ Nothing heavy is imported here.
 from __future__ import annotations
 
 import collections
+import contextlib
 import io
 import logging
 import sys
@@ -96,7 +97,7 @@ class Console:
         """Show ``line`` on the console, above any progress bar; ``logged``: console.log has it."""
         target = stream or self.stderr
         tqdm = sys.modules.get("tqdm")
-        with (tqdm.tqdm.external_write_mode(file=self.stderr) if tqdm else _nothing()), self.lock:
+        with (tqdm.tqdm.external_write_mode(file=self.stderr) if tqdm else contextlib.nullcontext()), self.lock:
             if not logged:
                 self.log(line + "\n")
             target.write(line + "\n")
@@ -111,14 +112,6 @@ class Console:
             if self._file is not None:
                 self._file.close()
                 self._file = None
-
-
-class _nothing:
-    def __enter__(self) -> None:
-        return None
-
-    def __exit__(self, *args: Any) -> None:
-        return None
 
 
 def _isatty(stream: Any) -> bool:
@@ -198,7 +191,7 @@ class FileHandler(logging.Handler):
 
 class ConsoleHandler(logging.Handler):
     """The records shown on the console: torch-lab's, errors of any logger, everything when
-    verbose; the last hidden warnings (but ClearML's) are kept for a failed run's summary."""
+    verbose; the last hidden warnings (but routine ones) are kept for a failed run's summary."""
 
     def __init__(self, console: Console, debug: bool) -> None:
         super().__init__(logging.DEBUG)
@@ -220,10 +213,18 @@ class ConsoleHandler(logging.Handler):
             text = (self.own if own else self.other).format(record)
             if self.shown(record):
                 self.console.say(text, logged=True)
-            elif record.levelno >= logging.WARNING and not record.name.startswith("clearml"):
-                self.console.hidden.append(" ".join(text.split()))  # one line each
+            elif record.levelno >= logging.WARNING and not _routine(record):
+                line = " ".join(text.split())  # one line each
+                if line not in self.console.hidden:
+                    self.console.hidden.append(line)
         except Exception:
             self.handleError(record)
+
+
+def _routine(record: logging.LogRecord) -> bool:
+    """ClearML's warnings and deprecation notices: never why a run failed."""
+    message = record.getMessage()
+    return record.name.startswith("clearml") or "DeprecationWarning" in message or "FutureWarning" in message
 
 
 def install(verbose: bool = False, debug: bool = False) -> Console:
@@ -275,35 +276,3 @@ def say(line: str) -> None:
         _console.say(line, stream=_console.stdout)
     else:
         print(line, flush=True)
-
-
-def summary(task_id: str, status: str, record: dict[str, Any], run_path: Path,
-            session_zip: Path | None) -> None:
-    """The end of a run: its outcome, best value, test metrics and duration, where everything
-    is, and how to import an offline session. A failed run first shows the last warnings that
-    went to console.log only."""
-    if status == "failed" and _console is not None and _console.hidden:
-        say(f"torch-lab: the last warnings in {run_path / LOG_NAME}:")
-        for line in _console.hidden:
-            say(f"  {line}")
-    parts = [f"torch-lab: {status}"]
-    if _console is not None:
-        parts[0] += f" in {_duration(time.monotonic() - _console.started)}"
-    best = record.get("best") or {}
-    if isinstance(best.get("value"), (int, float)):
-        parts.append(f"best {best['monitor']}={best['value']:.4g} (epoch {best.get('epoch')})")
-    tests = {k: v for k, v in (record.get("metrics") or {}).items() if k.endswith("/test")}
-    if tests:
-        parts.append("test " + " ".join(f"{k}={v:.4g}" for k, v in sorted(tests.items())))
-    say("; ".join(parts))
-    say(f"torch-lab: task {task_id} {status}; run directory {run_path}")
-    if session_zip:
-        say(f"torch-lab: ClearML offline session {session_zip}; import it with: "
-            f"clearml-task --import-offline-session {session_zip}")
-
-
-def _duration(seconds: float) -> str:
-    minutes, seconds = divmod(round(seconds), 60)
-    hours, minutes = divmod(minutes, 60)
-    return f"{hours}:{minutes:02d}:{seconds:02d}" if hours else f"{minutes}:{seconds:02d}" if minutes \
-        else f"{seconds} s"

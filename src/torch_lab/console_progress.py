@@ -1,12 +1,13 @@
-"""The run's progress on the console: a header when Lightning starts, then a progress bar on a
-terminal, or one progress line every ``PROGRESS_LINE_INTERVAL_S`` seconds into a file or pipe
-(no redraws there)."""
+"""The run on the console: a header when Lightning starts, then a progress bar on a terminal, or
+one progress line every ``PROGRESS_LINE_INTERVAL_S`` seconds into a file or pipe (no redraws
+there), and a summary at the end."""
 
 from __future__ import annotations
 
 import os
 import sys
 import time
+from pathlib import Path
 from contextlib import contextmanager
 from typing import Any, Iterator
 
@@ -162,3 +163,36 @@ def console_callbacks(init: dict[str, Any], callbacks: list[pl.Callback]) -> lis
     active = console.current()
     interactive = active.interactive if active is not None else sys.stderr.isatty()
     return [*header, TerminalBar() if interactive else ProgressLines()]
+
+
+def summary(task_id: str, status: str, record: dict[str, Any], run_path: Path,
+            session_zip: Path | None) -> None:
+    """The end of a run: its outcome, best value, test metrics and duration, where everything
+    is, and how to import an offline session. A failed run first shows the last warnings that
+    went to console.log only."""
+    active = console.current()
+    if status == "failed" and active is not None and active.hidden:
+        console.say(f"torch-lab: the last warnings in {run_path / console.LOG_NAME}:")
+        for line in active.hidden:
+            console.say(f"  {line}")
+    parts = [f"torch-lab: {status}"]
+    if active is not None:
+        parts[0] += f" in {_duration(time.monotonic() - active.started)}"
+    best = record.get("best") or {}
+    if isinstance(best.get("value"), (int, float)):
+        parts.append(f"best {best['monitor']}={best['value']:.4g} (epoch {best.get('epoch')})")
+    tests = {k: v for k, v in (record.get("metrics") or {}).items() if k.endswith("/test")}
+    if tests:
+        parts.append("test " + " ".join(f"{k}={v:.4g}" for k, v in sorted(tests.items())))
+    console.say("; ".join(parts))
+    console.say(f"torch-lab: task {task_id} {status}; run directory {run_path}")
+    if session_zip:
+        console.say(f"torch-lab: ClearML offline session {session_zip}; import it with: "
+                    f"clearml-task --import-offline-session {session_zip}")
+
+
+def _duration(seconds: float) -> str:
+    minutes, seconds = divmod(round(seconds), 60)
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours}:{minutes:02d}:{seconds:02d}" if hours else f"{minutes}:{seconds:02d}" if minutes \
+        else f"{seconds} s"

@@ -14,7 +14,7 @@ from pytorch_lightning.utilities.rank_zero import rank_zero_only
 
 from torch_lab import console, tracking
 from torch_lab.callbacks import GracefulStop, scalar_metrics
-from torch_lab.console_progress import console_callbacks
+from torch_lab.console_progress import console_callbacks, summary
 from torch_lab.errors import RunFailed, failure_message
 from torch_lab.experiment import Experiment
 from torch_lab.loggers import ClearMLLogger
@@ -121,7 +121,7 @@ class TrackedRun:
             tracking.record_checkpoints(self.task, saved, self.offline)
         finally:
             tracking.finish_task(self.task, status, self.run.path / "run.json", message)
-        console.summary(self.task.id, status, self.run.record, self.run.path, self.session_zip)
+        summary(self.task.id, status, self.run.record, self.run.path, self.session_zip)
         if status == "interrupted":
             raise KeyboardInterrupt from error
         if status == "failed":
