@@ -212,7 +212,7 @@ def demo_hparams(data: Data | None = None, epochs: int | None = None) -> dict[st
 def demo_overrides(data: Data, extra: dict[str, Any] | None = None) -> list[str]:
     """``--set`` arguments pointing the real demo at ``data``, plus ``extra`` keys."""
     values = {"config.data_dir": str(data.data_dir), "config.val_size": data.val_size, **(extra or {})}
-    return ["--set", *(f"{key}={value!r}" for key, value in values.items())]
+    return [part for key, value in values.items() for part in ("--set", f"{key}={value!r}")]
 
 
 def demo_main() -> ModuleType:

@@ -1,4 +1,5 @@
-"""Start-up cost of ``train``: ``train --help``, a full ``train <demo> --dev-run 1 --offline`` vs a
+"""Start-up cost of ``train``: ``train --help``, ``train <layered demo variant> --print-hparams
+--set ...``, a full ``train <demo> --dev-run 1 --offline`` vs a
 bare Lightning script training the same batches, and where the extra seconds go (imports, ClearML
 ``Task.init`` and close, the rest from a profile of the real dev run).
 
@@ -79,6 +80,12 @@ def dev_run_command(data: common.Data) -> list[str | Path]:
             *common.demo_overrides(data)]
 
 
+def print_hparams_command() -> list[str | Path]:
+    """``train <demo's layered variant> --print-hparams`` with two ``--set``."""
+    return [common.console_script("train"), common.DEMO_HPARAMS.with_name("hparams_modified.py"),
+            "--print-hparams", "--set", "config.batch_size=64", "--set", "trainer.init.max_epochs=1"]
+
+
 def dev_run_wall(data: common.Data, folder: Path) -> float:
     """Wall seconds of the real dev run, with its artifacts and ClearML cache in ``folder``."""
     folder.mkdir()
@@ -121,6 +128,7 @@ def main() -> None:
         print("timing train --help, the dev run and the bare Lightning script ...", flush=True)
         help_seconds = repeated(count, lambda i: common.run_command(
             [common.console_script("train"), "--help"])[0])
+        print_seconds = repeated(count, lambda i: common.run_command(print_hparams_command())[0])
         # Pairs, one after the other, so that drifting machine speed hits both alike.
         pairs = repeated(count, lambda i: (dev_run_wall(data, scratch / f"dev-run-{i}"), common.timed(
             lambda: probe("bare-dev-run", str(common.DEMO_HPARAMS), str(data.data_dir),
@@ -133,7 +141,8 @@ def main() -> None:
                  for settings in (("torch-lab",) if args.smoke else ("torch-lab", "defaults"))}
         print("profiling one dev run ...", flush=True)
         profile = None if args.smoke else profiled_dev_run(data, scratch / "profiled")
-    wall = {"train_help": common.median(help_seconds), "train_dev_run": common.median(dev_run),
+    wall = {"train_help": common.median(help_seconds),
+            "train_print_hparams": common.median(print_seconds), "train_dev_run": common.median(dev_run),
             "bare_lightning_dev_run": common.median([seconds for seconds, _ in bare])}
     wall["extra"] = common.median([d - b for d, (b, _) in zip(dev_run, bare)])  # of the pairs
     breakdown = extra_breakdown(wall["extra"], tasks["torch-lab"])

@@ -120,7 +120,7 @@ def train(metric: bool, steps: int, scratch: Path) -> dict[str, Any]:
     timing_file = scratch / "timing.json"
     overrides = {"config.steps": steps, "config.metric": metric, "config.timing_file": str(timing_file)}
     common.run_command([common.console_script("train"), EXPERIMENT / "hparams.py", "--offline",
-                        "--set", *(f"{key}={value!r}" for key, value in overrides.items())],
+                        *(part for key, value in overrides.items() for part in ("--set", f"{key}={value!r}"))],
                        env=common.tracking_env(scratch))
     return json.loads(timing_file.read_text())
 

@@ -68,6 +68,11 @@ def run_cli(*args: str | Path, timeout: float = 300, stdin: str | None = None,
                           preexec_fn=limit)
 
 
+def sets(*items: str) -> list[str]:
+    """``--set`` before each KEY=VALUE (``--set`` takes one each)."""
+    return [part for item in items for part in ("--set", item)]
+
+
 def write_idx(path: Path, array: "object", magic: int) -> None:
     """Write a (gzip-less) idx file, MNIST's own format."""
     import numpy as np

@@ -10,6 +10,7 @@ from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 
 from torch_lab.callbacks import ProgressBar
+from torch_lab.console_progress import ProgressLines, RunHeader
 from torch_lab.tracked_run import progress_bar
 from torch_lab.modules import LabModule, TrainLabModule
 
@@ -59,6 +60,7 @@ def test_progress_bar_throttles_prediction_too(monkeypatch: pytest.MonkeyPatch) 
 
 
 def test_the_experiments_own_bar_or_no_bar_wins() -> None:
-    assert [type(c) for c in progress_bar({}, [])] == [ProgressBar]
-    assert progress_bar({}, [TQDMProgressBar(refresh_rate=5)]) == []
-    assert progress_bar({"enable_progress_bar": False}, []) == []
+    """Under pytest the console is no terminal: progress lines instead of a bar; the header always."""
+    assert [type(c) for c in progress_bar({}, [])] == [RunHeader, ProgressLines]
+    assert [type(c) for c in progress_bar({}, [TQDMProgressBar(refresh_rate=5)])] == [RunHeader]
+    assert [type(c) for c in progress_bar({"enable_progress_bar": False}, [])] == [RunHeader]

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from conftest import DEMO, run_cli, shared_mnist
+from conftest import DEMO, run_cli, sets, shared_mnist
 from example_project.preprocess import mnist
 from torch_lab.experiment import load_experiment
 
@@ -44,7 +44,7 @@ def predictions(path: Path) -> list[tuple[int, int]]:
 
 
 def test_demo_trains_and_infers_on_tiny_mnist(tiny_mnist: Path, tmp_path: Path) -> None:
-    data = ["--set", f"config.data_dir='{tiny_mnist}'", "config.val_size=64", "trainer.init.max_epochs=2"]
+    data = sets(f"config.data_dir='{tiny_mnist}'", "config.val_size=64", "trainer.init.max_epochs=2")
     result = run_cli("train", DEMO / "hparams.py", "--offline", *data)
     assert result.returncode == 0, result.stderr
     [run] = (tmp_path / "data" / "artifacts").glob("00_mnist_demo-hparams-*")
@@ -104,21 +104,21 @@ def test_full_demo_reaches_99_percent_and_infer_matches(tmp_path: Path) -> None:
 def test_demo_chain_offline(tiny_mnist: Path, tmp_path: Path) -> None:
     """A trains the demo for 1 epoch (of its 5-epoch one-cycle schedule); B starts from A's
     weights (its validation before training equals A's last); C continues A's schedule."""
-    data = ["--set", f"config.data_dir='{tiny_mnist}'", "config.val_size=64"]
-    assert run_cli("train", DEMO / "hparams.py", "--offline", *data, "trainer.init.max_steps=4").returncode == 0
+    data = sets(f"config.data_dir='{tiny_mnist}'", "config.val_size=64")
+    assert run_cli("train", DEMO / "hparams.py", "--offline", *data, "--set", "trainer.init.max_steps=4").returncode == 0
     [a] = (tmp_path / "data" / "artifacts").glob("*")
     a_id = json.loads((a / "run.json").read_text())["task_id"]
     a_last_val = float(list(csv.DictReader(open(a / "history.csv")))[-1]["loss/val"])
 
-    start = [f"checkpoint.checkpoint_task_id='{a_id}'", "trainer.init.max_epochs=1"]
-    b = run_cli("train", DEMO / "hparams.py", "--offline", *data, *start, "checkpoint.weights_only=True")
+    start = sets(f"checkpoint.checkpoint_task_id='{a_id}'", "trainer.init.max_epochs=1")
+    b = run_cli("train", DEMO / "hparams.py", "--offline", *data, *start, "--set", "checkpoint.weights_only=True")
     assert b.returncode == 0, b.stderr
     [b_run] = [r for r in (tmp_path / "data" / "artifacts").glob("*") if r != a]
     b_record = json.loads((b_run / "run.json").read_text())
     assert b_record["start_metrics"]["loss/val"] == pytest.approx(a_last_val, rel=1e-5)
     assert b_record["started_from"]["task_id"] == a_id
 
-    c = run_cli("train", DEMO / "hparams.py", "--offline", *data, f"checkpoint.checkpoint_task_id='{a_id}'")
+    c = run_cli("train", DEMO / "hparams.py", "--offline", *data, "--set", f"checkpoint.checkpoint_task_id='{a_id}'")
     assert c.returncode == 0, c.stderr
     [c_run] = [r for r in (tmp_path / "data" / "artifacts").glob("*") if r not in (a, b_run)]
     assert [row["epoch"] for row in csv.DictReader(open(c_run / "history.csv"))] == ["1", "2", "3", "4"]
@@ -129,9 +129,9 @@ def test_demo_chain_offline(tiny_mnist: Path, tmp_path: Path) -> None:
 def test_demo_reports_confusion_matrix_and_misclassified_images(tiny_mnist: Path, tmp_path: Path) -> None:
     import zipfile
 
-    result = run_cli("train", DEMO / "hparams.py", "--offline", "--set", f"config.data_dir='{tiny_mnist}'",
+    result = run_cli("train", DEMO / "hparams.py", "--offline", *sets(f"config.data_dir='{tiny_mnist}'",
                      "config.val_size=64", "trainer.init.max_epochs=2",
-                     "config.learning_rate=0.0")  # an untrained model: misclassifications for sure
+                     "config.learning_rate=0.0"))  # an untrained model: misclassifications for sure
     assert result.returncode == 0, result.stderr
     [run] = (tmp_path / "data" / "artifacts").glob("*")
     with zipfile.ZipFile(json.loads((run / "run.json").read_text())["offline_session"]) as zipped:
@@ -162,8 +162,8 @@ def test_regression_variant_two_levels_deep_differs_only_where_it_says() -> None
 def test_regression_example_trains_and_infers_with_extra_args(tmp_path: Path) -> None:
     """MeanSquaredError (an in-place metric) per stage, (x, metadata) batches, a plateau scheduler
     following the monitor block, and an infer_config with three extra arguments."""
-    result = run_cli("train", REGRESSION / "hparams.py", "--offline", "--set", "trainer.init.max_epochs=2",
-                     "config.train_size=512")
+    result = run_cli("train", REGRESSION / "hparams.py", "--offline", *sets("trainer.init.max_epochs=2",
+                     "config.train_size=512"))
     assert result.returncode == 0, result.stderr
     [run] = (tmp_path / "data" / "artifacts").glob("*")
     record = json.loads((run / "run.json").read_text())

@@ -12,15 +12,15 @@ from pathlib import Path
 import pytest
 import torch
 
-from conftest import run_cli, session_scalars
+from conftest import run_cli, session_scalars, sets
 
 
 @pytest.mark.slow
 def test_ten_random_sigkills(toy: Path, tmp_path: Path) -> None:
     rng = random.Random(0)
     outcomes = []
-    settings = ["--set", "trainer.init.max_epochs=10", "checkpoint.every_n_train_steps=1",
-                "config.batch_sleep=0.1"]  # 40 steps, about 4 s of training
+    settings = sets("trainer.init.max_epochs=10", "checkpoint.every_n_train_steps=1",
+                    "config.batch_sleep=0.1")  # 40 steps, about 4 s of training
     for attempt in range(10):
         root = tmp_path / f"attempt{attempt}"
         env = {"TORCH_LAB_ARTIFACTS": str(root)}

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from conftest import run_cli
+from conftest import run_cli, sets
 from torch_lab.launch import apply_dev_run
 
 
@@ -181,8 +181,8 @@ def history(run: Path) -> list[dict]:
 
 def test_early_stopping_stops_at_the_right_epoch(toy: Path, tmp_path: Path) -> None:
     """With the model frozen (lr=0) val loss never improves: patience 1 stops after epoch 1."""
-    result = run_cli("train", toy, "--offline", "--set", "config.lr=0.0", "monitor.patience=1",
-                     "trainer.init.max_epochs=5")
+    result = run_cli("train", toy, "--offline", *sets("config.lr=0.0", "monitor.patience=1",
+                     "trainer.init.max_epochs=5"))
     assert result.returncode == 0, result.stderr
     [run] = run_dirs(tmp_path)
     assert [r["epoch"] for r in history(run)] == ["0", "1"]
@@ -192,8 +192,8 @@ def test_early_stopping_stops_at_the_right_epoch(toy: Path, tmp_path: Path) -> N
 
 
 def test_best_checkpoint_is_the_best_epoch_of_the_monitored_metric(toy: Path, tmp_path: Path) -> None:
-    result = run_cli("train", toy, "--offline", "--set", "monitor.metric='loss/train'", "monitor.mode='max'",
-                     "trainer.init.max_epochs=4")
+    result = run_cli("train", toy, "--offline", *sets("monitor.metric='loss/train'", "monitor.mode='max'",
+                     "trainer.init.max_epochs=4"))
     assert result.returncode == 0, result.stderr
     [run] = run_dirs(tmp_path)
     rows = history(run)

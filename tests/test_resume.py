@@ -13,9 +13,9 @@ from pathlib import Path
 import pytest
 import torch
 
-from conftest import run_cli, session_scalars
+from conftest import run_cli, session_scalars, sets
 
-DETERMINISTIC = ["--set", "trainer.init.max_epochs=4", "trainer.init.deterministic=True", "seed=0"]
+DETERMINISTIC = sets("trainer.init.max_epochs=4", "trainer.init.deterministic=True", "seed=0")
 
 
 def runs(root: Path) -> list[Path]:
@@ -42,7 +42,7 @@ def checkpoint_epoch(root: Path) -> int:
 def start_and_stop_in_epoch_3(toy: Path, root: Path, signum: int, *args: str) -> subprocess.CompletedProcess:
     """Start ``train`` (0.5 s per batch, 4 batches per epoch) and send ``signum`` half-way through
     epoch 3, once last.ckpt holds the end of epoch 2."""
-    command = [str(Path(sys.executable).parent / "train"), str(toy), *args, "config.batch_sleep=0.5"]
+    command = [str(Path(sys.executable).parent / "train"), str(toy), *args, "--set", "config.batch_sleep=0.5"]
     process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline and process.poll() is None and checkpoint_epoch(root) < 2:
@@ -63,7 +63,7 @@ def test_resume_is_exact(toy: Path, tmp_path: Path, signum: int, loader: str) ->
     history.csv. A hard kill resumes from the end of epoch 2 (random generators restored); a signal
     saves the state mid-epoch, which resumes exactly with a resumable train loader (torchdata's
     StatefulDataLoader)."""
-    settings = [*DETERMINISTIC, f"config.stateful_loader={loader == 'StatefulDataLoader'}"]
+    settings = [*DETERMINISTIC, "--set", f"config.stateful_loader={loader == 'StatefulDataLoader'}"]
     reference = run_cli("train", toy, "--offline", *settings)
     assert reference.returncode == 0, reference.stderr
     [uninterrupted] = runs(tmp_path)
@@ -98,7 +98,7 @@ def test_resume_is_exact(toy: Path, tmp_path: Path, signum: int, loader: str) ->
 @pytest.mark.slow
 def test_step_interval_checkpoints_bound_the_loss_of_a_hard_kill(toy: Path, tmp_path: Path) -> None:
     killed = start_and_stop_in_epoch_3(toy, tmp_path, signal.SIGKILL, "--offline", *DETERMINISTIC,
-                                       "checkpoint.every_n_train_steps=1")
+                                       "--set", "checkpoint.every_n_train_steps=1")
     assert killed.returncode == -signal.SIGKILL
     [run] = runs(tmp_path)
     state = torch.load(run / "checkpoints" / "last.ckpt", weights_only=True)
@@ -117,8 +117,8 @@ def test_chain_of_tasks_offline(toy: Path, tmp_path: Path) -> None:
     a_id = record(a)["task_id"]
     a_val = float(list(csv.DictReader(open(a / "history.csv")))[-1]["loss/val"])
 
-    b = run_cli("train", toy, "--offline", "--set", f"checkpoint.checkpoint_task_id='{a_id}'",
-                "checkpoint.weights_only=True", "config.lr=0.0", "trainer.init.max_epochs=1")
+    b = run_cli("train", toy, "--offline", *sets(f"checkpoint.checkpoint_task_id='{a_id}'",
+                "checkpoint.weights_only=True", "config.lr=0.0", "trainer.init.max_epochs=1"))
     assert b.returncode == 0, b.stderr
     [b_run] = [r for r in runs(tmp_path) if r != a]
     assert record(b_run)["started_from"] == {"task_id": a_id, "checkpoint": "last", "weights_only": True,
@@ -130,8 +130,8 @@ def test_chain_of_tasks_offline(toy: Path, tmp_path: Path) -> None:
     task = json.loads(zipfile.ZipFile(session).read("task.json"))
     assert task.get("parent") == a_id or a_id in json.dumps(task["configuration"]["started_from"])
 
-    c = run_cli("train", toy, "--offline", "--set", f"checkpoint.checkpoint_task_id='{a_id}'",
-                "trainer.init.max_epochs=2")
+    c = run_cli("train", toy, "--offline", *sets(f"checkpoint.checkpoint_task_id='{a_id}'",
+                "trainer.init.max_epochs=2"))
     assert c.returncode == 0, c.stderr
     [c_run] = [r for r in runs(tmp_path) if r not in (a, b_run)]
     assert [r["epoch"] for r in csv.DictReader(open(c_run / "history.csv"))] == ["1"]
@@ -144,7 +144,7 @@ def test_chain_of_tasks_offline(toy: Path, tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize(
-    "sets, message",
+    "settings, message",
     [
         (["checkpoint.checkpoint_task_id='offline-nope'"],
          "train: error: checkpoint task 'offline-nope': no checkpoint 'last' found"),
@@ -152,11 +152,11 @@ def test_chain_of_tasks_offline(toy: Path, tmp_path: Path) -> None:
          "train: error: checkpoint task '{id}': no checkpoint 'epoch7' found"),
     ],
 )
-def test_bad_start_points_fail_before_training(toy: Path, tmp_path: Path, sets, message) -> None:
+def test_bad_start_points_fail_before_training(toy: Path, tmp_path: Path, settings, message) -> None:
     assert run_cli("train", toy, "--offline", "--set", "trainer.init.max_epochs=1").returncode == 0
     [a] = runs(tmp_path)
     task_id = record(a)["task_id"]
-    result = run_cli("train", toy, "--offline", "--set", *[s.format(id=task_id) for s in sets])
+    result = run_cli("train", toy, "--offline", *sets(*[s.format(id=task_id) for s in settings]))
     assert result.returncode == 2
     assert result.stderr.strip().startswith(message.format(id=task_id))
     assert runs(tmp_path) == [a]

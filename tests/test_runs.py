@@ -15,7 +15,7 @@ from types import SimpleNamespace
 import pytest
 from matplotlib.image import imread
 
-from conftest import ASSETS, run_cli
+from conftest import ASSETS, run_cli, sets
 
 HEAVY = ("torch", "clearml", "pytorch_lightning", "lightning", "lightning_fabric", "matplotlib")
 
@@ -52,8 +52,8 @@ def real(tmp_path_factory: pytest.TempPathFactory) -> SimpleNamespace:
 
         dev_run = start("--dev-run", "2")  # alongside A: the fixture's time is mostly imports
         a = task_id(start("--set", "trainer.init.max_epochs=2"))
-        b = task_id(start("--set", "trainer.init.max_epochs=3", "config.lr=0.05",
-                          f"checkpoint.checkpoint_task_id='{a}'", "checkpoint.weights_only=True"))
+        b = task_id(start(*sets("trainer.init.max_epochs=3", "config.lr=0.05",
+                                f"checkpoint.checkpoint_task_id='{a}'", "checkpoint.weights_only=True")))
         c = task_id(dev_run)
     return SimpleNamespace(root=root, a=a, b=b, c=c)
 

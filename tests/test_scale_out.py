@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import DEMO, run_cli
+from conftest import DEMO, run_cli, sets
 from torch_lab import multirun, tracking
 
 
@@ -22,9 +22,9 @@ def runs(root: Path) -> list[Path]:
 def test_ddp_on_two_cpu_processes_is_one_task_and_one_run(tiny_mnist: Path, tmp_path: Path) -> None:
     """The demo's model on tiny MNIST with strategy='ddp' over 2 CPU processes (gloo): one offline
     session, one run directory, each metric point logged once (by rank zero)."""
-    result = run_cli("train", DEMO / "hparams.py", "--offline", "--devices", "2", "--set",
+    result = run_cli("train", DEMO / "hparams.py", "--offline", "--devices", "2", *sets(
                      "trainer.init.strategy='ddp'", "trainer.init.accelerator='cpu'",
-                     f"config.data_dir='{tiny_mnist}'", "config.val_size=64", "trainer.init.max_epochs=2")
+                     f"config.data_dir='{tiny_mnist}'", "config.val_size=64", "trainer.init.max_epochs=2"))
     assert result.returncode == 0, result.stderr
     [run] = runs(tmp_path)
     record = json.loads((run / "run.json").read_text())
@@ -71,6 +71,11 @@ def test_several_files_in_parallel(toy: Path, tmp_path: Path) -> None:
     result = run_cli("train", toy.parent / "run_a.py", toy.parent / "run_c.py", "--offline", "--parallel")
     assert result.returncode == 0, result.stderr
     assert [json.loads((r / "run.json").read_text())["status"] for r in runs(tmp_path)] == ["completed"] * 2
+    for name in ("run_a", "run_c"):  # each child's epoch line and where its full log is, prefixed
+        [run] = [r for r in runs(tmp_path) if f"-{name}-" in r.name]
+        assert f"[{toy.parent / name}.py] epoch 0/0: " in result.stdout
+        assert f"[{toy.parent / name}.py] task {json.loads((run / 'run.json').read_text())['task_id']}; " \
+               f"full log: {run / 'console.log'}" in result.stdout
 
 
 @pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT])

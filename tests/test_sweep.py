@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import REPO, run_cli
+from conftest import REPO, run_cli, sets
 from torch_lab.errors import UserError
 from torch_lab.hparams import validate
 from torch_lab.sweep_space import clearml_ranges, describe, optuna_distributions, read_sweep
@@ -273,8 +273,8 @@ def test_two_trial_sweep_of_the_toy(toy: Path, tmp_path: Path) -> None:
 def test_regression_sweep_of_six_trials_then_two_more(tmp_path: Path) -> None:
     """The README's sweep: the regression example over its learning rate and hidden width (small
     data and two epochs), then the same command with --trials 8 adds exactly two trials."""
-    command = ["train", REGRESSION, "--sweep", REGRESSION.parent / "sweep.py", "--offline", "--parallel", "--set",
-               "config.train_size=256", "config.val_size=64", "trainer.init.max_epochs=2"]
+    command = ["train", REGRESSION, "--sweep", REGRESSION.parent / "sweep.py", "--offline", "--parallel",
+               *sets("config.train_size=256", "config.val_size=64", "trainer.init.max_epochs=2")]
     began = time.perf_counter()
     first = run_cli(*command, timeout=900)
     print(f"6 trials: {time.perf_counter() - began:.0f} s")
@@ -300,8 +300,8 @@ def test_median_pruner_prunes_a_bad_trial(toy: Path, tmp_path: Path) -> None:
     trial, prunes a useless one after its first epoch, which keeps its checkpoints."""
     write_sweep(tmp_path, '{"trials": 3, "seed": 0, "sampler": "random", "space": {"config.lr": [0.5, 1e-7]}, '
                           '"pruner": {"type": "median", "n_startup_trials": 1}}')
-    result = run_cli("train", toy, "--sweep", "sweep.py", "--offline", "--set", "seed=0",
-                     "trainer.init.max_epochs=3")
+    result = run_cli("train", toy, "--sweep", "sweep.py", "--offline", *sets("seed=0",
+                                                                            "trainer.init.max_epochs=3"))
     assert result.returncode == 0, result.stderr[-3000:]
     records = run_dirs(tmp_path)
     statuses = {r["sweep"]["trial"]: r["status"] for r in records}
@@ -318,7 +318,7 @@ def test_median_pruner_prunes_a_bad_trial(toy: Path, tmp_path: Path) -> None:
 def test_ctrl_c_interrupts_the_trial_and_the_next_start_replaces_it(toy: Path, tmp_path: Path) -> None:
     write_sweep(tmp_path, '{"trials": 1, "space": {"config.lr": [0.1]}}')
     command = [str(Path(sys.executable).parent / "train"), str(toy), "--sweep", "sweep.py", "--offline",
-               "--set", "config.batch_sleep=0.5", "trainer.init.max_epochs=30"]  # 2 s an epoch
+               *sets("config.batch_sleep=0.5", "trainer.init.max_epochs=30")]  # 2 s an epoch
     sweep = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     deadline = time.monotonic() + 240
     while not list((tmp_path / "data" / "artifacts").glob("*/history.csv")) and time.monotonic() < deadline:

@@ -8,15 +8,18 @@ Exit codes: 0 success, 1 the run failed, 2 a user error (one line, no traceback 
 from __future__ import annotations
 
 import argparse
-import glob
 import json
-import logging
 import os
 import signal
 import sys
 from typing import TYPE_CHECKING, Any, Callable
 
+from torch_lab import console
+from torch_lab.completion import PrintCompletion
+from torch_lab.errors import UserError
+from torch_lab.hparams_files import expand_paths
 from torch_lab.multirun import RESULT_ENV, run_many
+from torch_lab.print_hparams import print_hparams
 
 if TYPE_CHECKING:
     from torch_lab.precheck import Precheck
@@ -65,29 +68,21 @@ def devices_value(text: str) -> int | str | list[int]:
         return text
 
 
-def expand_paths(patterns: list[str]) -> list[str]:
-    """Expand quoted glob patterns (``"experiments/*/hparams*.py"``); plain paths, and existing
-    files whose names hold ``*?[``, pass through."""
-    paths: list[str] = []
-    for pattern in patterns:
-        if any(char in pattern for char in "*?[") and not os.path.exists(pattern):  # else literal
-            matches = sorted(glob.glob(pattern))
-            if not matches:
-                raise SystemExit(f"train: error: no file matches {pattern!r}")
-            paths += matches
-        else:
-            paths.append(pattern)
-    return paths
-
-
 def _common(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--offline", action="store_true",
                         help="use ClearML's offline mode (a local session zip to import later)")
+    parser.add_argument("--verbose", action="store_true",
+                        help="also show what ClearML, Lightning and warnings print (console.log has it all)")
     parser.add_argument("--debug", action="store_true",
                         help="verbose logging, anomaly detection, tracebacks and a post-mortem debugger")
-    parser.add_argument("--set", dest="overrides", metavar="KEY=VALUE", nargs="+", action="extend",
+    parser.add_argument("--set", dest="overrides", metavar="KEY=VALUE", action="append",
                         default=[], help="override an hparams key, e.g. config.learning_rate=3e-3 "
-                        "(value parsed as a Python literal)")
+                        "(value parsed as a Python literal); one KEY=VALUE per --set, repeat it "
+                        "for more")
+    parser.add_argument("--print-hparams", action="store_true",
+                        help="print the resolved hparams (layering, --set, defaults) as JSON and exit")
+    parser.add_argument("--print-completion", action=PrintCompletion, default=argparse.SUPPRESS,
+                        help="print the shell completion script (bash or zsh) and exit")
 
 
 def train_parser() -> argparse.ArgumentParser:
@@ -110,6 +105,9 @@ def train_parser() -> argparse.ArgumentParser:
                         "auto, or 0,1")
     parser.add_argument("--queue", metavar="NAME",
                         help="create the task here and enqueue it in ClearML queue NAME for an agent")
+    parser.add_argument("--lr-find", nargs="?", const=0, type=int, metavar="STEPS",
+                        help="no training: Lightning's learning-rate range test over STEPS learning "
+                        "rates (default 100); saves its plot and prints the --set to use")
     parser.add_argument("--parallel", action="store_true",
                         help="with several hparams files or --sweep: run them at once, one per GPU (or per CPU core)")
     parser.add_argument("--sweep", metavar="SWEEP.py",
@@ -129,12 +127,6 @@ def infer_parser() -> argparse.ArgumentParser:
                         help="strings passed to infer_config(hparams, *EXTRA)")
     _common(parser)
     return parser
-
-
-def _configure_logging(debug: bool) -> None:
-    logging.basicConfig(format="%(levelname)s %(name)s: %(message)s",
-                        level=logging.DEBUG if debug else logging.WARNING)
-    logging.getLogger("torch_lab").setLevel(logging.DEBUG if debug else logging.INFO)
 
 
 def _post_mortem(error: BaseException) -> None:
@@ -164,11 +156,16 @@ def _command(parser: argparse.ArgumentParser, argv: list[str] | None) -> int:
     prog = parser.prog
     argv = sys.argv[1:] if argv is None else argv
     args = parser.parse_intermixed_args(argv)
-    _configure_logging(args.debug)
+    console.install(verbose=args.verbose, debug=args.debug)
     if prog == "train":
-        paths = expand_paths(args.hparams_paths)
+        try:
+            paths = expand_paths(args.hparams_paths)
+        except UserError as error:
+            parser.error(str(error))
         if args.trials is not None and not args.sweep:
             parser.error("--trials needs --sweep")
+        if args.print_hparams:
+            return print_hparams(prog, paths, args.overrides, getattr(args, "sweep", None))
         if args.sweep:
             if len(paths) > 1 or args.resume is not None or args.test_only is not None:
                 parser.error("--sweep takes a single hparams file, without --resume or --test-only")
@@ -182,6 +179,8 @@ def _command(parser: argparse.ArgumentParser, argv: list[str] | None) -> int:
             child_args = [item for item in argv if item not in args.hparams_paths]
             return run_many(paths, [a for a in child_args if a != "--parallel"], args.parallel)
         args.hparams_path = paths[0]
+    elif args.print_hparams:
+        return print_hparams(prog, [args.hparams_path], args.overrides)
     outcome: dict = {"status": "failed", "task_id": None}
     try:
         code = _run(prog, args, outcome)
@@ -232,6 +231,7 @@ def _run(prog: str, args: argparse.Namespace, outcome: dict) -> int:
             devices=getattr(args, "devices", None),
             queue=getattr(args, "queue", None),
             test_only=getattr(args, "test_only", None),
+            lr_find=getattr(args, "lr_find", None),
         )
         command: Callable = getattr(launch, prog)
         if options.queue:

@@ -24,7 +24,7 @@ from torch_lab.utils import import_script_as_module
 
 TRAIN_KEYS = {"module", "train_dataloaders", "val_dataloaders", "test_dataloaders", "callbacks"}
 TRAIN_REQUIRED = ("module", "train_dataloaders", "val_dataloaders")
-INFER_KEYS = {"module", "predict_dataloaders", "callbacks"}
+INFER_KEYS = {"module", "predict_dataloaders", "callbacks", "weights"}
 INFER_REQUIRED = ("module", "predict_dataloaders")
 _packages = itertools.count()
 
@@ -183,11 +183,30 @@ class Experiment:
                 if _batches(item) == 0:
                     name = f"{key}[{index}]" if isinstance(config[key], (list, tuple)) else key
                     raise UserError(f"{where}'s {name} is empty (0 batches)")
+        if config.get("weights") is not None and not (isinstance(config["weights"], str) and config["weights"]):
+            raise UserError(f"{where}: 'weights' must be a non-empty string saying where the "
+                            f"weights it loaded come from, got {config['weights']!r}")
         callbacks = config.setdefault("callbacks", [])
         if not isinstance(callbacks, (list, tuple)):
             raise UserError(f"{where}: 'callbacks' must be a list of pytorch_lightning.Callback")
         config["callbacks"] = list(callbacks)
         return config
+
+
+def infer_weights(experiment: Experiment, config: dict[str, Any], checkpoint_label: str | None) -> str:
+    """Where ``infer``'s weights come from: the hparams ``checkpoint`` block (loaded by torch-lab,
+    ``checkpoint_label`` describes it), else what ``infer_config`` says it loaded (its
+    ``weights`` entry). Neither: a UserError, rather than predicting with random weights."""
+    if checkpoint_label is not None:
+        return checkpoint_label
+    if config.get("weights"):
+        return f"{config['weights']} (loaded by infer_config)"
+    raise UserError(
+        f"{display_path(experiment.hparams_path)}: no weights to predict with: "
+        "checkpoint.checkpoint_task_id is None and infer_config returned no 'weights'; "
+        "--set checkpoint.checkpoint_task_id=<task id>, or load them in infer_config and return "
+        "'weights': '<where they come from>'"
+    )
 
 
 def _batches(loader: Any) -> int | None:
@@ -207,10 +226,9 @@ def dataloaders_of(config: dict[str, Any]) -> list[Any]:
     return loaders
 
 
-def load_experiment(path: str | Path, overrides: list[str] | None = None,
-                    checks: precheck.Precheck | None = None) -> Experiment:
-    """Import the hparams script at ``path``, validate it, apply overrides, run ``checks`` (the
-    static ones of the command, see ``torch_lab.precheck``), import ``__main__.py``."""
+def load_hparams(path: str | Path, overrides: list[str] | None = None) -> tuple[Path, dict[str, Any]]:
+    """Run the hparams script at ``path``, validate its ``hparams`` (defaults filled in) and apply
+    ``overrides``; the resolved path and hparams. Imports nothing heavy."""
     path = Path(path)
     if not path.exists():
         raise UserError(f"{display_path(path)}: no such file")
@@ -223,7 +241,14 @@ def load_experiment(path: str | Path, overrides: list[str] | None = None,
     if not hasattr(module, "hparams"):
         raise UserError(f"{display_path(path)}: defines no 'hparams' dict")
     hparams = hp.validate(module.hparams, path)
-    hparams = hp.apply_overrides(hparams, overrides or [], path)
+    return path, hp.apply_overrides(hparams, overrides or [], path)
+
+
+def load_experiment(path: str | Path, overrides: list[str] | None = None,
+                    checks: precheck.Precheck | None = None) -> Experiment:
+    """Import the hparams script at ``path``, validate it, apply overrides, run ``checks`` (the
+    static ones of the command, see ``torch_lab.precheck``), import ``__main__.py``."""
+    path, hparams = load_hparams(path, overrides)
     main_path = path.parent / "__main__.py"
     if not main_path.is_file():
         raise UserError(f"{display_path(main_path)}: missing; the experiment folder needs a __main__.py")

@@ -26,7 +26,7 @@ from torch_lab.callbacks import CheckpointMetadata, RandomState, RunHistory, sca
 from torch_lab.checkpoint_io import AtomicCheckpointIO
 from torch_lab.curves import CurvesPlot
 from torch_lab.errors import UserError, display_path
-from torch_lab.experiment import Experiment, dataloaders_of
+from torch_lab.experiment import Experiment, dataloaders_of, infer_weights
 from torch_lab.hparams import apply_overrides
 from torch_lab.learning_rates import LearningRates
 from torch_lab.loggers import ClearMLLogger
@@ -61,6 +61,7 @@ class RunOptions:
     devices: int | str | list[int] | None = None
     queue: str | None = None
     test_only: str | None = None  # a task id or .ckpt path; "" = the hparams checkpoint block
+    lr_find: int | None = None  # --lr-find: the number of steps (0: the default)
 
 
 def _check_kwargs(experiment: Experiment, block: str, function: Any) -> None:
@@ -144,6 +145,10 @@ def train(experiment: Experiment, options: RunOptions) -> RunDirectory:
     """
     if options.test_only is not None:
         return evaluate(experiment, options)
+    if options.lr_find is not None:
+        from torch_lab.lr_find import lr_find
+
+        return lr_find(experiment, options.lr_find or None, options.offline)
     resume = resumable(experiment, options.resume) if options.resume is not None else None
     if resume is not None:
         if options.dev_run is not None:
@@ -234,7 +239,8 @@ def _fit(tracked: TrackedRun, config: dict[str, Any], start: StartPoint | None, 
     callbacks, best, history = _training_callbacks(tracked, config, dev_run)
     # 1: an experiment's own per-step self.log reaches ClearML each step (and Lightning does not warn
     # about epochs shorter than its default 50); with nothing logged per step it costs nothing measurable.
-    init = {"log_every_n_steps": 1, **tracked.hparams["trainer"]["init"]}
+    # No model summary printed (model_summary.txt and the console's header have it).
+    init = {"log_every_n_steps": 1, "enable_model_summary": False, **tracked.hparams["trainer"]["init"]}
     plugins = init.pop("plugins", None) or []
     trainer = tracked.trainer = pl.Trainer(
         **init,
@@ -264,7 +270,7 @@ def _fit(tracked: TrackedRun, config: dict[str, Any], start: StartPoint | None, 
     if config.get("test_dataloaders") is not None:
         trainer.test(config["module"], config["test_dataloaders"],
                      ckpt_path="best" if best.best_model_path else None,
-                     weights_only=True if best.best_model_path else None)
+                     weights_only=True if best.best_model_path else None, verbose=False)
 
 
 def evaluate(experiment: Experiment, options: RunOptions) -> RunDirectory:
@@ -295,7 +301,8 @@ def evaluate(experiment: Experiment, options: RunOptions) -> RunDirectory:
         tracked.run.update(started_from=start.parent)
         if "task_id" in start.parent:
             tracking.record_parent(tracked.task, start.parent)
-        tracked.evaluation_trainer(config["callbacks"]).test(config["module"], config["test_dataloaders"])
+        tracked.evaluation_trainer(config["callbacks"]).test(config["module"], config["test_dataloaders"],
+                                                             verbose=False)  # the summary has them
     return tracked.run
 
 
@@ -310,6 +317,7 @@ def infer(experiment: Experiment, options: RunOptions) -> RunDirectory:
     if start is not None:
         start.weights_only = True  # prediction needs the weights only
         check_start(config["module"], start)
+    weights = infer_weights(experiment, config, start.label if start is not None else None)
 
     offline = _select_offline(options.offline)
     tracked = TrackedRun(experiment, hparams, f"infer_{experiment.name}", "inference", ["infer"],
@@ -323,6 +331,8 @@ def infer(experiment: Experiment, options: RunOptions) -> RunDirectory:
         if start is not None:
             tracking.record_parent(tracked.task, start.parent)
             tracked.run.update(started_from=start.parent)
+        tracked.run.update(weights=weights)
+        print(f"torch-lab: predicting with the weights of {weights}", flush=True)
         trainer = tracked.evaluation_trainer(config["callbacks"])
         began = time.perf_counter()
         # The writers in config["callbacks"] keep the predictions; Lightning need not hold them all.

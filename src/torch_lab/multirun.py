@@ -9,16 +9,34 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Mapping
+from typing import IO, Any, Mapping
 
 RESULT_ENV = "TORCH_LAB_RESULT_FILE"
+#: A child's lines shown, prefixed with its file, when runs are parallel.
+EPOCH_LINE = re.compile(r"epoch \d+(/\d+)?: ")
+STARTED_LINE = re.compile(r"torch-lab: task (\S+) started; run directory (.+)")
+
+
+def relay(hparams_path: str, output: IO[str]) -> None:
+    """Read a parallel child's output line by line; print where its full log is and its epoch
+    lines, each prefixed with ``[hparams_path]`` (the rest is in its console.log)."""
+    for line in output:
+        line = line.rstrip("\n").rsplit("\r", 1)[-1]
+        started = STARTED_LINE.match(line)
+        if started:
+            print(f"[{hparams_path}] task {started[1]}; full log: {Path(started[2]) / 'console.log'}",
+                  flush=True)
+        elif EPOCH_LINE.match(line):
+            print(f"[{hparams_path}] {line}", flush=True)
 
 
 @dataclass
@@ -34,10 +52,12 @@ class Job:
               **popen: Any) -> None:
         """Run this process's own script (``train``) on ``args`` in a child of its own process
         group (signals reach it through the parent only), with ``environ`` plus the job's slot
-        variables and its result file; ``output`` as in ``subprocess.Popen``."""
+        variables and its result file; ``output`` as ``subprocess.Popen``'s stdout (stderr goes
+        there too; with ``PIPE``, into the same pipe)."""
         env = {**environ, **self.env, RESULT_ENV: str(self.result_file)}
         self.process = subprocess.Popen([sys.executable, sys.argv[0], *args], env=env,
-                                        stdout=output, stderr=output, process_group=0, **popen)
+                                        stdout=output, process_group=0, **popen,
+                                        stderr=subprocess.STDOUT if output == subprocess.PIPE else output)
 
     def result(self) -> dict[str, Any]:
         """What the child reported; a crash before reporting becomes a failure with its exit code."""
@@ -91,17 +111,25 @@ def run_many(hparams_paths: list[str], child_args: list[str], parallel: bool) ->
     slots = job_slots(parallel)
     with tempfile.TemporaryDirectory(prefix="torch-lab-runs-") as folder, Forwarder() as signals:
         jobs = [Job(path, Path(folder) / f"{index}.json", {}) for index, path in enumerate(hparams_paths)]
-        pending, running = list(jobs), signals.running
+        pending, running, relays = list(jobs), signals.running, []
         while (pending and signals.received is None) or running:
             while pending and signals.received is None and len(running) < len(slots):
                 job = pending.pop(0)
                 job.env = free_slot(slots, running) if parallel else {}
-                # Sequential runs show their output live; parallel ones would interleave it.
-                job.start([job.hparams_path, *child_args], None if not parallel else subprocess.DEVNULL)
+                # Sequential runs show their output live; parallel ones show their epoch lines.
+                if parallel:
+                    job.start([job.hparams_path, *child_args], subprocess.PIPE, text=True)
+                    relays.append(threading.Thread(target=relay, args=(job.hparams_path, job.process.stdout),
+                                                   daemon=True))
+                    relays[-1].start()
+                else:
+                    job.start([job.hparams_path, *child_args])
                 running.append(job)
             while running and all(job.process.poll() is None for job in running):
                 time.sleep(0.2)
             running[:] = [job for job in running if job.process.poll() is None]
+        for thread in relays:
+            thread.join()
         results = [(job.hparams_path, job.result() if job.process else
                     {"status": "not started", "error": "interrupted before it started"}) for job in jobs]
     print(summary_table(results), flush=True)

@@ -157,7 +157,7 @@ def child_args(args: argparse.Namespace, sweep: Sweep, experiment: Any, offline:
     follow = [f"monitor.metric={sweep.metric!r}", f"monitor.mode={sweep.direction[:3]!r}"] if (
         monitor["metric"], monitor["mode"]) != (sweep.metric, sweep.direction[:3]) else []
     values = [*args.overrides, *follow, *(f"{key}={value!r}" for key, value in params.items())]
-    return argv + (["--set", *values] if values else [])
+    return argv + [part for value in values for part in ("--set", value)]  # one KEY=VALUE each
 
 
 class Forwarder:

@@ -11,11 +11,11 @@ from typing import Any
 
 import pytorch_lightning as pl  # before clearml (see torch_lab.tracking)
 from clearml import Task
-from pytorch_lightning.callbacks.progress import ProgressBar as LightningProgressBar
 from pytorch_lightning.utilities.rank_zero import rank_zero_only
 
-from torch_lab import sweep_trial, tracking
-from torch_lab.callbacks import GracefulStop, ProgressBar, scalar_metrics
+from torch_lab import console, sweep_trial, tracking
+from torch_lab.callbacks import GracefulStop, scalar_metrics
+from torch_lab.console_progress import console_callbacks, summary
 from torch_lab.errors import RunFailed, TrialPruned, display_path, failure_message
 from torch_lab.experiment import Experiment
 from torch_lab.loggers import ClearMLLogger
@@ -27,11 +27,9 @@ log = logging.getLogger(__name__)
 
 
 def progress_bar(init: dict[str, Any], callbacks: list[pl.Callback]) -> list[pl.Callback]:
-    """torch-lab's throttled bar, unless the experiment brings its own or ``trainer.init`` turns
-    the bar off."""
-    if init.get("enable_progress_bar", True) is False:
-        return []
-    return [] if any(isinstance(c, LightningProgressBar) for c in callbacks) else [ProgressBar()]
+    """The console's header and progress (a bar, or lines without a terminal), unless the
+    experiment brings its own bar or ``trainer.init`` turns the bar off."""
+    return console_callbacks(init, callbacks)
 
 
 class TrackedRun:
@@ -91,6 +89,7 @@ class TrackedRun:
                 **({"sweep": sweep_trial.sweep_record()} if trial else {}),
             )
             self.run.write_json("hparams.json", self.hparams)
+        console.attach(self.run.path)  # console.log, with what was printed so far
         if task_type == "training":
             self.stop.last_checkpoint = self.run.checkpoints / "last.ckpt"
         print(f"torch-lab: task {self.task.id} started; run directory {self.run.path}", flush=True)
@@ -145,10 +144,7 @@ class TrackedRun:
         finally:
             tracking.finish_task(self.task, status, self.run.path / "run.json",
                                  str(error) if status == "pruned" else message)
-        print(f"torch-lab: task {self.task.id} {status}; run directory {self.run.path}", flush=True)
-        if self.session_zip:
-            print(f"torch-lab: ClearML offline session {self.session_zip}; import it with: "
-                  f"clearml-task --import-offline-session {self.session_zip}", flush=True)
+        summary(self.task.id, status, self.run.record, self.run.path, self.session_zip)
         if status == "interrupted":
             raise KeyboardInterrupt from error
         if status == "failed":

@@ -33,6 +33,7 @@ from clearml.backend_config import Config
 from clearml.backend_config.defs import get_active_config_file
 from clearml.config import ConfigSDKWrapper, ConfigWrapper
 
+from torch_lab import console
 from torch_lab.errors import UserError
 
 log = logging.getLogger(__name__)
@@ -88,6 +89,7 @@ def configure(offline: bool) -> None:
     ConfigSDKWrapper.clear_config_impl()
     Task.set_offline(offline)
     Task.set_random_seed(None)  # Task.init would reseed torch with 1337 over the run's own seed
+    console.route_clearml_logging()  # ClearML's log lines into console.log
 
 
 def check_server(timeout: float = PING_TIMEOUT_S) -> None:

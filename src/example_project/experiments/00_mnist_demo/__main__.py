@@ -59,9 +59,11 @@ def infer_config(hparams: dict[str, Any], checkpoint: str, output_csv: str) -> d
     """Predict every test image with ``checkpoint`` (a task id or a .ckpt path) into ``output_csv``."""
     config = hparams["config"]
     model = SmallCNN(**config["model"])
-    load_weights(model, resolve_checkpoint(checkpoint))
+    path = resolve_checkpoint(checkpoint)
+    load_weights(model, path)
     return dict(
         module=LabModule(model, output_transform=argmax),
         predict_dataloaders=loader(MNISTDigits(config["data_dir"], "test"), config, shuffle=False),
         callbacks=[CSVPredictionWriter(output_csv)],
+        weights=f"checkpoint {path}",  # says infer_config loaded them itself
     )

@@ -45,9 +45,11 @@ def train_config(hparams: dict[str, Any]) -> dict[str, Any]:
 def infer_config(hparams: dict[str, Any], checkpoint: str, output_csv: str, count: str) -> dict[str, Any]:
     config = hparams["config"]
     model = MLP(**config["model"])
-    load_weights(model, resolve_checkpoint(checkpoint))
+    path = resolve_checkpoint(checkpoint)
+    load_weights(model, path)
     return dict(
         module=LabModule(model, output_transform=flatten),
         predict_dataloaders=DataLoader(SineSums(int(count), seed=3), batch_size=config["batch_size"]),
         callbacks=[CSVPredictionWriter(output_csv)],
+        weights=f"checkpoint {path}",  # says infer_config loaded them itself
     )
