@@ -32,7 +32,7 @@ PROFILED = {
     "load experiment (its __main__.py imports torch, Lightning)": ("torch_lab/experiment.py",
                                                                    "load_experiment"),
     "import torch_lab.launch (ClearML, rest of torch-lab)": ("torch_lab/launch.py", "<module>"),
-    "trainer argument checks (throwaway Trainer)": ("torch_lab/launch.py", "_check_kwargs"),
+    "trainer argument checks (throwaway Trainer)": ("torch_lab/trainer_args.py", "check_kwargs"),
     "train_config (data, model)": ("torch_lab/experiment.py", "train_config"),
     "tracking.start_task (Task.init)": ("torch_lab/tracking.py", "start_task"),
     "tracking.connect_hparams": ("torch_lab/tracking.py", "connect_hparams"),

@@ -15,7 +15,7 @@ import pytest
 import torch
 
 from conftest import run_cli, sets
-from torch_lab.launch import apply_dev_run
+from torch_lab.trainer_args import apply_dev_run
 
 
 def run_dirs(root: Path) -> list[Path]:

@@ -7,8 +7,8 @@ from __future__ import annotations
 import os
 import sys
 import time
-from pathlib import Path
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any, Iterator
 
 import pytorch_lightning as pl

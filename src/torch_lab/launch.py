@@ -9,7 +9,6 @@ and the run directory are created, so a mistake leaves nothing behind.
 from __future__ import annotations
 
 import copy
-import inspect
 import logging
 import random
 import time
@@ -22,7 +21,12 @@ from pytorch_lightning.utilities.model_summary import ModelSummary
 
 from torch_lab import checkpoints, tracking
 from torch_lab.callback_group import CallbackGroup, Checkpoint
-from torch_lab.callbacks import CheckpointMetadata, RandomState, RunHistory, scalar_metrics
+from torch_lab.callbacks import (
+    CheckpointMetadata,
+    RandomState,
+    RunHistory,
+    scalar_metrics,
+)
 from torch_lab.checkpoint_io import AtomicCheckpointIO
 from torch_lab.curves import CurvesPlot
 from torch_lab.errors import UserError, display_path
@@ -32,7 +36,6 @@ from torch_lab.learning_rates import LearningRates
 from torch_lab.loggers import ClearMLLogger
 from torch_lab.monitor_guard import MonitorGuard
 from torch_lab.nan_guard import NaNGuard
-from torch_lab.precheck import refuse_trainer_keys
 from torch_lab.pruning import pruning_callbacks
 from torch_lab.run_dir import RunDirectory, write_atomic
 from torch_lab.start_points import (
@@ -44,7 +47,12 @@ from torch_lab.start_points import (
 )
 from torch_lab.task_sync import FlushBeforeCheckpoint
 from torch_lab.tracked_run import TrackedRun, progress_bar
-from torch_lab.value_types import check_values
+from torch_lab.trainer_args import (
+    apply_dev_run,
+    check_kwargs,
+    default_scheduler_monitor,
+    whole_batches,
+)
 
 log = logging.getLogger(__name__)
 
@@ -64,61 +72,6 @@ class RunOptions:
     lr_find: int | None = None  # --lr-find: the number of steps (0: the default)
 
 
-def _check_kwargs(experiment: Experiment, block: str, function: Any) -> None:
-    """Reject keys of ``hparams["trainer"][block]`` that ``function`` does not accept."""
-    source = display_path(experiment.hparams_path)
-    kwargs = experiment.hparams["trainer"][block]
-    accepted = [p for p in inspect.signature(function).parameters if p != "self"]
-    refuse_trainer_keys(source, block, kwargs, accepted)  # from the live signature this time
-    check_values(source, f"trainer.{block}", kwargs, function)
-    if block == "init":
-        lightning_log = logging.getLogger("pytorch_lightning")
-        level = lightning_log.level
-        lightning_log.setLevel(logging.WARNING)  # no device banner for the throwaway Trainer
-        try:  # a throwaway Trainer validates the values, before any task exists
-            quiet = {"enable_progress_bar": False, "enable_model_summary": False}
-            pl.Trainer(**{**quiet, **kwargs}, logger=False, enable_checkpointing=False)
-        except Exception as error:
-            raise UserError(f"{source}: trainer.init is invalid: {error}") from None
-        finally:
-            lightning_log.setLevel(level)
-
-
-def apply_dev_run(hparams: dict[str, Any], dev_run: int | float) -> dict[str, Any]:
-    """A copy of ``hparams`` for a dev run: one epoch over ``dev_run`` batches (int) or a fraction
-    of the batches (float) of each dataloader."""
-    hparams = copy.deepcopy(hparams)
-    init = hparams["trainer"]["init"]
-    for key in ("max_steps", "max_time", "val_check_interval", "check_val_every_n_epoch", "min_epochs",
-                "min_steps"):
-        init.pop(key, None)
-    init.update(max_epochs=1, limit_train_batches=dev_run, limit_val_batches=dev_run,
-                limit_test_batches=dev_run)
-    return hparams
-
-
-def _whole_batches(init: dict[str, Any], config: dict[str, Any], fraction: float) -> None:
-    """A dev run's fraction of each stage's batches as a whole number, at least one: a dev run
-    always runs (Lightning rounds a fraction down, to no batch for a small one)."""
-    for key, loaders in (("limit_train_batches", "train_dataloaders"), ("limit_val_batches", "val_dataloaders"),
-                         ("limit_test_batches", "test_dataloaders")):
-        counts = [len(loader) for loader in dataloaders_of({loaders: config.get(loaders)})
-                  if hasattr(loader, "__len__")]
-        if counts:
-            init[key] = max(1, int(fraction * max(counts)))
-
-
-def _select_offline(requested: bool) -> bool:
-    tracking.check_settings(requested)
-    if requested:
-        return True
-    if not tracking.is_configured():
-        print("torch-lab: no ClearML configuration found (clearml.conf or CLEARML_API_*); "
-              "running offline", flush=True)
-        return True
-    return False
-
-
 def _record_reproducibility(tracked: TrackedRun, experiment: Experiment, module: Any) -> None:
     """Keep the experiment folder's sources and the model summary (parameters per layer) in the
     run directory and on the task."""
@@ -127,13 +80,6 @@ def _record_reproducibility(tracked: TrackedRun, experiment: Experiment, module:
     write_atomic(summary, f"{ModelSummary(module, max_depth=-1)}\n")
     tracking.record_file(tracked.task, sources)
     tracking.record_file(tracked.task, summary, configuration=True)
-
-
-def _default_scheduler_monitor(module: Any, metric: str) -> None:
-    """A scheduler configured without a ``monitor`` follows the hparams ``monitor`` metric."""
-    config = getattr(module, "optimizer_config", None)
-    if isinstance(config, dict) and config.get("scheduler") is not None and "monitor" not in config:
-        module.optimizer_config = {**config, "monitor": metric}
 
 
 def train(experiment: Experiment, options: RunOptions) -> RunDirectory:
@@ -166,12 +112,12 @@ def train(experiment: Experiment, options: RunOptions) -> RunDirectory:
     if hparams["seed"] is None:  # draw one and record it, so the run can be repeated
         hparams = experiment.hparams = {**hparams, "seed": random.SystemRandom().randrange(2**31)}
     experiment.config_function("train_config")
-    _check_kwargs(experiment, "init", pl.Trainer)
-    _check_kwargs(experiment, "fit", pl.Trainer.fit)
+    check_kwargs(experiment, "init", pl.Trainer)
+    check_kwargs(experiment, "fit", pl.Trainer.fit)
     pl.seed_everything(hparams["seed"], workers=True, verbose=False)
     config = experiment.train_config(hparams)
     if isinstance(options.dev_run, float):
-        _whole_batches(hparams["trainer"]["init"], config, options.dev_run)
+        whole_batches(hparams["trainer"]["init"], config, options.dev_run)
     if resume is not None:
         start: StartPoint | None = StartPoint(resume.checkpoints / "last.ckpt", False,
                                               f"--resume {resume.record['task_id']}")
@@ -180,7 +126,7 @@ def train(experiment: Experiment, options: RunOptions) -> RunDirectory:
     if start is not None:
         check_start(config["module"], start)
 
-    offline = resume.record["offline"] if resume is not None else _select_offline(options.offline)
+    offline = resume.record["offline"] if resume is not None else tracking.select_offline(options.offline)
     if options.queue and offline:
         raise UserError(f"--queue {options.queue}: a ClearML agent needs a ClearML server, and this "
                         "run is offline (--offline, or no ClearML configuration)")
@@ -235,7 +181,7 @@ def _fit(tracked: TrackedRun, config: dict[str, Any], start: StartPoint | None, 
     """Fit (after validating an inherited model), record the best epoch, then test on the best
     checkpoint when ``test_dataloaders`` is given."""
     run, monitor = tracked.run, tracked.hparams["monitor"]
-    _default_scheduler_monitor(config["module"], monitor["metric"])
+    default_scheduler_monitor(config["module"], monitor["metric"])
     callbacks, best, history = _training_callbacks(tracked, config, dev_run)
     # 1: an experiment's own per-step self.log reaches ClearML each step (and Lightning does not warn
     # about epochs shorter than its default 50); with nothing logged per step it costs nothing measurable.
@@ -282,7 +228,7 @@ def evaluate(experiment: Experiment, options: RunOptions) -> RunDirectory:
     if not reference:
         raise UserError("--test-only needs a task id or a .ckpt path (or checkpoint.checkpoint_task_id)")
     experiment.config_function("train_config")
-    _check_kwargs(experiment, "init", pl.Trainer)
+    check_kwargs(experiment, "init", pl.Trainer)
     pl.seed_everything(hparams["seed"] or 0, workers=True, verbose=False)
     config = experiment.train_config(hparams)
     if config.get("test_dataloaders") is None:
@@ -294,7 +240,7 @@ def evaluate(experiment: Experiment, options: RunOptions) -> RunDirectory:
     start = StartPoint(path, True, f"checkpoint {reference} ({path})", lineage)
     check_start(config["module"], start)
 
-    offline = _select_offline(options.offline)
+    offline = tracking.select_offline(options.offline)
     tracked = TrackedRun(experiment, hparams, f"test_{experiment.name}", "testing", ["test-only"], offline)
     with tracked:
         tracked.stop.check()
@@ -310,8 +256,8 @@ def infer(experiment: Experiment, options: RunOptions) -> RunDirectory:
     """Run ``infer``: ``trainer.predict`` on ``infer_config(hparams, *extra_args)``."""
     hparams = experiment.hparams
     experiment.check_infer_args(options.extra_args)
-    _check_kwargs(experiment, "init", pl.Trainer)
-    _check_kwargs(experiment, "predict", pl.Trainer.predict)
+    check_kwargs(experiment, "init", pl.Trainer)
+    check_kwargs(experiment, "predict", pl.Trainer.predict)
     config = experiment.infer_config(options.extra_args, hparams)
     start = from_task(hparams)
     if start is not None:
@@ -319,7 +265,7 @@ def infer(experiment: Experiment, options: RunOptions) -> RunDirectory:
         check_start(config["module"], start)
     weights = infer_weights(experiment, config, start.label if start is not None else None)
 
-    offline = _select_offline(options.offline)
+    offline = tracking.select_offline(options.offline)
     tracked = TrackedRun(experiment, hparams, f"infer_{experiment.name}", "inference", ["infer"],
                          offline)
     with tracked:

@@ -64,21 +64,21 @@ def _save_plot(finder: Any, run: RunDirectory, suggestion: float | None) -> Any:
 
 def lr_find(experiment: Experiment, steps: int | None, offline: bool) -> RunDirectory:
     """Run the range test over ``steps`` learning rates (``DEFAULT_STEPS`` when None)."""
-    from torch_lab.launch import _check_kwargs, _default_scheduler_monitor, _select_offline
+    from torch_lab.trainer_args import check_kwargs, default_scheduler_monitor
 
     hparams = experiment.hparams
     if hparams["seed"] is None:
         hparams = experiment.hparams = {**hparams, "seed": random.SystemRandom().randrange(2**31)}
     experiment.config_function("train_config")
-    _check_kwargs(experiment, "init", pl.Trainer)
+    check_kwargs(experiment, "init", pl.Trainer)
     pl.seed_everything(hparams["seed"], workers=True, verbose=False)
     config = experiment.train_config(hparams)
     tracked = TrackedRun(experiment, hparams, f"lr_find_{experiment.name}", "training", ["lr-find"],
-                         _select_offline(offline))
+                         tracking.select_offline(offline))
     run = tracked.run
     with tracked:
         module = config["module"]
-        _default_scheduler_monitor(module, tracked.hparams["monitor"]["metric"])
+        default_scheduler_monitor(module, tracked.hparams["monitor"]["metric"])
         key = lr_key(tracked.hparams, optimizer_lr(module))
         trainer = tracked.evaluation_trainer(config["callbacks"])
         finder = Tuner(trainer).lr_find(module, train_dataloaders=config["train_dataloaders"],

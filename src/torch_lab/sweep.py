@@ -21,7 +21,7 @@ import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, IO
+from typing import IO, Any
 
 from torch_lab.errors import UserError, display_path
 from torch_lab.multirun import Job, job_slots

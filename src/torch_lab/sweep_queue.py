@@ -40,8 +40,8 @@ def build_optimizer(sweep: Sweep, hparams: dict[str, Any], trials: int, base_tas
     from clearml.automation import HyperParameterOptimizer
     from clearml.automation.optuna import OptimizerOptuna
 
-    from torch_lab.sweep_trial import optuna_pruner
     from torch_lab.sweep import make_sampler
+    from torch_lab.sweep_trial import optuna_pruner
 
     title, series, sign = objective(sweep)
     return HyperParameterOptimizer(

@@ -189,7 +189,11 @@ def describe(path: str | Path, hparams: dict[str, Any] | None = None,
 
 def optuna_distributions(sweep: Sweep) -> dict[str, Any]:
     """The space as Optuna distributions, keyed by the ``--set`` path."""
-    from optuna.distributions import CategoricalDistribution, FloatDistribution, IntDistribution
+    from optuna.distributions import (
+        CategoricalDistribution,
+        FloatDistribution,
+        IntDistribution,
+    )
 
     distributions: dict[str, Any] = {}
     for key, dim in sweep.space.items():
@@ -220,8 +224,12 @@ def clearml_ranges(sweep: Sweep, hparams: dict[str, Any]) -> list[Any]:
     """The space as ``clearml.automation`` parameter ranges over the task's ``hparams`` section.
     Each key must be in the base ``hparams``: an agent's run only takes back the parameters the
     base task has."""
-    from clearml.automation import (DiscreteParameterRange, LogUniformParameterRange,
-                                    UniformIntegerParameterRange, UniformParameterRange)
+    from clearml.automation import (
+        DiscreteParameterRange,
+        LogUniformParameterRange,
+        UniformIntegerParameterRange,
+        UniformParameterRange,
+    )
 
     ranges = []
     for key, dim in sweep.space.items():

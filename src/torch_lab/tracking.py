@@ -57,6 +57,19 @@ def is_configured() -> bool:
     return any(os.environ.get(name) for name in CONFIG_ENV_VARS) or bool(get_active_config_file())
 
 
+def select_offline(requested: bool) -> bool:
+    """Offline when asked, or (saying so) when no ClearML configuration exists; settings that
+    cannot work are refused first (see ``check_settings``)."""
+    check_settings(requested)
+    if requested:
+        return True
+    if not is_configured():
+        print("torch-lab: no ClearML configuration found (clearml.conf or CLEARML_API_*); "
+              "running offline", flush=True)
+        return True
+    return False
+
+
 def check_settings(offline: bool) -> None:
     """Refuse ClearML settings that would fail later with an internal error: a cache directory
     that is a file, a configuration file that was named but is missing."""
