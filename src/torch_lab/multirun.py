@@ -81,12 +81,15 @@ def job_slots(parallel: bool) -> list[dict[str, str]]:
 
 
 class Forwarder:
-    """While installed, SIGINT and SIGTERM go to the running children (each in its own process
-    group, so a terminal's Ctrl-C reaches them once, through here) and no more jobs start."""
+    """While installed, SIGINT and SIGTERM stop the starting of more jobs and go on to the running
+    children (each in its own process group, so a terminal's Ctrl-C reaches them once, through
+    here); a second signal goes on too, stopping them at once. Should the parent itself fail, its
+    children are stopped, never orphaned."""
 
-    def __init__(self) -> None:
+    def __init__(self, what: str = "runs") -> None:
+        self.what = what
         self.received: int | None = None
-        self.running: list[Job] = []
+        self.running: list[Any] = []  # Jobs
         self._previous: dict[int, Any] = {}
 
     def __enter__(self) -> Forwarder:
@@ -94,11 +97,19 @@ class Forwarder:
             self._previous[signum] = signal.signal(signum, self._forward)
         return self
 
-    def __exit__(self, *exc: Any) -> None:
+    def __exit__(self, kind: type | None, *exc: Any) -> None:
         for signum, handler in self._previous.items():
             signal.signal(signum, handler)
+        if kind is not None:
+            for job in self.running:
+                job.process.terminate()
+            for job in self.running:
+                job.process.wait()
 
     def _forward(self, signum: int, frame: Any) -> None:
+        if self.received is None:
+            print(f"torch-lab: {signal.Signals(signum).name}: stopping the running {self.what}",
+                  file=sys.stderr, flush=True)
         self.received = signum
         for job in self.running:
             if job.process is not None and job.process.poll() is None:

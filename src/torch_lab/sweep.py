@@ -14,7 +14,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import signal
 import subprocess
 import sys
 import tempfile
@@ -24,7 +23,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from torch_lab.errors import UserError, display_path
-from torch_lab.multirun import Job, job_slots
+from torch_lab.multirun import Forwarder, Job, job_slots
 from torch_lab.run_dir import artifacts_root, find_run_dir
 from torch_lab.sweep_space import Sweep, optuna_distributions, read_sweep
 from torch_lab.sweep_trial import TRIAL_ENV, open_storage, optuna_pruner, trial_run
@@ -160,40 +159,6 @@ def child_args(args: argparse.Namespace, sweep: Sweep, experiment: Any, offline:
     return argv + [part for value in values for part in ("--set", value)]  # one KEY=VALUE each
 
 
-class Forwarder:
-    """SIGINT/SIGTERM handlers for the sweep: stop asking for trials and pass the signal on to
-    the running trials (each in its own process group, so a terminal's Ctrl-C reaches them
-    once, through here); a second signal is passed on too, stopping them at once."""
-
-    def __init__(self) -> None:
-        self.received: int | None = None
-        self.running: list[TrialJob] = []
-        self._previous: dict[int, Any] = {}
-
-    def __enter__(self) -> Forwarder:
-        for signum in (signal.SIGINT, signal.SIGTERM):
-            self._previous[signum] = signal.signal(signum, self._handle)
-        return self
-
-    def __exit__(self, kind: type | None, *exc: Any) -> None:
-        for signum, handler in self._previous.items():
-            signal.signal(signum, handler)
-        if kind is not None:  # the sweep itself broke: stop its trials, never orphan them
-            for job in self.running:
-                job.process.terminate()
-            for job in self.running:
-                job.process.wait()
-
-    def _handle(self, signum: int, frame: Any) -> None:
-        if self.received is None:
-            print(f"torch-lab: {signal.Signals(signum).name}: stopping the running trials", file=sys.stderr,
-                  flush=True)
-        self.received = signum
-        for job in self.running:
-            if job.process and job.process.poll() is None:
-                job.process.send_signal(signum)
-
-
 def run_sweep(args: argparse.Namespace) -> int:
     """The ``train --sweep`` command; returns the exit code (0, 1 no trial completed, 2, 130)."""
     try:
@@ -228,7 +193,7 @@ def _run_local(args: argparse.Namespace, experiment: Any, sweep: Sweep, trials: 
     environ = {k: v for k, v in os.environ.items() if k not in CLEARML_PROCESS_VARS}
     slots = job_slots(args.parallel)
     distributions = optuna_distributions(sweep)
-    forwarder = Forwarder()
+    forwarder = Forwarder("trials")
     with tempfile.TemporaryDirectory(prefix="torch-lab-sweep-") as scratch, forwarder:
         free, running = list(range(len(slots))), forwarder.running
         while True:
