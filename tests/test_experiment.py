@@ -72,8 +72,7 @@ def test_train_config_contract(toy: Path, main: str, message: str) -> None:
 
 def test_train_config_dataloaders_must_be_dataloaders(toy: Path) -> None:
     main = (toy.parent / "__main__.py").read_text()
-    broken_main(toy, main.replace("val_dataloaders=DataLoader(points(32, 1), batch_size=16)",
-                                  "val_dataloaders=[points(32, 1)]"))
+    broken_main(toy, main.replace("else DataLoader(points(32, 1), batch_size=16)", "else [points(32, 1)]"))
     with pytest.raises(UserError, match="'val_dataloaders' must be a DataLoader or a list of them"):
         load_experiment(toy).train_config()
 

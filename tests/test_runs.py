@@ -102,7 +102,7 @@ def test_show_real_run(real: SimpleNamespace) -> None:
     assert f"lineage:\n  <- {real.a} (01_toy-hparams, completed): checkpoint 'last', weights only\n" in text
     files = text.split("files:\n")[1].split("\n\n")[0]
     assert [line.split()[0] for line in files.splitlines()] == [
-        "curves.png", "history.csv", "hparams.json", "model_summary.txt", "run.json", "source.zip",
+        "console.log", "curves.png", "history.csv", "hparams.json", "model_summary.txt", "run.json", "source.zip",
         "checkpoints/best.ckpt", "checkpoints/last.ckpt"]
     assert text.endswith(f"offline session:\n  {session}\n"
                          f"  import it with: clearml-task --import-offline-session {session}\n")

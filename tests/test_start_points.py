@@ -30,7 +30,8 @@ def test_resume_picks_training_runs_and_keeps_hparams_until_the_values_pass(toy:
     crashed = run_cli("train", toy, "--offline", *CRASH)
     assert crashed.returncode == 1, crashed.stderr
     [training] = run_dirs(artifacts)
-    assert run_cli("infer", toy, "4", "--offline").returncode == 0
+    trained = json.loads((training / "run.json").read_text())["task_id"]
+    assert run_cli("infer", toy, "4", "--offline", "--set", f"checkpoint.checkpoint_task_id='{trained}'").returncode == 0
     [inference] = set(run_dirs(artifacts)) - {training}
     interrupted = {**record(inference), "status": "interrupted"}  # as if Ctrl-C had stopped it
     (inference / "run.json").write_text(json.dumps(interrupted))

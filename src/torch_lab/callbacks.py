@@ -16,6 +16,7 @@ import pytorch_lightning as pl
 import torch
 from pytorch_lightning.callbacks import TQDMProgressBar
 
+from torch_lab.learning_rates import named_param_groups
 from torch_lab.run_dir import RunDirectory
 
 log = logging.getLogger(__name__)
@@ -107,6 +108,8 @@ class RunHistory(pl.Callback):
         if not self._val_seconds:  # no validation this epoch: don't repeat the last values
             metrics = {k: v for k, v in metrics.items() if not k.endswith("/val")}
         seconds = time.perf_counter() - self._epoch_start
+        # The epoch's learning rates (Python floats: no device sync), logged only when they change.
+        metrics.update((name, float(group["lr"])) for name, group in named_param_groups(trainer.optimizers))
         row = {
             "epoch": trainer.current_epoch,
             **dict(sorted(metrics.items())),

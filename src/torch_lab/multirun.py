@@ -56,7 +56,7 @@ class Job:
         there too; with ``PIPE``, into the same pipe)."""
         env = {**environ, **self.env, RESULT_ENV: str(self.result_file)}
         self.process = subprocess.Popen([sys.executable, sys.argv[0], *args], env=env,
-                                        stdout=output, process_group=0, **popen,
+                                        stdout=output, **{"process_group": 0, **popen},
                                         stderr=subprocess.STDOUT if output == subprocess.PIPE else output)
 
     def result(self) -> dict[str, Any]:
