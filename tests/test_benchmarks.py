@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+pytestmark = pytest.mark.slow  # seconds-long smoke runs: the slow stage keeps the default suite short
 BENCHMARKS = Path(__file__).parents[1] / "benchmarks"
 TOP_KEYS = {"benchmark", "settings", "environment"}
 EXPECTED = {

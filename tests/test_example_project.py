@@ -126,6 +126,7 @@ def test_demo_chain_offline(tiny_mnist: Path, tmp_path: Path) -> None:
     assert state["lr_schedulers"][0]["last_epoch"] == 5 * 4  # A's 4 steps + C's 16: one schedule
 
 
+@pytest.mark.slow  # moved to the slow stage: the default suite stays under 10 minutes
 def test_demo_reports_confusion_matrix_and_misclassified_images(tiny_mnist: Path, tmp_path: Path) -> None:
     import zipfile
 

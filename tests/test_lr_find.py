@@ -33,6 +33,7 @@ def check_lr_find(result, tmp_path: Path, hparams: Path, key: str) -> dict:
     return found
 
 
+@pytest.mark.slow  # moved to the slow stage: the default suite stays under 10 minutes
 def test_lr_find_on_the_regression_example(tmp_path: Path) -> None:
     result = run_cli("train", REGRESSION / "hparams.py", "--lr-find", "20", "--offline",
                      *sets("config.train_size=2048"))

@@ -6,6 +6,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 from conftest import run_cli
 
 VARIANT = ("from pathlib import Path\nfrom torch_lab.utils import import_script_as_module\n"
@@ -61,6 +62,7 @@ def test_set_takes_one_pair_and_mixes_with_extra_arguments(toy: Path) -> None:
                                           "each (--set a=1 --set b=2)")
 
 
+@pytest.mark.slow  # moved to the slow stage: the default suite stays under 10 minutes
 def test_infer_says_which_weights_and_refuses_none(toy: Path, tmp_path: Path) -> None:
     """Trained from a quoted glob (the folder's one hparams script), then infer with the task's
     checkpoint, then without any."""

@@ -148,8 +148,9 @@ def test_chain_of_tasks_offline(toy: Path, tmp_path: Path) -> None:
     [
         (["checkpoint.checkpoint_task_id='offline-nope'"],
          "train: error: checkpoint task 'offline-nope': no checkpoint 'last' found"),
-        (["checkpoint.checkpoint_task_id='{id}'", "checkpoint.checkpoint_name='epoch7'"],
-         "train: error: checkpoint task '{id}': no checkpoint 'epoch7' found"),
+        pytest.param(["checkpoint.checkpoint_task_id='{id}'", "checkpoint.checkpoint_name='epoch7'"],
+                     "train: error: checkpoint task '{id}': no checkpoint 'epoch7' found",
+                     marks=pytest.mark.slow),
     ],
 )
 def test_bad_start_points_fail_before_training(toy: Path, tmp_path: Path, settings, message) -> None:
@@ -162,6 +163,7 @@ def test_bad_start_points_fail_before_training(toy: Path, tmp_path: Path, settin
     assert runs(tmp_path) == [a]
 
 
+@pytest.mark.slow  # moved to the slow stage: the default suite stays under 10 minutes
 def test_incompatible_checkpoint_fails_before_training(toy: Path, tmp_path: Path) -> None:
     assert run_cli("train", toy, "--offline", "--set", "trainer.init.max_epochs=1").returncode == 0
     [a] = runs(tmp_path)

@@ -19,6 +19,7 @@ def runs(root: Path) -> list[Path]:
     return sorted(p for p in (root / "data" / "artifacts").glob("*") if p.is_dir())
 
 
+@pytest.mark.slow  # moved to the slow stage: the default suite stays under 10 minutes
 def test_ddp_on_two_cpu_processes_is_one_task_and_one_run(tiny_mnist: Path, tmp_path: Path) -> None:
     """The demo's model on tiny MNIST with strategy='ddp' over 2 CPU processes (gloo): one offline
     session, one run directory, each metric point logged once (by rank zero)."""
@@ -50,6 +51,7 @@ def variants(toy: Path) -> None:
             "hparams['trainer']['init']['max_epochs'] = 1\n")
 
 
+@pytest.mark.slow  # moved to the slow stage: the default suite stays under 10 minutes
 def test_several_files_one_failing(toy: Path, tmp_path: Path) -> None:
     variants(toy)
     result = run_cli("train", "experiments/01_toy/run_*.py", "--offline")
@@ -78,7 +80,7 @@ def test_several_files_in_parallel(toy: Path, tmp_path: Path) -> None:
                f"full log: {run / 'console.log'}" in result.stdout
 
 
-@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT])
+@pytest.mark.parametrize("signum", [signal.SIGTERM, pytest.param(signal.SIGINT, marks=pytest.mark.slow)])
 def test_several_files_interrupted(toy: Path, tmp_path: Path, signum: int) -> None:
     """A signal to the parent reaches the running child (once: it is in its own process group),
     which stops cleanly; the next file never starts; the summary marks both; exit 130."""

@@ -22,6 +22,7 @@ def record(run: Path) -> dict:
     return json.loads((run / "run.json").read_text())
 
 
+@pytest.mark.slow  # moved to the slow stage: the default suite stays under 10 minutes
 def test_resume_picks_training_runs_and_keeps_hparams_until_the_values_pass(toy: Path,
                                                                             tmp_path: Path) -> None:
     """An unfinished ``infer`` run of the same file is no candidate; a resume whose ``--set`` is

@@ -140,6 +140,7 @@ task.close()
 """
 
 
+@pytest.mark.slow  # moved to the slow stage: the default suite stays under 10 minutes
 def test_space_translates_to_clearml_ranges_on_the_hparams_section(tmp_path: Path) -> None:
     """ClearML's optimizer is built offline over a real offline task holding the regression
     hparams (no server can run here, so it is never started): every range names a parameter the

@@ -32,7 +32,7 @@ def wait_for_line(process: subprocess.Popen, text: str, timeout: float = 120) ->
     raise AssertionError(f"no line with {text!r}: {process.communicate()[1][-2000:]}")
 
 
-@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT])
+@pytest.mark.parametrize("signum", [signal.SIGTERM, pytest.param(signal.SIGINT, marks=pytest.mark.slow)])
 def test_a_signal_before_the_first_batch_interrupts_the_run(toy: Path, tmp_path: Path,
                                                             signum: int) -> None:
     """Sent once the run exists (after ``Task.init``), while the Trainer sets up: exit 130, the run

@@ -40,6 +40,7 @@ def test_configure_removes_stalls_and_slow_close() -> None:
     assert Task.is_offline()
 
 
+@pytest.mark.slow  # moved to the slow stage: the default suite stays under 10 minutes
 def test_starting_a_task_leaves_the_random_generators_alone(tmp_path) -> None:
     """ClearML's Task.init reseeds torch (with 1337) by default, which would silently replace the
     run's own seed for shuffling and dropout."""
