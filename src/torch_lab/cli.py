@@ -137,7 +137,12 @@ def _post_mortem(error: BaseException) -> None:
     pdb.post_mortem(error.__traceback__)
 
 
+#: The signals that stopped the command before a run took them over (see ``GracefulStop``).
+_signalled: list[int] = []
+
+
 def _interrupt(signum: int, frame: Any) -> None:
+    _signalled.append(signum)
     raise KeyboardInterrupt
 
 
@@ -145,6 +150,7 @@ def _main(parser: argparse.ArgumentParser, argv: list[str] | None) -> int:
     """Parse ``argv``, run the command named by ``parser.prog`` and map the outcome to an exit
     code. From the start, SIGTERM stops the command as Ctrl-C (SIGINT) does: exit 130."""
     signal.signal(signal.SIGTERM, _interrupt)
+    signal.signal(signal.SIGINT, _interrupt)
     try:
         return _command(parser, argv)
     except KeyboardInterrupt:
@@ -240,6 +246,9 @@ def _run(prog: str, args: argparse.Namespace, outcome: dict) -> int:
         outcome.update({key: run.record.get(key) for key in ("task_id", "status", "best")})
         return EXIT_OK
     except UserError as error:
+        if _signalled:  # the signal broke what it interrupted (e.g. an import): not the user's mistake
+            outcome.update(status="interrupted", exit_code=EXIT_INTERRUPTED)
+            raise KeyboardInterrupt from error
         if args.debug:
             _post_mortem(error)
         outcome.update(status="failed", error=str(error), exit_code=EXIT_USAGE)
@@ -257,6 +266,9 @@ def _run(prog: str, args: argparse.Namespace, outcome: dict) -> int:
                        task_id=json.loads((error.traceback_path.parent / "run.json").read_text())["task_id"])
         return EXIT_FAILED
     except Exception as error:
+        if _signalled:
+            outcome.update(status="interrupted", exit_code=EXIT_INTERRUPTED)
+            raise KeyboardInterrupt from error
         if args.debug:
             _post_mortem(error)
         print(f"{prog}: failed: {failure_message(error)} (--debug shows the traceback)", file=sys.stderr)
