@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any, Iterator
 
 from torch_lab.errors import UserError
+from torch_lab.run_dir import LOCK_FILE
 
 #: history.csv columns that are not metrics.
 NOT_METRICS = ("epoch", "train_seconds", "val_seconds")
@@ -89,7 +90,7 @@ def owned(path: Path) -> bool:
     import fcntl
 
     try:
-        fd = os.open(path / ".lock", os.O_RDONLY)
+        fd = os.open(path / LOCK_FILE, os.O_RDONLY)
     except OSError:
         return True
     try:
