@@ -41,7 +41,7 @@ def task(settings: str) -> dict[str, float]:
     from clearml import Task
 
     if settings == "torch-lab":
-        from torch_lab import tracking
+        from torch_lab.tracking import task as tracking
 
         _timed(seconds, "configure", lambda: tracking.configure(offline=True))
         started = _timed(seconds, "task_init", lambda: tracking.start_task(

@@ -31,7 +31,7 @@ TASK_TIMEOUT_S = 90  # ClearML's default close can hang for minutes
 PROFILED = {
     "load experiment (its __main__.py imports torch, Lightning)": ("torch_lab/experiment.py",
                                                                    "load_experiment"),
-    "import torch_lab.launch (ClearML, rest of torch-lab)": ("torch_lab/launch.py", "<module>"),
+    "import torch_lab.launch.train (ClearML, rest of torch-lab)": ("torch_lab/launch/train.py", "<module>"),
     "trainer argument checks (throwaway Trainer)": ("torch_lab/trainer_args.py", "check_kwargs"),
     "train_config (data, model)": ("torch_lab/experiment.py", "train_config"),
     "tracking.start_task (Task.init)": ("torch_lab/tracking.py", "start_task"),

@@ -27,9 +27,10 @@ from pytorch_lightning.callbacks import ModelCheckpoint
 from pytorch_lightning.trainer import call
 
 import common
-from torch_lab.callback_group import CallbackGroup, Checkpoint
+from torch_lab.callbacks.checkpoint import Checkpoint
+from torch_lab.callbacks.group import CallbackGroup
 from torch_lab.epoch_metrics import EpochUpdates, LossMean
-from torch_lab.nan_guard import NaNGuard
+from torch_lab.callbacks.nan_guard import NaNGuard
 
 #: The hooks Lightning calls on every callback at every training step, with stand-in arguments.
 STEP_HOOKS = {"on_train_batch_start": (None, 0), "on_before_backward": (None,), "on_after_backward": (),

@@ -1,5 +1,5 @@
 """Cost of per-step scalar logging to ClearML: a small training loop on the demo's model and data,
-with every step's loss and learning rate sent through ``torch_lab.loggers.ClearMLLogger`` to an
+with every step's loss and learning rate sent through ``torch_lab.tracking.logger.ClearMLLogger`` to an
 offline task (torch-lab's ClearML settings), against the same loop without logging.
 
     python benchmarks/tracking_cost.py [--steps 1000] [--repeats 3] [--clearml-defaults] [--smoke]
@@ -7,7 +7,7 @@ offline task (torch-lab's ClearML settings), against the same loop without loggi
 Logging is on in every other block of steps of the same loop. Reports the throughput ratio (on /
 off) and the stall: the longest time a logging call held the training thread (a flush of ClearML's
 event queue on that thread would show up there), besides the largest step time of each mode.
-Also the cost of redrawing a run's curves.png (``torch_lab.curves.CurvesPlot``) at an epoch end,
+Also the cost of redrawing a run's curves.png (``torch_lab.callbacks.curves.CurvesPlot``) at an epoch end,
 for histories of several lengths, and its share of one epoch of this loop.
 """
 
@@ -76,7 +76,7 @@ def start_task(clearml_defaults: bool) -> Any:
     """An offline ClearML task, with torch-lab's settings or ClearML's defaults."""
     from clearml import Task
 
-    from torch_lab import tracking
+    from torch_lab.tracking import task as tracking
 
     if clearml_defaults:
         Task.set_offline(True)
@@ -90,9 +90,9 @@ def curves_cost(scratch: Path, smoke: bool) -> dict[str, Any]:
     """Seconds of ``CurvesPlot.draw`` over histories of the demo's metrics: the first drawing
     (it imports matplotlib) and the median of 3 at each history length, wall and CPU (the CPU
     time moves less with the machine's load)."""
-    from torch_lab.callbacks import RunHistory
-    from torch_lab.curves import CurvesPlot
-    from torch_lab.run_dir import RunDirectory
+    from torch_lab.callbacks.history import RunHistory
+    from torch_lab.callbacks.curves import CurvesPlot
+    from torch_lab.storage.run_dir import RunDirectory
 
     run = RunDirectory.create("curves", "bench", root=scratch / "curves")
     history = RunHistory(run, {"metric": "loss/val", "mode": "min", "patience": None})
@@ -132,7 +132,7 @@ def main() -> None:
     steps = 2 * BLOCK if args.smoke else args.steps
     with tempfile.TemporaryDirectory(prefix="torch-lab-bench-") as scratch:
         os.environ.update(common.tracking_env(Path(scratch)))  # the offline session goes to scratch
-        from torch_lab.loggers import ClearMLLogger
+        from torch_lab.tracking.logger import ClearMLLogger
 
         data = common.prepare_data(args.data_dir, Path(scratch), args.smoke)
         hparams = common.demo_hparams(data)

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from torch_lab.errors import UserError, display_path
-from torch_lab.run_dir import find_run_dir
+from torch_lab.storage.run_dir import find_run_dir
 
 
 def _offline_sessions_dir() -> Path:
@@ -54,7 +54,7 @@ def _from_offline_session(task_id: str, name: str) -> Path | None:
 def _from_server(task_id: str, name: str) -> Path | None:
     from clearml import Task
 
-    from torch_lab import tracking
+    from torch_lab.tracking import task as tracking
 
     if Task.is_offline() or not tracking.is_configured():
         return None

@@ -71,7 +71,7 @@ def main(argv: list[str] | None = None) -> None:
     out = build(args.data_dir)
     print(f"processed MNIST written to {out}")
     if args.register:
-        from torch_lab import tracking
+        from torch_lab.tracking import task as tracking
 
         if not tracking.is_configured():
             parser.exit(2, "preprocess: error: --register needs a configured ClearML server\n")

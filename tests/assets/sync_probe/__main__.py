@@ -15,7 +15,7 @@ from pytorch_lightning import Callback
 from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 
-from torch_lab.callbacks import scalar_metrics
+from torch_lab.callbacks.history import scalar_metrics
 from torch_lab.modules import TrainLabModule
 from torch_lab.schedules import warmup_cosine
 

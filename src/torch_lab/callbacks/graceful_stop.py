@@ -1,0 +1,94 @@
+"""``GracefulStop``: SIGINT and SIGTERM stop a run at the next batch boundary, saving its state."""
+
+from __future__ import annotations
+
+import logging
+import signal
+from pathlib import Path
+from typing import Any
+
+import pytorch_lightning as pl
+
+log = logging.getLogger(__name__)
+
+
+class GracefulStop(pl.Callback):
+    """Turn SIGINT/SIGTERM into a clean stop at the next batch boundary.
+
+    The signal handler only sets a flag (an exception raised at an arbitrary point could leave
+    ClearML's reporter holding a lock). At the next batch end the callback raises
+    ``KeyboardInterrupt``, which Lightning handles as an interruption; when fitting, the current
+    state is then saved to ``last_checkpoint``, so no finished batch is lost. A signal that came
+    before the first batch stops the run when its Trainer starts; nothing is saved when no batch
+    ran since the last checkpoint. A signal during a training run's validation stops it before
+    the next training batch, once that validation and its checkpoint are done (a run resumed from
+    inside a validation would skip it). A second signal interrupts at once.
+    """
+
+    SIGNALS = (signal.SIGINT, signal.SIGTERM)
+
+    def __init__(self, last_checkpoint: Path | None) -> None:
+        self.last_checkpoint = last_checkpoint
+        self.received: int | None = None
+        self._previous: dict[int, Any] = {}
+        self._unsaved = False  # a training batch ran since the last checkpoint was written
+
+    def install(self) -> None:
+        """Take over SIGINT and SIGTERM (main thread only); again after another library did."""
+        for signum in self.SIGNALS:
+            previous = signal.signal(signum, self._handle)
+            self._previous.setdefault(signum, previous)
+
+    def restore(self) -> None:
+        """Give SIGINT and SIGTERM back the handlers they had before the first ``install``."""
+        for signum, handler in self._previous.items():
+            signal.signal(signum, handler)
+        self._previous.clear()
+
+    def _handle(self, signum: int, frame: Any) -> None:
+        if self.received is not None:
+            raise KeyboardInterrupt
+        self.received = signum
+        log.warning("received %s: stopping after this batch", signal.Signals(signum).name)
+
+    def check(self) -> None:
+        """Raise ``KeyboardInterrupt`` if a signal came."""
+        if self.received is not None:
+            raise KeyboardInterrupt
+
+    def on_exception(self, trainer: pl.Trainer, pl_module: pl.LightningModule,
+                     exception: BaseException) -> None:
+        # Lightning's own SIGTERM handling may stop the loop first; either way, save when fitting.
+        if (self.received is not None and trainer.state.fn == "fit" and self.last_checkpoint
+                and self._unsaved):
+            trainer.save_checkpoint(self.last_checkpoint)
+
+    def on_save_checkpoint(self, trainer: pl.Trainer, pl_module: pl.LightningModule,
+                           checkpoint: dict[str, Any]) -> None:
+        self._unsaved = False
+
+    def on_fit_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        self.check()
+
+    def on_test_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        self.check()
+
+    def on_predict_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        self.check()
+
+    def on_train_batch_start(self, trainer: pl.Trainer, *args: Any) -> None:
+        self.check()  # e.g. after a validation during which a signal came, and its checkpoint
+
+    def on_train_batch_end(self, trainer: pl.Trainer, *args: Any) -> None:
+        self._unsaved = True
+        self.check()
+
+    def on_validation_batch_end(self, trainer: pl.Trainer, *args: Any) -> None:
+        if trainer.state.fn != "fit":
+            self.check()
+
+    def on_test_batch_end(self, trainer: pl.Trainer, *args: Any) -> None:
+        self.check()
+
+    def on_predict_batch_end(self, trainer: pl.Trainer, *args: Any) -> None:
+        self.check()

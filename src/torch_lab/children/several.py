@@ -1,0 +1,85 @@
+"""``train a.py b.py c.py``: each hparams file in its own child process (one ClearML task each),
+one after another or several at once, then one summary table.
+
+Each child reports its outcome through its result file (see ``torch_lab.children.jobs``).
+"""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+from typing import IO, Any
+
+from torch_lab.children.forwarder import Forwarder
+from torch_lab.children.jobs import Job, free_slot, job_slots
+from torch_lab.text import table
+
+#: A child's lines shown, prefixed with its file, when runs are parallel.
+EPOCH_LINE = re.compile(r"epoch \d+(/\d+)?: ")
+STARTED_LINE = re.compile(r"torch-lab: task (\S+) started; run directory (.+)")
+
+
+def relay(hparams_path: str, output: IO[str]) -> None:
+    """Read a parallel child's output line by line; print where its full log is and its epoch
+    lines, each prefixed with ``[hparams_path]`` (the rest is in its console.log)."""
+    for line in output:
+        line = line.rstrip("\n").rsplit("\r", 1)[-1]
+        started = STARTED_LINE.match(line)
+        if started:
+            print(f"[{hparams_path}] task {started[1]}; full log: {Path(started[2]) / 'console.log'}",
+                  flush=True)
+        elif EPOCH_LINE.match(line):
+            print(f"[{hparams_path}] {line}", flush=True)
+
+
+def run_many(hparams_paths: list[str], child_args: list[str], parallel: bool) -> int:
+    """Run ``train`` on each hparams file and print a summary; exit 1 when any run failed, 130
+    when interrupted (the running children are stopped, the others not started)."""
+    slots = job_slots(parallel)
+    with tempfile.TemporaryDirectory(prefix="torch-lab-runs-") as folder, Forwarder() as signals:
+        jobs = [Job(path, Path(folder) / f"{index}.json", {}) for index, path in enumerate(hparams_paths)]
+        pending, running, relays = list(jobs), signals.running, []
+        while (pending and signals.received is None) or running:
+            while pending and signals.received is None and len(running) < len(slots):
+                job = pending.pop(0)
+                job.env = free_slot(slots, running) if parallel else {}
+                # Sequential runs show their output live; parallel ones show their epoch lines.
+                if parallel:
+                    job.start([job.hparams_path, *child_args], subprocess.PIPE, text=True)
+                    relays.append(threading.Thread(target=relay, args=(job.hparams_path, job.process.stdout),
+                                                   daemon=True))
+                    relays[-1].start()
+                else:
+                    job.start([job.hparams_path, *child_args])
+                running.append(job)
+            while running and all(job.process.poll() is None for job in running):
+                time.sleep(0.2)
+            running[:] = [job for job in running if job.process.poll() is None]
+        for thread in relays:
+            thread.join()
+        results = [(job.hparams_path, job.result() if job.process else
+                    {"status": "not started", "error": "interrupted before it started"}) for job in jobs]
+    print(summary_table(results), flush=True)
+    failed = [(path, result) for path, result in results
+              if result.get("status") not in ("completed", "enqueued")]
+    for path, result in failed:
+        print(f"train: {path} {result.get('status')}: {result.get('error')}", file=sys.stderr)
+    if signals.received is not None:
+        return 130
+    return 1 if failed else 0
+
+
+def summary_table(results: list[tuple[str, dict[str, Any]]]) -> str:
+    """A plain-text table: hparams file, task id, status, best metric."""
+    rows = [("hparams", "task id", "status", "best")]
+    for path, result in results:
+        best = result.get("best") or {}
+        value = best.get("value")
+        best_text = f"{best.get('monitor')}={value:.4g}" if isinstance(value, (int, float)) else "-"
+        rows.append((path, result.get("task_id") or "-", result.get("status", "?"), best_text))
+    return table(rows)

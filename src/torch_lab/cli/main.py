@@ -1,0 +1,192 @@
+"""The console scripts ``train`` and ``infer``: parse, dispatch (one run, several files, a sweep,
+``--print-hparams``) and map the outcome to an exit code.
+
+Parsing and ``--help`` import nothing heavy (what one path needs is imported on that path);
+torch, Lightning and clearml load only for a run.
+Exit codes: 0 success, 1 the run failed, 2 a user error (one line, no traceback unless
+``--debug``), 130 interrupted.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import signal
+import sys
+from typing import TYPE_CHECKING, Any, Callable
+
+from torch_lab import console
+from torch_lab.errors import UserError
+from torch_lab.cli.hparams_files import expand_paths
+from torch_lab.children.jobs import RESULT_ENV
+from torch_lab.cli.parsers import infer_parser, train_parser
+
+if TYPE_CHECKING:
+    from torch_lab.experiment.precheck import Precheck
+
+EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
+
+
+def _post_mortem(error: BaseException) -> None:
+    import pdb
+    import traceback
+
+    traceback.print_exception(error)
+    pdb.post_mortem(error.__traceback__)
+
+
+#: The signals that stopped the command before a run took them over (see ``GracefulStop``).
+_signalled: list[int] = []
+
+
+def _interrupt(signum: int, frame: Any) -> None:
+    _signalled.append(signum)
+    raise KeyboardInterrupt
+
+
+def _main(parser: argparse.ArgumentParser, argv: list[str] | None) -> int:
+    """Parse ``argv``, run the command named by ``parser.prog`` and map the outcome to an exit
+    code. From the start, SIGTERM stops the command as Ctrl-C (SIGINT) does: exit 130."""
+    signal.signal(signal.SIGTERM, _interrupt)
+    signal.signal(signal.SIGINT, _interrupt)
+    try:
+        return _command(parser, argv)
+    except KeyboardInterrupt:
+        print(f"{parser.prog}: interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
+
+
+def _command(parser: argparse.ArgumentParser, argv: list[str] | None) -> int:
+    prog = parser.prog
+    argv = sys.argv[1:] if argv is None else argv
+    args = parser.parse_intermixed_args(argv)
+    console.install(verbose=args.verbose, debug=args.debug)
+    if prog == "train":
+        try:
+            paths = expand_paths(args.hparams_paths)
+        except UserError as error:
+            parser.error(str(error))
+        if args.trials is not None and not args.sweep:
+            parser.error("--trials needs --sweep")
+        if args.print_hparams:
+            from torch_lab.cli.print_hparams import print_hparams
+
+            return print_hparams(prog, paths, args.overrides, getattr(args, "sweep", None))
+        if args.sweep:
+            if len(paths) > 1 or args.resume is not None or args.test_only is not None:
+                parser.error("--sweep takes a single hparams file, without --resume or --test-only")
+            from torch_lab.sweep.command import run_sweep
+
+            args.hparams_path = paths[0]
+            return run_sweep(args)
+        if len(paths) > 1:
+            if args.resume is not None:
+                parser.error("--resume takes a single hparams file")
+            from torch_lab.children.several import run_many
+
+            child_args = [item for item in argv if item not in args.hparams_paths]
+            return run_many(paths, [a for a in child_args if a != "--parallel"], args.parallel)
+        args.hparams_path = paths[0]
+    elif args.print_hparams:
+        from torch_lab.cli.print_hparams import print_hparams
+
+        return print_hparams(prog, [args.hparams_path], args.overrides)
+    outcome: dict = {"status": "failed", "task_id": None}
+    try:
+        code = _run(prog, args, outcome)
+    finally:
+        # Reported by rank zero only (the other ranks of a multi-process run inherit the variable).
+        if os.environ.get(RESULT_ENV) and os.environ.get("LOCAL_RANK", "0") == "0":
+            with open(os.environ[RESULT_ENV], "w") as handle:
+                json.dump(outcome, handle, default=str)
+    return code
+
+
+def _precheck(prog: str, args: argparse.Namespace) -> Precheck:
+    """The static checks of the command: train_config (and its Trainer blocks) for ``train``, or
+    infer_config with the extra arguments for ``infer``. A resumed run uses its recorded
+    hparams, so their Trainer blocks are left to the runtime check."""
+    from torch_lab.experiment.precheck import Precheck
+
+    if prog == "infer":
+        return Precheck("infer_config", args.extra_args, ("init", "predict"))
+    if args.resume is not None:
+        return Precheck("train_config")
+    return Precheck("train_config", None, ("init",) if args.test_only is not None else ("init", "fit"))
+
+
+def _run(prog: str, args: argparse.Namespace, outcome: dict) -> int:
+    """Run the command; fill ``outcome`` (status, task id, best metric, error) for a parent
+    ``train`` of several files."""
+    from torch_lab.errors import RunFailed, UserError, failure_message
+
+    try:
+        if args.debug:
+            import torch
+
+            torch.autograd.set_detect_anomaly(True)
+        from torch_lab.experiment import load_experiment
+
+        experiment = load_experiment(args.hparams_path, args.overrides, _precheck(prog, args))
+        # The heavy imports, once the experiment is known to be sound.
+        from torch_lab.launch.infer import infer
+        from torch_lab.launch.options import RunOptions
+        from torch_lab.launch.train import train
+
+        options = RunOptions(
+            offline=args.offline,
+            dev_run=getattr(args, "dev_run", None),
+            extra_args=getattr(args, "extra_args", []),
+            resume=getattr(args, "resume", None),
+            overrides=args.overrides,
+            devices=getattr(args, "devices", None),
+            queue=getattr(args, "queue", None),
+            test_only=getattr(args, "test_only", None),
+            lr_find=getattr(args, "lr_find", None),
+        )
+        command: Callable = train if prog == "train" else infer
+        if options.queue:
+            outcome["status"] = "enqueued"  # enqueueing ends the process inside ClearML
+        run = command(experiment, options)
+        outcome.update({key: run.record.get(key) for key in ("task_id", "status", "best")})
+        return EXIT_OK
+    except UserError as error:
+        if _signalled:  # the signal broke what it interrupted (e.g. an import): not the user's mistake
+            outcome.update(status="interrupted", exit_code=EXIT_INTERRUPTED)
+            raise KeyboardInterrupt from error
+        if args.debug:
+            _post_mortem(error)
+        outcome.update(status="failed", error=str(error), exit_code=EXIT_USAGE)
+        print(f"{prog}: error: {error}", file=sys.stderr)
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        print(f"{prog}: interrupted", file=sys.stderr)
+        outcome.update(status="interrupted", exit_code=EXIT_INTERRUPTED)
+        return EXIT_INTERRUPTED
+    except RunFailed as error:
+        if args.debug:
+            _post_mortem(error.__cause__ or error)
+        print(f"{prog}: run failed: {error} (traceback: {error.traceback_path})", file=sys.stderr)
+        outcome.update(status="failed", error=str(error), exit_code=EXIT_FAILED,
+                       task_id=json.loads((error.traceback_path.parent / "run.json").read_text())["task_id"])
+        return EXIT_FAILED
+    except Exception as error:
+        if _signalled:
+            outcome.update(status="interrupted", exit_code=EXIT_INTERRUPTED)
+            raise KeyboardInterrupt from error
+        if args.debug:
+            _post_mortem(error)
+        print(f"{prog}: failed: {failure_message(error)} (--debug shows the traceback)", file=sys.stderr)
+        outcome.update(status="failed", error=failure_message(error), exit_code=EXIT_FAILED)
+        return EXIT_FAILED
+
+
+def train_main(argv: list[str] | None = None) -> int:
+    """Entry point of ``train``."""
+    return _main(train_parser(), argv)
+
+
+def infer_main(argv: list[str] | None = None) -> int:
+    """Entry point of ``infer``."""
+    return _main(infer_parser(), argv)

@@ -1,0 +1,116 @@
+"""The argument parsers of ``train`` and ``infer`` and their value types. Standard library only:
+``--help`` must be instant."""
+
+from __future__ import annotations
+
+import argparse
+from typing import Callable
+
+from torch_lab.cli.completion import PrintCompletion
+
+
+def positive_int(text: str) -> int:
+    """``--trials`` value: an int >= 1."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected an int, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {text}")
+    return value
+
+
+def dev_run_value(text: str) -> int | float:
+    """``--dev-run`` value: an int (number of batches) or a float in (0, 1] (fraction)."""
+    try:
+        value: int | float = int(text)
+    except ValueError:
+        try:
+            value = float(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected an int or a float, got {text!r}") from None
+        if not 0 < value <= 1:
+            raise argparse.ArgumentTypeError(f"a fraction must be in (0, 1], got {text}")
+        return value
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"a number of batches must be at least 1, got {text}")
+    return value
+
+
+def devices_value(text: str) -> int | str | list[int]:
+    """``--devices`` value: an int, ``auto``, or a comma-separated list of device indices."""
+    if "," in text:
+        try:
+            return [int(part) for part in text.split(",") if part]
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected device indices like 0,1, got {text!r}") from None
+    try:
+        return int(text)
+    except ValueError:
+        return text
+
+
+def _common(parser: argparse.ArgumentParser, build: Callable[[], argparse.ArgumentParser]) -> None:
+    """The options ``train`` and ``infer`` share; ``build`` makes a fresh parser of the command
+    (for ``--print-completion``)."""
+    parser.add_argument("--offline", action="store_true",
+                        help="use ClearML's offline mode (a local session zip to import later)")
+    parser.add_argument("--verbose", action="store_true",
+                        help="also show what ClearML, Lightning and warnings print (console.log has it all)")
+    parser.add_argument("--debug", action="store_true",
+                        help="verbose logging, anomaly detection, tracebacks and a post-mortem debugger")
+    parser.add_argument("--set", dest="overrides", metavar="KEY=VALUE", action="append",
+                        default=[], help="override an hparams key, e.g. config.learning_rate=3e-3 "
+                        "(value parsed as a Python literal); one KEY=VALUE per --set, repeat it "
+                        "for more")
+    parser.add_argument("--print-hparams", action="store_true",
+                        help="print the resolved hparams (layering, --set, defaults) as JSON and exit")
+    parser.add_argument("--print-completion", action=PrintCompletion, build=build,
+                        default=argparse.SUPPRESS,
+                        help="print the shell completion script (bash or zsh) and exit")
+
+
+def train_parser() -> argparse.ArgumentParser:
+    """``train``'s parser."""
+    parser = argparse.ArgumentParser(
+        prog="train", description="Train the experiment of an hparams script, tracked in ClearML.")
+    parser.add_argument("hparams_paths", metavar="HPARAMS.py", nargs="+",
+                        help="the hparams script(s) to run; several (or a quoted glob) run one "
+                        "after another, each in its own process and task")
+    parser.add_argument("--dev-run", type=dev_run_value, metavar="N|F",
+                        help="one short epoch over N batches (int) or a fraction F (float) of them, "
+                        "num_workers=0; named dev_... and tagged dev-run")
+    parser.add_argument("--resume", nargs="?", const="", metavar="TASK_ID",
+                        help="continue an unfinished run (that task's, or the latest of this hparams "
+                        "file) in its own ClearML task and run directory, from its last checkpoint")
+    parser.add_argument("--test-only", nargs="?", const="", metavar="TASK_ID|CKPT",
+                        help="no training: test that task's best (else last) checkpoint, or a .ckpt "
+                        "file, on train_config's test_dataloaders")
+    parser.add_argument("--devices", type=devices_value, metavar="N",
+                        help="devices per node for pl.Trainer (sets trainer.init.devices), e.g. 2, "
+                        "auto, or 0,1")
+    parser.add_argument("--queue", metavar="NAME",
+                        help="create the task here and enqueue it in ClearML queue NAME for an agent")
+    parser.add_argument("--lr-find", nargs="?", const=0, type=int, metavar="STEPS",
+                        help="no training: Lightning's learning-rate range test over STEPS learning "
+                        "rates (default 100); saves its plot and prints the --set to use")
+    parser.add_argument("--parallel", action="store_true",
+                        help="with several hparams files or --sweep: run them at once, one per GPU (or per CPU core)")
+    parser.add_argument("--sweep", metavar="SWEEP.py",
+                        help="an Optuna study over --set keys (the dict 'sweep' in SWEEP.py), each "
+                        "trial one run; the same command again continues it")
+    parser.add_argument("--trials", type=positive_int, metavar="N",
+                        help="with --sweep: run until N trials are done in all (overrides its 'trials')")
+    _common(parser, train_parser)
+    return parser
+
+
+def infer_parser() -> argparse.ArgumentParser:
+    """``infer``'s parser."""
+    parser = argparse.ArgumentParser(
+        prog="infer", description="Predict with the experiment of an hparams script, tracked in ClearML.")
+    parser.add_argument("hparams_path", metavar="HPARAMS.py", help="the hparams script to use")
+    parser.add_argument("extra_args", metavar="EXTRA", nargs="*",
+                        help="strings passed to infer_config(hparams, *EXTRA)")
+    _common(parser, infer_parser)
+    return parser

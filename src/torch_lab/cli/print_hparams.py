@@ -1,0 +1,37 @@
+"""``--print-hparams``: the resolved hparams (layering, ``--set``, defaults filled in) as JSON,
+printed before torch, Lightning or ClearML are imported."""
+
+from __future__ import annotations
+
+import json
+import sys
+from typing import Any
+
+from torch_lab.errors import UserError
+
+
+def resolved(paths: list[str], overrides: list[str], sweep: str | None = None) -> Any:
+    """One file's hparams; several files' as ``{path: hparams}``; with a sweep, ``{"hparams": ...,
+    "sweep": <its space>}``."""
+    from torch_lab.experiment import load_hparams
+
+    loaded = {path: load_hparams(path, overrides) for path in paths}
+    each = {path: hparams for path, (_, hparams) in loaded.items()}
+    result: Any = next(iter(each.values())) if len(each) == 1 else each
+    if sweep:  # one hparams file: its space is checked against its hparams
+        from torch_lab.sweep.space import resolved_sweep
+
+        [(resolved_path, hparams)] = loaded.values()
+        result = {"hparams": hparams, "sweep": resolved_sweep(sweep, hparams, resolved_path)}
+    return result
+
+
+def print_hparams(prog: str, paths: list[str], overrides: list[str], sweep: str | None = None) -> int:
+    """Print the resolved hparams of ``paths`` as JSON; exit code 0, or 2 on a user error."""
+    try:
+        text = json.dumps(resolved(paths, overrides, sweep), indent=2)
+    except UserError as error:
+        print(f"{prog}: error: {error}", file=sys.stderr)
+        return 2
+    print(text, flush=True)
+    return 0

@@ -1,0 +1,147 @@
+"""An experiment: its hparams file, validated hparams and ``__main__`` module, and what its config
+functions must return (the keys, the module class, non-empty dataloaders; ``infer``'s weights rule)."""
+
+from __future__ import annotations
+
+import inspect
+from dataclasses import dataclass
+from pathlib import Path
+from types import ModuleType
+from typing import Any, Callable
+
+from torch_lab.errors import UserError, display_path
+from torch_lab.experiment import precheck
+from torch_lab.experiment.user_code import Exited, exits_refused, first_line
+
+TRAIN_KEYS = {"module", "train_dataloaders", "val_dataloaders", "test_dataloaders", "callbacks"}
+TRAIN_REQUIRED = ("module", "train_dataloaders", "val_dataloaders")
+INFER_KEYS = {"module", "predict_dataloaders", "callbacks", "weights"}
+INFER_REQUIRED = ("module", "predict_dataloaders")
+
+
+@dataclass
+class Experiment:
+    """An hparams file, its validated hparams (with overrides) and its experiment's ``__main__``."""
+
+    hparams_path: Path
+    hparams: dict[str, Any]
+    main_path: Path
+    main: ModuleType
+
+    @property
+    def name(self) -> str:
+        """``<experiment folder>-<hparams file stem>``, the default ClearML task name."""
+        return f"{self.hparams_path.parent.name}-{self.hparams_path.stem}"
+
+    def config_function(self, name: str) -> Callable[..., Any]:
+        function = getattr(self.main, name, None)
+        if not callable(function):
+            raise UserError(precheck.no_function_message(self.main_path, name))
+        return function
+
+    def train_config(self, hparams: dict[str, Any] | None = None) -> dict[str, Any]:
+        """Call ``train_config(hparams)`` and check what it returns."""
+        function = self.config_function("train_config")
+        config = self._call(function, hparams or self.hparams)
+        return self._check_config("train_config", config, TRAIN_KEYS, TRAIN_REQUIRED, "TrainLabModule")
+
+    def infer_config(self, args: list[str], hparams: dict[str, Any] | None = None) -> dict[str, Any]:
+        """Call ``infer_config(hparams, *args)`` and check what it returns."""
+        function = self.check_infer_args(args)
+        config = self._call(function, hparams or self.hparams, *args)
+        return self._check_config("infer_config", config, INFER_KEYS, INFER_REQUIRED, "LabModule")
+
+    def check_infer_args(self, args: list[str]) -> Callable[..., Any]:
+        """Return ``infer_config`` after checking it accepts ``(hparams, *args)``."""
+        function = self.config_function("infer_config")
+        message = precheck.infer_args_message(self.main_path, inspect.signature(function), args)
+        if message:
+            raise UserError(message)
+        return function
+
+    def _call(self, function: Callable[..., Any], *args: Any) -> Any:
+        try:
+            with exits_refused():
+                return function(*args)
+        except UserError:
+            raise
+        except Exited as error:
+            raise UserError(f"{display_path(self.main_path)}: {function.__name__} called {error}; "
+                            "it must return its dict") from None
+        except Exception as error:
+            raise UserError(
+                f"{display_path(self.main_path)}: {function.__name__} raised {first_line(error)}"
+            ) from error
+
+    def _check_config(
+        self, function: str, config: Any, allowed: set, required: tuple, module_class: str
+    ) -> dict[str, Any]:
+        from torch.utils.data import DataLoader
+
+        from torch_lab import modules
+
+        where = f"{display_path(self.main_path)}: {function}"
+        if not isinstance(config, dict):
+            raise UserError(f"{where} must return a dict, got {type(config).__name__}")
+        unknown = sorted(set(config) - allowed)
+        if unknown:
+            raise UserError(
+                f"{where} returned unknown key '{unknown[0]}' (allowed: {', '.join(sorted(allowed))})"
+            )
+        for key in required:
+            if config.get(key) is None:
+                raise UserError(f"{where} returned no '{key}'")
+        if not isinstance(config["module"], getattr(modules, module_class)):
+            raise UserError(
+                f"{where}: 'module' must be a torch_lab.modules.{module_class}, "
+                f"got {type(config['module']).__name__}"
+            )
+        for key in sorted(k for k in config if k.endswith("_dataloaders") and config[k] is not None):
+            items = dataloaders_of({key: config[key]})
+            if not items or not all(isinstance(item, DataLoader) for item in items):
+                raise UserError(f"{where}: '{key}' must be a DataLoader or a list of them")
+            for index, item in enumerate(items):
+                if _batches(item) == 0:
+                    name = f"{key}[{index}]" if isinstance(config[key], (list, tuple)) else key
+                    raise UserError(f"{where}'s {name} is empty (0 batches)")
+        if config.get("weights") is not None and not (isinstance(config["weights"], str) and config["weights"]):
+            raise UserError(f"{where}: 'weights' must be a non-empty string saying where the "
+                            f"weights it loaded come from, got {config['weights']!r}")
+        callbacks = config.setdefault("callbacks", [])
+        if not isinstance(callbacks, (list, tuple)):
+            raise UserError(f"{where}: 'callbacks' must be a list of pytorch_lightning.Callback")
+        config["callbacks"] = list(callbacks)
+        return config
+
+
+def infer_weights(experiment: Experiment, config: dict[str, Any], checkpoint_label: str | None) -> str:
+    """Where ``infer``'s weights come from: the hparams ``checkpoint`` block (loaded by torch-lab,
+    ``checkpoint_label`` describes it), else what ``infer_config`` says it loaded (its
+    ``weights`` entry). Neither: a UserError, rather than predicting with random weights."""
+    if checkpoint_label is not None:
+        return checkpoint_label
+    if config.get("weights"):
+        return f"{config['weights']} (loaded by infer_config)"
+    raise UserError(
+        f"{display_path(experiment.hparams_path)}: no weights to predict with: "
+        "checkpoint.checkpoint_task_id is None and infer_config returned no 'weights'; "
+        "--set checkpoint.checkpoint_task_id=<task id>, or load them in infer_config and return "
+        "'weights': '<where they come from>'"
+    )
+
+
+def _batches(loader: Any) -> int | None:
+    """The number of batches of ``loader``; None when it has no length (an iterable dataset)."""
+    try:
+        return len(loader)
+    except TypeError:
+        return None
+
+
+def dataloaders_of(config: dict[str, Any]) -> list[Any]:
+    """Every dataloader in a config dict's ``*_dataloaders`` entries (each one or a list)."""
+    loaders: list[Any] = []
+    for key, value in config.items():
+        if key.endswith("_dataloaders") and value is not None:
+            loaders += list(value) if isinstance(value, (list, tuple)) else [value]
+    return loaders

@@ -1,0 +1,84 @@
+"""Check plain hparams values against the type hints of the functions they are passed to
+(``pl.Trainer``, ``Trainer.fit``, ``Task.init``), so a wrong type is one line naming the key
+before any task exists, not an assertion deep inside a run."""
+
+from __future__ import annotations
+
+import collections.abc
+import enum
+import typing
+from typing import Any, Callable
+
+from torch_lab.errors import UserError
+
+_SEQUENCES = (list, tuple, collections.abc.Sequence, collections.abc.Iterable, collections.abc.Collection)
+_MAPPINGS = (dict, collections.abc.Mapping)
+
+
+def matches(value: Any, hint: Any) -> bool:
+    """Whether plain-data ``value`` fits ``hint``; hints that plain data cannot be checked
+    against (type variables, forward references) accept anything."""
+    origin, args = typing.get_origin(hint), typing.get_args(hint)
+    if hint is Any or isinstance(hint, (typing.TypeVar, str, typing.ForwardRef)):
+        return True
+    if hint is type(None) or hint is None:
+        return value is None
+    if origin is typing.Union or (origin is not None and str(origin) == "<class 'types.UnionType'>"):
+        return any(matches(value, arg) for arg in args)
+    if origin is typing.Literal:
+        return any(value == arg and type(value) is type(arg) for arg in args)
+    if hint is bool:
+        return isinstance(value, bool)
+    if hint is int:
+        return isinstance(value, int) and not isinstance(value, bool)
+    if hint is float:
+        return isinstance(value, (int, float)) and not isinstance(value, bool)
+    if isinstance(hint, type) and issubclass(hint, enum.Enum):
+        return isinstance(value, hint) or value in [member.value for member in hint]
+    if (origin or hint) in _SEQUENCES:
+        if isinstance(value, str) or not isinstance(value, (list, tuple)):
+            return False
+        return not args or all(matches(item, args[0]) for item in value)
+    if (origin or hint) in _MAPPINGS:
+        if not isinstance(value, dict):
+            return False
+        return len(args) != 2 or all(matches(item, args[1]) for item in value.values())
+    if isinstance(origin or hint, type):
+        return isinstance(value, origin or hint)
+    return True
+
+
+def hint_text(hint: Any) -> str:
+    """``hint`` in words, e.g. ``int or None``, ``a list of str``, ``one of 'min', 'max'``."""
+    origin, args = typing.get_origin(hint), typing.get_args(hint)
+    if hint is type(None) or hint is None:
+        return "None"
+    if origin is typing.Union:
+        literals = [value for arg in args if typing.get_origin(arg) is typing.Literal
+                    for value in typing.get_args(arg)]
+        words = [hint_text(arg) for arg in args if typing.get_origin(arg) is not typing.Literal]
+        if literals:
+            words.insert(0, "one of " + ", ".join(repr(value) for value in literals))
+        return " or ".join(dict.fromkeys(words))
+    if origin is typing.Literal:
+        return "one of " + ", ".join(repr(arg) for arg in args)
+    if isinstance(hint, type) and issubclass(hint, enum.Enum):
+        return "one of " + ", ".join(repr(member.value) for member in hint)
+    if (origin or hint) in _SEQUENCES:
+        return f"a list of {hint_text(args[0])}" if args else "a list"
+    if (origin or hint) in _MAPPINGS:
+        return "a dict"
+    return getattr(hint, "__name__", str(hint))
+
+
+def check_values(source: str, block: str, values: dict[str, Any], function: Callable) -> None:
+    """Raise a ``UserError`` for the first entry of ``values`` (the hparams block ``block``) that
+    does not fit ``function``'s type hint for it."""
+    try:
+        hints = typing.get_type_hints(function.__init__ if isinstance(function, type) else function)
+    except Exception:  # hints that do not resolve: nothing to check against
+        return
+    for key, value in values.items():
+        if key in hints and not matches(value, hints[key]):
+            raise UserError(f"{source}: {block}.{key} must be {hint_text(hints[key])}, "
+                            f"got {type(value).__name__} {value!r}")

@@ -1,0 +1,92 @@
+"""Figures as PNG files with matplotlib's Agg renderer, no display: panels of curves (``runs plot``,
+each run's curves.png) and the pictures other libraries draw with pyplot (Optuna's, Lightning's LR
+finder). matplotlib is imported only when a figure is made; files are written atomically."""
+
+from __future__ import annotations
+
+import io
+import math
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Iterable
+
+from torch_lab.storage.atomic import atomic_file
+from torch_lab.storage.run_dir import NOT_METRICS
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
+
+#: A curve: its label, x values and y values.
+Line = tuple[str, list[float], list[float]]
+#: Curves with at most this many points get a marker on each point.
+MARKED_POINTS = 30
+
+
+def history_curves(rows: Iterable[dict[str, str | float]]) -> dict[str, tuple[list[float], list[float]]]:
+    """Each metric column of history rows as (epochs, values), empty cells skipped."""
+    curves: dict[str, tuple[list[float], list[float]]] = {}
+    for row in rows:
+        for name, value in row.items():
+            if name in NOT_METRICS or value in (None, ""):
+                continue
+            epochs, values = curves.setdefault(name, ([], []))
+            epochs.append(float(row["epoch"]))
+            values.append(float(value))
+    return curves
+
+
+def figure(panels: int, width: float = 4.2, height: float = 3.0, dpi: int = 100,
+           constrained: bool = True) -> Figure:
+    """An Agg figure with room for ``panels`` panels, at most three per row."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    columns = min(max(panels, 1), 3)
+    rows = math.ceil(max(panels, 1) / columns)
+    result = Figure(figsize=(width * columns, height * rows), dpi=dpi,
+                    layout="constrained" if constrained else None)
+    FigureCanvasAgg(result)
+    return result
+
+
+def draw(fig: Figure, panels: dict[str, list[Line]], xlabel: str) -> None:
+    """One panel per entry of ``panels`` (its title), a line per curve, a legend in each panel
+    with more than one line."""
+    columns = min(max(len(panels), 1), 3)
+    rows = math.ceil(max(len(panels), 1) / columns)
+    for index, (title, lines) in enumerate(panels.items()):
+        axes = fig.add_subplot(rows, columns, index + 1)
+        for label, xs, ys in lines:
+            axes.plot(xs, ys, label=label, marker="o" if len(xs) <= MARKED_POINTS else None, markersize=3)
+        axes.set_title(title, fontsize=10)
+        axes.set_xlabel(xlabel, fontsize=8)
+        axes.tick_params(labelsize=7)
+        axes.xaxis.get_major_locator().set_params(integer=True, nbins=5)  # epochs and steps
+        axes.yaxis.get_major_locator().set_params(nbins=5)  # each tick label costs a text layout
+        if len(lines) > 1:
+            axes.legend(fontsize=7)
+
+
+def png_bytes(fig: Figure) -> bytes:
+    """``fig`` rendered as PNG."""
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png")
+    return buffer.getvalue()
+
+
+def pyplot() -> Any:
+    """``matplotlib.pyplot`` on the Agg backend, for libraries that draw with pyplot."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def save_pyplot(fig: Any, path: Path, **savefig: Any) -> Path:
+    """Write a pyplot figure to ``path`` as PNG (atomically), then close it: pyplot keeps every
+    open figure alive."""
+    with atomic_file(path) as handle:
+        fig.savefig(handle, format="png", **savefig)
+    pyplot().close(fig)
+    return path

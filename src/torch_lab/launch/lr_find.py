@@ -1,0 +1,98 @@
+"""``train HPARAMS.py --lr-find [STEPS]``: Lightning's learning-rate range test (``Tuner.lr_find``)
+over the experiment's module and dataloaders, tracked as a task of its own (``lr_find_...``, tagged
+``lr-find``). Its plot (``lr_find.png``) and result (run.json ``lr_find``) go into its run
+directory and onto the task; the suggestion is printed with the ``--set`` that uses it."""
+
+from __future__ import annotations
+
+import random
+from typing import Any
+
+import pytorch_lightning as pl
+from pytorch_lightning.tuner import Tuner
+
+from torch_lab import console
+from torch_lab.tracking import task as tracking
+from torch_lab.errors import display_path
+from torch_lab.figures import pyplot, save_pyplot
+from torch_lab.experiment import Experiment
+from torch_lab.storage.run_dir import RunDirectory
+from torch_lab.launch.tracked import TrackedRun
+
+DEFAULT_STEPS = 100
+PLOT_NAME = "lr_find.png"
+
+
+def optimizer_lr(module: Any) -> float | None:
+    """The learning rate the module's ``optimizer_config`` gives its optimizer, if it names one."""
+    config = getattr(module, "optimizer_config", None)
+    kwargs = config.get("optimizer_kwargs") if isinstance(config, dict) else None
+    lr = kwargs.get("lr") if isinstance(kwargs, dict) else None
+    return float(lr) if isinstance(lr, (int, float)) and not isinstance(lr, bool) else None
+
+
+def _leaves(tree: Any, prefix: str = "") -> list[tuple[str, Any]]:
+    if isinstance(tree, dict):
+        return [leaf for key, value in tree.items() for leaf in _leaves(value, f"{prefix}{key}.")]
+    return [(prefix[:-1], tree)]
+
+
+def lr_key(hparams: dict[str, Any], lr: float | None) -> str | None:
+    """The hparams key holding the optimizer's learning rate: the leaf equal to ``lr``, preferring
+    one named like a learning rate; None when no leaf (or more than one) matches."""
+    if lr is None:
+        return None
+    equal = [key for key, value in _leaves(hparams) if isinstance(value, (int, float))
+             and not isinstance(value, bool) and float(value) == lr]
+    named = [key for key in equal if key.rsplit(".", 1)[-1] in ("lr", "learning_rate") or "lr" in key]
+    matches = named or equal
+    return matches[0] if len(matches) == 1 else None
+
+
+def _save_plot(finder: Any, run: RunDirectory, suggestion: float | None) -> Any:
+    pyplot()  # Agg: no display
+    figure = finder.plot(suggest=suggestion is not None)
+    axes = figure.axes[0]
+    axes.set_title("learning-rate range test" + (f": suggestion {suggestion:.3g}" if suggestion else ""))
+    return save_pyplot(figure, run.path / PLOT_NAME, dpi=80, bbox_inches="tight")
+
+
+def lr_find(experiment: Experiment, steps: int | None, offline: bool) -> RunDirectory:
+    """Run the range test over ``steps`` learning rates (``DEFAULT_STEPS`` when None)."""
+    from torch_lab.launch.trainer_args import check_kwargs, default_scheduler_monitor
+
+    hparams = experiment.hparams
+    if hparams["seed"] is None:  # draw one and record it, so the test can be repeated
+        hparams = {**hparams, "seed": random.SystemRandom().randrange(2**31)}
+    experiment.config_function("train_config")
+    check_kwargs(experiment, hparams, "init", pl.Trainer)
+    pl.seed_everything(hparams["seed"], workers=True, verbose=False)
+    config = experiment.train_config(hparams)
+    tracked = TrackedRun(experiment, hparams, f"lr_find_{experiment.name}", "training", ["lr-find"],
+                         tracking.select_offline(offline))
+    with tracked:
+        run = tracked.run
+        module = config["module"]
+        default_scheduler_monitor(module, tracked.hparams["monitor"]["metric"])
+        key = lr_key(tracked.hparams, optimizer_lr(module))
+        trainer = tracked.evaluation_trainer(config["callbacks"])
+        finder = Tuner(trainer).lr_find(module, train_dataloaders=config["train_dataloaders"],
+                                        val_dataloaders=config["val_dataloaders"],
+                                        num_training=steps or DEFAULT_STEPS, update_attr=False)
+        suggestion = finder.suggestion() if finder is not None else None
+        plot = _save_plot(finder, run, suggestion)
+        tracking.record_file(tracked.task, plot)
+        tracked.task.get_logger().report_image("lr_find", "loss vs learning rate", iteration=0,
+                                               local_path=str(plot))
+        run.update(lr_find={"suggestion": suggestion, "key": key, "plot": str(plot),
+                            "steps": len(finder.results["lr"]),
+                            "lr": finder.results["lr"], "loss": finder.results["loss"]})
+        if suggestion is None:
+            console.say(f"torch-lab: no suggestion (too few steps, or the loss never fell); see {plot}")
+        elif key is not None:
+            console.say(f"torch-lab: suggested learning rate {suggestion:.3g} (plot: {plot}); use it "
+                        f"with: train {display_path(experiment.hparams_path)} --set {key}={suggestion:.3g}")
+        else:
+            console.say(f"torch-lab: suggested learning rate {suggestion:.3g} (plot: {plot}); no hparams "
+                        "key holds optimizer_config's lr: set it where train_config reads it")
+    return run

@@ -1,0 +1,100 @@
+"""Where a training run starts: an earlier task's checkpoint, or the unfinished run it resumes."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from torch_lab import checkpoints
+from torch_lab.errors import UserError, display_path
+from torch_lab.experiment import Experiment
+from torch_lab.storage.run_dir import RunDirectory, artifacts_root, find_run_dir, runs_of
+
+#: Outcomes a run does not resume from.
+FINISHED = ("completed", "pruned")
+
+
+@dataclass
+class StartPoint:
+    """The checkpoint a training run starts from."""
+
+    path: Path
+    weights_only: bool  # True: weights only, fresh schedule; False: the full training state
+    label: str  # for messages
+    parent: dict[str, Any] | None = None  # lineage, when it comes from another task
+
+
+def from_task(hparams: dict[str, Any]) -> StartPoint | None:
+    """The start point named by the hparams ``checkpoint`` block, if any."""
+    block = hparams["checkpoint"]
+    if not block["checkpoint_task_id"]:
+        return None
+    task_id, name = block["checkpoint_task_id"], block["checkpoint_name"]
+    path = checkpoints.resolve_checkpoint(task_id, name)
+    return StartPoint(path, block["weights_only"], f"checkpoint task '{task_id}' ('{name}', {path})",
+                      {"task_id": task_id, "checkpoint": name, "path": str(path),
+                       "weights_only": block["weights_only"]})
+
+
+def is_training_run(record: dict[str, Any]) -> bool:
+    """Whether a run record is a training run (records before ``task_type`` was kept: by name)."""
+    kind = record.get("task_type")
+    if kind is not None:
+        return kind == "training"
+    return not str(record.get("task_name", "")).startswith(("infer_", "test_"))
+
+
+def resumable(experiment: Experiment, task_id: str) -> RunDirectory:
+    """The run ``--resume [TASK_ID]`` continues: that task's, or the latest unfinished training
+    run of the hparams file. The run directory is owned (``RunDirectory.lock``) before anything
+    else is decided, so two resumes of one run never both go ahead."""
+    if task_id:
+        path = find_run_dir(task_id)
+        if path is None:
+            raise UserError(f"--resume {task_id}: no run directory of that task under {artifacts_root()}")
+        run = RunDirectory.open(path)
+    else:
+        unfinished = [r for r in runs_of(experiment.hparams_path)
+                      if r.record.get("status") not in FINISHED and is_training_run(r.record)]
+        if not unfinished:
+            raise UserError(f"--resume: no unfinished training run of "
+                            f"{display_path(experiment.hparams_path)} under {artifacts_root()}")
+        run = unfinished[-1]
+    name = run.record["task_id"]
+    if not is_training_run(run.record):
+        raise UserError(f"--resume {name}: that is not a training run ({run.record.get('task_name')}); "
+                        "only training runs resume")
+    try:
+        run.lock()
+    except UserError as error:
+        raise UserError(f"--resume {name}: {error}") from None
+    run.record = RunDirectory.open(run.path).record  # as its last owner left it
+    if run.record.get("status") in FINISHED:
+        raise UserError(f"--resume {name}: that run {run.record['status']}; to train on from it, "
+                        "set checkpoint.checkpoint_task_id in a new run")
+    if not (run.checkpoints / "last.ckpt").is_file():
+        raise UserError(f"--resume {name}: no checkpoints/last.ckpt to resume from in {run.path}")
+    return run
+
+
+def recorded_hparams(run: RunDirectory) -> dict[str, Any]:
+    """The resolved hparams a run recorded (its hparams.json); unreadable is a ``UserError``."""
+    path = run.path / "hparams.json"
+    try:
+        hparams = json.loads(path.read_text())
+    except (OSError, ValueError) as error:
+        reason = error.strerror if isinstance(error, OSError) else f"not valid JSON: {error}"
+        raise UserError(f"--resume {run.record['task_id']}: {display_path(path)}: cannot be read "
+                        f"({reason})") from None
+    if not isinstance(hparams, dict):
+        raise UserError(f"--resume {run.record['task_id']}: {display_path(path)}: not an hparams dict")
+    return hparams
+
+
+def check_start(module: Any, start: StartPoint) -> None:
+    """Fail before training when the checkpoint does not fit; load it when weights only."""
+    state_dict = checkpoints.fitting_state_dict(module, start.path, start.label)
+    if start.weights_only:
+        module.load_state_dict(state_dict)

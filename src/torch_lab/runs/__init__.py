@@ -1,0 +1,7 @@
+"""Runs as data: reading run directories (``records``), the text of ``runs`` (``report``) and
+``runs plot`` (``plot``).
+
+Standard library only at module level (``runs`` over 1,000 run directories must stay under half a
+second): may import ``torch_lab.storage``, ``torch_lab.text``, ``torch_lab.figures`` and
+``torch_lab.errors``.
+"""

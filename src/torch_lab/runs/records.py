@@ -1,0 +1,253 @@
+"""Reading run directories for the ``runs`` command: finding them under the artifacts root,
+filtering, resolving task ids and comparing hparams. Pure standard library (no torch, no
+clearml), so listing a thousand runs takes a fraction of a second."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from datetime import datetime, timezone
+from fnmatch import fnmatchcase
+from pathlib import Path
+from typing import Any, Iterator
+
+from torch_lab.errors import UserError
+from torch_lab.storage.run_dir import LOCK_FILE
+
+#: Folder of the artifacts root holding sweeps (``sweeps/<name>/``), scanned one level deeper.
+SWEEPS = "sweeps"
+
+
+#: A dotted hparams key as its parts: ``("config", "lr")``.
+Key = tuple[str, ...]
+#: The value of an hparams key a run does not have.
+MISSING: Any = type("Missing", (), {"__repr__": lambda self: "-"})()
+
+
+class Run:
+    """One run directory: run.json's ``record``, hparams.json's ``tree`` and the epoch count."""
+
+    def __init__(self, path: Path, record: dict[str, Any], tree: dict[str, Any] | None = None,
+                 epochs: int = 0) -> None:
+        self.path = path
+        self.record = record
+        self.tree = tree or {}
+        self.epochs = epochs
+
+    @property
+    def hparams(self) -> dict[str, Any]:
+        """The hparams as dotted keys (see ``flatten``)."""
+        return flatten(self.tree)
+
+    def hparam(self, key: Key) -> Any:
+        """The value of one hparams key, or ``MISSING``."""
+        node: Any = self.tree
+        for part in key:
+            if not isinstance(node, dict) or part not in node:
+                return MISSING
+            node = node[part]
+        return MISSING if isinstance(node, dict) and node else node
+
+    @property
+    def task_id(self) -> str:
+        return str(self.record.get("task_id", ""))
+
+    @property
+    def task_name(self) -> str:
+        return str(self.record.get("task_name", ""))
+
+    @property
+    def status(self) -> str:
+        """run.json's status; ``dead`` for a ``running`` one whose process is gone (killed)."""
+        status = str(self.record.get("status", "?"))
+        return "dead" if status == "running" and not owned(self.path) else status
+
+    @property
+    def started(self) -> datetime | None:
+        return parse_time(self.record.get("started"))
+
+    @property
+    def duration(self) -> float | None:
+        """Seconds from start to finish (to now while running)."""
+        started, finished = self.started, parse_time(self.record.get("finished"))
+        if started is None:
+            return None
+        if finished is None and self.status == "running":
+            finished = datetime.now(timezone.utc)
+        return (finished - started).total_seconds() if finished is not None else None
+
+    @property
+    def best(self) -> dict[str, Any]:
+        return self.record.get("best") or {}
+
+
+def owned(path: Path) -> bool:
+    """Whether a live process holds the run directory's lock (see ``RunDirectory.lock``); run
+    directories from before the lock count as owned."""
+    import fcntl
+
+    try:
+        fd = os.open(path / LOCK_FILE, os.O_RDONLY)
+    except OSError:
+        return True
+    try:
+        fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return True
+    finally:
+        os.close(fd)
+    return False
+
+
+def parse_time(text: Any) -> datetime | None:
+    """An ISO 8601 time from run.json (naive times are taken as UTC), or None."""
+    try:
+        moment = datetime.fromisoformat(str(text))
+    except ValueError:
+        return None
+    return moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)
+
+
+def flatten(data: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    """Nested dicts as dotted keys: ``{"config": {"lr": 0.1}}`` -> ``{"config.lr": 0.1}``."""
+    flat: dict[str, Any] = {}
+    for key, value in data.items():
+        name = f"{prefix}{key}"
+        if isinstance(value, dict) and value:
+            flat.update(flatten(value, f"{name}."))
+        else:
+            flat[name] = value
+    return flat
+
+
+def count_rows(path: str | Path) -> int:
+    """The data rows of a CSV file (lines after the header), without parsing it."""
+    try:
+        with open(path, "rb") as handle:
+            data = handle.read()
+    except OSError:
+        return 0
+    lines = data.count(b"\n") + (0 if data.endswith(b"\n") or not data else 1)
+    return max(lines - 1, 0)
+
+
+def run_dirs(root: Path) -> Iterator[str]:
+    """Directories holding a run.json: ``<root>/*/`` and ``<root>/sweeps/<name>/*/``."""
+    for folder in _subdirs(root):
+        if os.path.isfile(os.path.join(folder, "run.json")):
+            yield folder
+        elif os.path.basename(folder) == SWEEPS:
+            for sweep in _subdirs(folder):
+                yield from (f for f in _subdirs(sweep) if os.path.isfile(os.path.join(f, "run.json")))
+
+
+def _subdirs(folder: str | Path) -> list[str]:
+    try:
+        with os.scandir(folder) as entries:
+            return sorted(entry.path for entry in entries if entry.is_dir())
+    except OSError:
+        return []
+
+
+def read_run(path: str) -> Run:
+    """The run in directory ``path``; ValueError when its run.json is not a JSON object."""
+    with open(os.path.join(path, "run.json"), "rb") as handle:
+        record = json.loads(handle.read())
+    if not isinstance(record, dict):
+        raise ValueError(f"expected a JSON object, got {type(record).__name__}")
+    try:
+        with open(os.path.join(path, "hparams.json"), "rb") as handle:
+            hparams = json.loads(handle.read())
+    except (OSError, ValueError):
+        hparams = {}
+    return Run(Path(path), record, hparams if isinstance(hparams, dict) else {},
+               count_rows(os.path.join(path, "history.csv")))
+
+
+def load_runs(root: Path, warn: Any = None) -> list[Run]:
+    """Every readable run under ``root``, oldest first; each unreadable run.json is reported once
+    through ``warn`` (a line on stderr by default) and left out."""
+    warn = warn or (lambda line: print(f"runs: warning: {line}", file=sys.stderr))
+    runs = []
+    for path in run_dirs(root):
+        try:
+            runs.append(read_run(path))
+        except (OSError, ValueError) as error:
+            warn(f"{os.path.join(path, 'run.json')}: unreadable ({error}); left out")
+    return sorted(runs, key=_start_key)
+
+
+def _start_key(run: Run) -> tuple[float, str]:
+    started = run.started
+    return (started.timestamp() if started else float("-inf"), run.path.name)
+
+
+def select(runs: list[Run], pattern: str | None = None, status: list[str] | None = None,
+           project: str | None = None, sweep: str | None = None, last: int | None = None) -> list[Run]:
+    """The runs matching every filter given. ``pattern`` is a shell pattern on the directory name
+    (``<task name>-<task id>``), or a substring without wildcards; ``project`` a shell pattern."""
+    def matches(run: Run) -> bool:
+        name = run.path.name
+        if pattern and not (fnmatchcase(name, pattern) if any(c in pattern for c in "*?[")
+                            else pattern in name):
+            return False
+        if status and run.status not in status:
+            return False
+        if project and not fnmatchcase(str(run.record.get("project_name", "")), project):
+            return False
+        return not sweep or (run.record.get("sweep") or {}).get("name") == sweep
+
+    chosen = [run for run in runs if matches(run)]
+    return chosen[-last:] if last else chosen
+
+
+def resolve(runs: list[Run], ident: str, root: Path) -> Run:
+    """The run whose task id is ``ident``, or starts with it (with or without ``offline-``)."""
+    exact = [run for run in runs if run.task_id == ident]
+    if exact:
+        return exact[0]
+    found = [run for run in runs if ident and (run.task_id.startswith(ident) or
+             run.task_id.removeprefix("offline-").startswith(ident))]
+    if not found:
+        raise UserError(f"no run with task id {ident!r} under {root}")
+    if len(found) > 1:
+        shown = ", ".join(run.task_id for run in found[:3]) + (", ..." if len(found) > 3 else "")
+        raise UserError(f"task id {ident!r} is ambiguous under {root}: {len(found)} runs match "
+                        f"({shown}); give more characters")
+    return found[0]
+
+
+def differing(runs: list[Run]) -> list[Key]:
+    """The hparams keys (of ``flatten``) whose values are not equal in all of ``runs``, a missing
+    key counting as a value, in the order they first appear. Equal sub-trees are skipped whole."""
+    return _differing([run.tree for run in runs], ())
+
+
+def _differing(values: list[Any], key: Key) -> list[Key]:
+    if all(value == values[0] for value in values[1:]):
+        return []
+    nested = [isinstance(value, dict) and bool(value) for value in values]
+    leaves = [MISSING if inner else value for value, inner in zip(values, nested)]
+    found = [key] if key and any(leaf != leaves[0] for leaf in leaves[1:]) else []
+    children: dict[str, None] = {}
+    for value, inner in zip(values, nested):
+        children.update(dict.fromkeys(value) if inner else {})
+    for child in children:
+        found += _differing([value.get(child, MISSING) if inner else MISSING
+                             for value, inner in zip(values, nested)], (*key, child))
+    return found
+
+
+def lineage(run: Run, runs: list[Run]) -> list[tuple[str, Run | None]]:
+    """The parent chain through ``started_from``: (task id, its run here or None), nearest first."""
+    by_id = {r.task_id: r for r in runs}
+    chain: list[tuple[str, Run | None]] = []
+    current: Run | None = run
+    while current is not None:
+        parent = (current.record.get("started_from") or {}).get("task_id")
+        if not parent or any(task_id == parent for task_id, _ in chain) or parent == run.task_id:
+            break
+        current = by_id.get(parent)
+        chain.append((parent, current))
+    return chain

@@ -1,0 +1,166 @@
+"""The text the ``runs`` command prints: the listing (a table, or JSON), one run in full
+(``runs show``) and runs side by side (``runs compare``). Pure standard library."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+from torch_lab.runs.records import MISSING, Run, differing, lineage
+from torch_lab.text import duration_text, short_names, table
+
+LIST_COLUMNS = ("task name", "task id", "status", "started", "duration", "epochs", "best")
+RIGHT = {"duration", "epochs"}  # right-aligned columns of the listing
+
+
+def value_text(value: Any) -> str:
+    """An hparams value as a user would type it after ``--set``: strings bare, anything else as a
+    Python literal (``-`` for a key the run does not have)."""
+    return value if isinstance(value, str) else "-" if value is MISSING else repr(value)
+
+
+def metric_text(value: Any, digits: int = 6) -> str:
+    """A metric value to ``digits`` significant digits, or ``-`` when there is none."""
+    return "-" if value is None else f"{float(value):.{digits}g}"
+
+
+def time_text(run: Run, key: str = "started") -> str:
+    """A run.json time as ``YYYY-MM-DD HH:MM:SS`` (as recorded, in the run's own time zone)."""
+    text = run.record.get(key)
+    return str(text)[:19].replace("T", " ") if text else "-"
+
+
+def best_text(run: Run, digits: int = 4) -> str:
+    """``<monitor>=<best value>``, or ``-`` when the run has none."""
+    best = run.best
+    if best.get("value") is None:
+        return "-"
+    return f"{best.get('monitor', '?')}={metric_text(best['value'], digits)}"
+
+
+def listing(runs: list[Run]) -> str:
+    """One line per run (newest last) with the hparams that differ among ``runs`` as columns,
+    each headed by the shortest unambiguous end of its dotted key."""
+    keys = differing(runs)
+    header = [*LIST_COLUMNS, *short_names([".".join(key) for key in keys])]
+    rows = [header] + [[run.task_name, run.task_id, run.status, time_text(run), duration_text(run.duration),
+                        str(run.epochs), best_text(run),
+                        *(value_text(run.hparam(key)) for key in keys)]
+                       for run in runs]
+    return table(rows, right=[i for i, name in enumerate(header) if name in RIGHT])
+
+
+def listing_json(runs: list[Run]) -> str:
+    """The listing as a JSON list: each run's summary, its path and its flattened hparams."""
+    return json.dumps([{
+        "task_id": run.task_id, "task_name": run.task_name,
+        "project_name": run.record.get("project_name"), "status": run.status,
+        "started": run.record.get("started"), "finished": run.record.get("finished"),
+        "duration_s": run.duration, "epochs": run.epochs, "best": run.record.get("best"),
+        "sweep": run.record.get("sweep"), "path": str(run.path), "hparams": run.hparams,
+    } for run in runs], indent=2, default=str)
+
+
+def show(run: Run, runs: list[Run]) -> str:
+    """One run in full: summary, hparams, metrics, lineage, files and its offline session."""
+    record = run.record
+    summary = [("task id", run.task_id), ("task name", run.task_name),
+               ("project", str(record.get("project_name", "-"))), ("status", run.status),
+               ("started", time_text(run)), ("finished", time_text(run, "finished")),
+               ("duration", duration_text(run.duration)), ("epochs", str(run.epochs))]
+    if record.get("sweep"):
+        summary.append(("sweep", f"{record['sweep'].get('name')} (trial {record['sweep'].get('trial')})"))
+    if record.get("error"):
+        summary.append(("error", str(record["error"])))
+    summary += [("hparams file", str(record.get("hparams_path", "-"))), ("directory", str(run.path))]
+    parts = ["\n".join(_pairs(summary)),
+             _section("hparams", _pairs([(k, value_text(v)) for k, v in run.hparams.items()]))]
+    best = run.best
+    if best.get("value") is not None:
+        parts.append(f"best: {best_text(run, 6)} ({best.get('mode', '?')}) at epoch {best.get('epoch')}")
+    parts.append(_section("final metrics", _pairs(_metrics(record.get("metrics")))))
+    if record.get("start_metrics"):
+        parts.append(_section("metrics at the start (inherited model)",
+                              _pairs(_metrics(record["start_metrics"]))))
+    parts.append(_section("lineage", _lineage(run, runs)))
+    parts.append(_section("files", _pairs(_files(run.path))))
+    parts.append(_section("offline session", _session(record.get("offline_session"))))
+    return "\n\n".join(parts)
+
+
+def compare(runs: list[Run]) -> str:
+    """``runs`` side by side: summary, the hparams that differ and every metric."""
+    rows = [["", *(run.task_name for run in runs)], ["task id", *(run.task_id for run in runs)],
+            ["status", *(run.status for run in runs)], ["started", *(time_text(run) for run in runs)],
+            ["duration", *(duration_text(run.duration) for run in runs)],
+            ["epochs", *(str(run.epochs) for run in runs)], ["best", *(best_text(run, 6) for run in runs)]]
+    keys = differing(runs)
+    rows.append(["hparams that differ" if keys else "hparams: all the same", *("" for _ in runs)])
+    rows += [[f"  {'.'.join(key)}", *(value_text(run.hparam(key)) for run in runs)] for key in keys]
+    metrics: dict[str, None] = {}
+    for run in runs:
+        metrics.update(dict.fromkeys(sorted(run.record.get("metrics") or {})))
+    rows.append(["final metrics" if metrics else "final metrics: none", *("" for _ in runs)])
+    rows += [[f"  {name}", *(metric_text((run.record.get("metrics") or {}).get(name)) for run in runs)]
+             for name in metrics]
+    return table(rows)
+
+
+def _metrics(metrics: dict[str, Any] | None) -> list[tuple[str, str]]:
+    return [(name, metric_text(metrics[name])) for name in sorted(metrics or {})]
+
+
+def _pairs(pairs: list[tuple[str, str]]) -> list[str]:
+    """``key  value`` lines, the values aligned."""
+    width = max((len(key) for key, _ in pairs), default=0)
+    return [f"{key.ljust(width)}  {value}".rstrip() for key, value in pairs]
+
+
+def _section(title: str, lines: list[str]) -> str:
+    """``title:`` and its lines indented, or ``title: none``."""
+    return f"{title}:\n" + "\n".join(f"  {line}" for line in lines) if lines else f"{title}: none"
+
+
+def _lineage(run: Run, runs: list[Run]) -> list[str]:
+    lines = []
+    started_from = run.record.get("started_from") or {}
+    if started_from and not started_from.get("task_id"):
+        lines.append(f"started from the checkpoint file {started_from.get('path')}")
+    for depth, (task_id, parent) in enumerate(lineage(run, runs)):
+        where = f"{parent.task_name}, {parent.status}" if parent else "not under this artifacts root"
+        lines.append(f"{'  ' * depth}<- {task_id} ({where})")
+    if lines and started_from.get("task_id"):
+        how = "weights only" if started_from.get("weights_only") else "full training state"
+        lines[0] += f": checkpoint '{started_from.get('checkpoint', '?')}', {how}"
+    return lines
+
+
+def _files(path: Path) -> list[tuple[str, str]]:
+    files = []
+    for folder, dirs, names in os.walk(path):
+        dirs.sort()
+        for name in sorted(names):
+            if not name.startswith("."):  # atomic writes' temporary files
+                file = Path(folder) / name
+                files.append((str(file.relative_to(path)), _size(file)))
+    return files
+
+
+def _size(path: Path) -> str:
+    size = float(path.stat().st_size)
+    for unit in ("B", "kB", "MB", "GB"):
+        if size < 1000 or unit == "GB":
+            return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
+        size /= 1000
+    return ""
+
+
+def _session(zip_path: str | None) -> list[str]:
+    if not zip_path:
+        return []
+    zipped, folder = Path(zip_path), Path(zip_path).with_suffix("")
+    if not zipped.is_file():
+        return [f"{zip_path} (missing{'; the session folder is ' + str(folder) if folder.is_dir() else ''})"]
+    return [zip_path, f"import it with: clearml-task --import-offline-session {zip_path}"]

@@ -1,0 +1,155 @@
+"""A run's directory: ``<artifacts root>/<task name>-<task id>/`` with run.json, hparams.json,
+checkpoints/ and history.csv, owned by one process through a lock file. Files are written
+atomically (see ``torch_lab.storage.atomic``).
+
+The ``runs`` command imports this module, so the modules only writing needs (csv, tempfile,
+zipfile: half of ``runs``' start-up) are imported where they are used."""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import os
+import re
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from torch_lab.errors import UserError, display_path
+from torch_lab.storage.atomic import atomic_file, dumps, write_atomic
+
+ARTIFACTS_ENV = "TORCH_LAB_ARTIFACTS"
+#: history.csv's columns that are not metrics.
+NOT_METRICS = ("epoch", "train_seconds", "val_seconds")
+LOCK_FILE = ".lock"  # flock-ed by the one process that owns the run directory
+
+
+def artifacts_root() -> Path:
+    """``$TORCH_LAB_ARTIFACTS`` if set, else ``./data/artifacts``."""
+    return Path(os.environ.get(ARTIFACTS_ENV) or "data/artifacts")
+
+
+def now() -> str:
+    """The current time as an ISO 8601 string with timezone."""
+    return datetime.now(timezone.utc).astimezone().isoformat(timespec="seconds")
+
+
+def dir_name(task_name: str, task_id: str) -> str:
+    """The run directory's name: the task name made safe as one path component (no separators,
+    no leading dots, at most 100 characters), then the task id."""
+    safe = re.sub(r"[^A-Za-z0-9._=+-]+", "_", task_name).strip("._")[:100] or "run"
+    return f"{safe}-{task_id}"
+
+
+def find_run_dir(task_id: str, root: str | Path | None = None) -> Path | None:
+    """The run directory of ``task_id`` under the artifacts root, or None when there is none."""
+    root = (Path(root) if root is not None else artifacts_root()).absolute()
+    matches = sorted(root.glob(f"*-{task_id}")) if root.is_dir() and task_id else []
+    return next((m for m in matches if (m / "run.json").is_file()), None)
+
+
+def runs_of(hparams_path: Path, root: str | Path | None = None) -> list[RunDirectory]:
+    """The runs of one hparams file under the artifacts root, oldest first."""
+    root = (Path(root) if root is not None else artifacts_root()).absolute()
+    runs = []
+    for record in sorted(root.glob("*/run.json")) if root.is_dir() else []:
+        run = RunDirectory.open(record.parent)  # a corrupted record is reported, not skipped
+        if run.record.get("hparams_path") == str(hparams_path):
+            runs.append(run)
+    return sorted(runs, key=lambda run: run.record.get("started", ""))
+
+
+class RunDirectory:
+    """The files of one run. ``record`` holds run.json's content; ``update`` rewrites it."""
+
+    def __init__(self, path: Path, record: dict[str, Any], writable: bool = True) -> None:
+        self.path = path
+        self.record = record
+        self.checkpoints = path / "checkpoints"
+        self.writable = writable  # False for the non-zero ranks of a multi-process run
+        self._lock: int | None = None
+
+    @classmethod
+    def create(cls, task_name: str, task_id: str, root: str | Path | None = None, **record: Any):
+        """Make ``<root>/<safe task name>-<task_id>/``, own it (``lock``) and write its first
+        run.json."""
+        root = (Path(root) if root is not None else artifacts_root()).absolute()
+        path = root / dir_name(task_name, task_id)
+        (path / "checkpoints").mkdir(parents=True, exist_ok=False)
+        run = cls(path, {"task_id": task_id, "task_name": task_name, **record})
+        run.lock()
+        run.update(status="running", started=now())
+        return run
+
+    @classmethod
+    def open(cls, path: Path, writable: bool = True) -> RunDirectory:
+        """An existing run directory (to resume it, or to share it with rank zero); a run.json
+        that cannot be read is a ``UserError`` naming it."""
+        record_path = path / "run.json"
+        try:
+            record = json.loads(record_path.read_text())
+        except (OSError, ValueError) as error:
+            reason = error.strerror if isinstance(error, OSError) else f"not valid JSON: {error}"
+            raise UserError(f"{display_path(record_path)}: cannot be read ({reason})") from None
+        if not isinstance(record, dict) or not record.get("task_id"):
+            raise UserError(f"{display_path(record_path)}: not a torch-lab run record (no task_id)")
+        return cls(path.absolute(), record, writable)
+
+    def lock(self) -> None:
+        """Own this run directory until the process ends: an exclusive ``flock`` on its .lock
+        file (the kernel releases it when the process dies, however it dies). Another owner is a
+        ``UserError`` naming its pid. Then remove temporary files left by dead writers."""
+        fd = os.open(self.path / LOCK_FILE, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = os.pread(fd, 32, 0).decode(errors="replace").strip() or "unknown"
+            os.close(fd)
+            raise UserError(f"{self.path}: in use by another torch-lab process (pid {holder}, "
+                            f"holding {self.path / LOCK_FILE})") from None
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
+        self._lock = fd
+        for stale in [*self.path.glob(".*.tmp"), *self.checkpoints.glob(".*.tmp")]:
+            stale.unlink(missing_ok=True)
+
+    def update(self, **fields: Any) -> None:
+        """Merge ``fields`` into run.json and rewrite it."""
+        self.record.update(fields)
+        if not self.writable:
+            return
+        write_atomic(self.path / "run.json", dumps(self.record))
+
+    def write_json(self, name: str, data: Any) -> Path:
+        """Write ``data`` as ``<name>`` (pretty JSON) in the run directory."""
+        path = self.path / name
+        if self.writable:
+            write_atomic(path, dumps(data))
+        return path
+
+    def snapshot_sources(self, folder: Path) -> Path:
+        """Zip the experiment folder's Python files (no caches) as ``source.zip``."""
+        import zipfile
+
+        path = self.path / "source.zip"
+        with atomic_file(path) as handle, zipfile.ZipFile(handle, "w", zipfile.ZIP_DEFLATED) as zipped:
+            for source in sorted(folder.rglob("*.py")):
+                if "__pycache__" not in source.parts:
+                    zipped.write(source, source.relative_to(folder.parent))
+        return path
+
+    def write_history(self, rows: list[dict[str, Any]]) -> Path:
+        """Rewrite history.csv from ``rows`` (one per epoch; columns are the union of keys)."""
+        import csv
+        import io
+
+        columns: list[str] = []
+        for row in rows:
+            columns += [key for key in row if key not in columns]
+        buffer = io.StringIO()
+        writer = csv.DictWriter(buffer, fieldnames=columns)
+        writer.writeheader()
+        writer.writerows(rows)
+        path = self.path / "history.csv"
+        write_atomic(path, buffer.getvalue())
+        return path

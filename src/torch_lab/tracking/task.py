@@ -1,0 +1,253 @@
+"""ClearML tracking: choosing online or offline mode, starting and closing the task, recording
+hparams, sources, checkpoints and the outcome.
+
+Designed around what ClearML 2.1 does on a machine without a server:
+- torch and Lightning are imported before ``Task.init`` (ClearML's repository-analysis thread
+  importing ``torch.utils`` at the same time fails intermittently);
+- the reporter runs in-process with a high flush threshold (no 6-12 s close, no stalls on the
+  training thread every 100 scalars); HTTP retries are lowered and the server is pinged first, so an
+  unreachable server is reported in seconds instead of retried for minutes;
+- ``Task.init`` reseeds torch, NumPy and ``random`` (with 1337) unless told not to; torch-lab
+  seeds the run itself, so that is switched off;
+- offline, models cannot be registered (``OutputModel`` fails), so checkpoints are stored as
+  artifacts, which travel inside the session zip; offline sessions keep no status, so the outcome is
+  also recorded as a tag and in the task's comment.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import urllib.error
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+import pytorch_lightning  # noqa: F401  (import before clearml: see the module docstring)
+import torch  # noqa: F401
+from clearml import Task
+from clearml import config as clearml_config
+from clearml.backend_api import config as clearml_api_config
+from clearml.backend_config import Config
+from clearml.backend_config.defs import get_active_config_file
+from clearml.config import ConfigSDKWrapper, ConfigWrapper
+
+from torch_lab import console
+from torch_lab.errors import UserError
+
+log = logging.getLogger(__name__)
+
+CONFIG_ENV_VARS = ("CLEARML_API_HOST", "CLEARML_API_ACCESS_KEY", "CLEARML_API_SECRET_KEY")
+PING_TIMEOUT_S = 5.0
+CLEARML_OVERRIDES = {
+    "sdk": {
+        "development": {
+            "report_use_subprocess": False,
+            "worker": {"report_event_flush_threshold": 10000},
+        }
+    },
+    "api": {"http": {"retries": {"total": 2, "connect": 2, "read": 2, "backoff_factor": 0.5}}},
+}
+OUTCOME_TAGS = ("completed", "failed", "interrupted", "pruned")
+
+
+def is_configured() -> bool:
+    """Whether ClearML has credentials or a server (env variables or a clearml.conf), no network."""
+    return any(os.environ.get(name) for name in CONFIG_ENV_VARS) or bool(get_active_config_file())
+
+
+def select_offline(requested: bool) -> bool:
+    """Offline when asked, or (saying so) when no ClearML configuration exists; settings that
+    cannot work are refused first (see ``check_settings``)."""
+    check_settings(requested)
+    if requested:
+        return True
+    if not is_configured():
+        print("torch-lab: no ClearML configuration found (clearml.conf or CLEARML_API_*); "
+              "running offline", flush=True)
+        return True
+    return False
+
+
+def check_settings(offline: bool) -> None:
+    """Refuse ClearML settings that would fail later with an internal error: a cache directory
+    that is a file, a configuration file that was named but is missing."""
+    cache = os.environ.get("CLEARML_CACHE_DIR")
+    if cache and Path(cache).exists() and not Path(cache).is_dir():
+        raise UserError(f"CLEARML_CACHE_DIR {cache}: not a directory (ClearML keeps its cache and "
+                        "offline sessions there)")
+    named = os.environ.get("CLEARML_CONFIG_FILE")
+    if named and not offline and not Path(named).expanduser().is_file():
+        raise UserError(f"CLEARML_CONFIG_FILE {named}: no such file; fix the path, unset it, or "
+                        "run with --offline")
+
+
+def configure(offline: bool) -> None:
+    """Apply torch-lab's ClearML settings for this process (before ``Task.init``).
+
+    The configuration is built once with the overrides in place: ``config_obj.set_overrides`` would
+    parse ClearML's configuration files twice (~0.3 s each here). A file that does not parse is a
+    ``UserError`` naming it.
+    """
+    config = Config()
+    try:
+        config.set_overrides(CLEARML_OVERRIDES)  # merged on top whenever the files are read
+        config.load_relative_to(Path(clearml_api_config.__file__).parent,
+                                Path(clearml_config.__file__).parent)
+    except Exception as error:  # ClearML's ConfigurationError names the file and the position
+        raise UserError(f"ClearML configuration: {error}") from None
+    config.initialize_logging()
+    ConfigWrapper.set_config_impl(config)
+    ConfigSDKWrapper.clear_config_impl()
+    Task.set_offline(offline)
+    Task.set_random_seed(None)  # Task.init would reseed torch with 1337 over the run's own seed
+    console.route_clearml_logging()  # ClearML's log lines into console.log
+
+
+def check_server(timeout: float = PING_TIMEOUT_S) -> None:
+    """Raise a UserError within ``timeout`` seconds when the configured API server does not answer."""
+    from clearml.backend_api import Session
+
+    host = Session.get_api_server_host()
+    not_clearml = (f"ClearML server {host} answered, but not as a ClearML API server ({{}}); check "
+                   "api_server in clearml.conf or CLEARML_API_HOST")
+    try:
+        with urllib.request.urlopen(f"{host.rstrip('/')}/debug.ping", timeout=timeout) as reply:
+            body = reply.read(65536)
+    except urllib.error.HTTPError as error:
+        if error.code == 404:
+            raise UserError(not_clearml.format("HTTP 404 for /debug.ping")) from None
+        return  # it answered (e.g. asks for credentials): Task.init reports what follows
+    except (urllib.error.URLError, OSError, ValueError) as error:
+        reason = getattr(error, "reason", error)
+        raise UserError(
+            f"ClearML server {host} is unreachable ({reason}); check clearml.conf or the "
+            "CLEARML_API_* variables, or run with --offline"
+        ) from None
+    try:
+        reply_json = json.loads(body)
+    except ValueError:
+        reply_json = None
+    if not isinstance(reply_json, dict) or "meta" not in reply_json:
+        raise UserError(not_clearml.format("its /debug.ping reply is not ClearML's")) from None
+
+
+def start_task(
+    task_kwargs: dict[str, Any], task_name: str, task_type: str, tags: list[str], offline: bool,
+    continue_task: str | None = None,
+) -> Task:
+    """``Task.init`` with the hparams ``task`` block; torch-lab picks name, tags and defaults.
+
+    A new task unless ``continue_task`` names one to continue (its metrics go on at the iterations
+    reported, with no offset). The TensorBoard and PyTorch hooks are off because torch-lab's logger
+    and checkpoint recording replace them.
+    """
+    kwargs = dict(task_kwargs)
+    if continue_task:
+        kwargs["continue_last_task"] = continue_task
+    kwargs.setdefault("task_name", task_name)
+    kwargs["tags"] = list(kwargs.get("tags") or []) + tags
+    kwargs.setdefault("task_type", task_type)
+    kwargs.setdefault("reuse_last_task_id", False)
+    kwargs.setdefault("auto_connect_arg_parser", False)
+    kwargs.setdefault("auto_connect_frameworks", {"tensorboard": False, "pytorch": False})
+    if not offline:
+        kwargs.setdefault("output_uri", True)  # upload checkpoints to the files server
+    try:
+        task = Task.init(**kwargs)
+    except TypeError as error:
+        raise UserError(f"task: invalid Task.init argument ({error})") from None
+    except Exception as error:
+        if type(error).__name__ != "LoginError":
+            raise
+        reason = str(error).strip().splitlines()[0] if str(error).strip() else "refused"
+        raise UserError(f"ClearML server: login failed ({reason}); check the credentials in "
+                        "clearml.conf or CLEARML_API_ACCESS_KEY / CLEARML_API_SECRET_KEY") from None
+    if continue_task:
+        task.set_initial_iteration(0)  # Lightning reports the restored global step itself
+    return task
+
+
+def enqueue(task: Task, queue: str) -> None:
+    """Enqueue ``task`` in ClearML queue ``queue`` and end this process; when a ClearML agent runs
+    the task, this returns at once and the run goes on (with the hparams edited in the UI).
+
+    Asked for a sweep's base task (``TORCH_LAB_TEMPLATE_FILE``, see ``torch_lab.sweep.queue``), it
+    writes the task id there and leaves the task as a draft for ClearML's optimizer to clone."""
+    template = os.environ.get("TORCH_LAB_TEMPLATE_FILE")
+    if template and Task.running_locally():
+        Path(template).write_text(json.dumps({"task_id": task.id}))
+        task.execute_remotely(queue_name=None, exit_process=True)
+    if Task.running_locally():
+        print(f"torch-lab: task {task.id} enqueued in ClearML queue '{queue}'", flush=True)
+    task.execute_remotely(queue_name=queue, exit_process=True)
+
+
+def record_file(task: Task, path: Path, configuration: bool = False) -> None:
+    """Attach a run file to the task: as an artifact, and as a configuration object if asked."""
+    task.upload_artifact(path.name, artifact_object=path, wait_on_upload=True)
+    if configuration:
+        task.connect_configuration(path, name=path.name)
+
+
+def report_best(task: Task, best: dict[str, Any]) -> None:
+    """Report the run's best value and epoch as ClearML single values."""
+    reporter = task.get_logger()
+    if best.get("value") is not None:
+        reporter.report_single_value(f"best {best['monitor']}", best["value"])
+    if best.get("epoch") is not None:
+        reporter.report_single_value("best epoch", best["epoch"])
+
+
+def record_parent(task: Task, details: dict[str, Any]) -> None:
+    """Make ``details["task_id"]`` the task's parent and store ``details`` as configuration."""
+    task.set_parent(details["task_id"])
+    task.connect_configuration(details, name="started_from")
+
+
+def connect_hparams(task: Task, hparams: dict[str, Any]) -> dict[str, Any]:
+    """Connect ``hparams`` to the task and return the values ClearML hands back, as plain data.
+
+    Run locally these equal ``hparams``; run by a ClearML agent they carry the edits made in the UI.
+    """
+    connected = task.connect(json.loads(json.dumps(hparams)), name="hparams")
+    return json.loads(json.dumps(connected))
+
+
+def store_sources(task: Task, paths: list[Path]) -> None:
+    """Store the text of each file as a configuration object named after the file."""
+    for path in paths:
+        task.connect_configuration(path, name=path.name)
+
+
+def record_checkpoints(task: Task, checkpoints: dict[str, Path], offline: bool) -> None:
+    """Attach checkpoints to the task: offline as artifacts (in the session zip), online as output
+    models uploaded to the task's ``output_uri``."""
+    for name, path in checkpoints.items():
+        if offline:
+            task.upload_artifact(f"checkpoint-{name}", artifact_object=path, wait_on_upload=True)
+        else:
+            task.update_output_model(
+                model_path=str(path), name=name, model_name=f"{task.name}-{name}", auto_delete_file=False
+            )
+
+
+def offline_session_zip(task: Task) -> Path | None:
+    """Where the offline session's zip is (or will be, after close); None online."""
+    folder = task.get_offline_mode_folder() if Task.is_offline() else None
+    return Path(folder).with_suffix(".zip") if folder else None
+
+
+def finish_task(task: Task, status: str, run_json: Path | None, message: str | None = None) -> None:
+    """Record the outcome on the task (tag, comment, status) and close it."""
+    task.add_tags([status])
+    if message:
+        task.set_comment(f"{status}: {message}")
+    if run_json is not None and run_json.is_file():
+        task.upload_artifact("run.json", artifact_object=run_json, wait_on_upload=True)
+    if status == "failed":
+        task.mark_failed(status_reason=message or "failed", force=True)
+    elif status in ("interrupted", "pruned"):
+        task.mark_stopped(force=True, status_message=message or status)
+    task.close()  # online this marks a still-running task completed

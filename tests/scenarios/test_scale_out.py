@@ -1,0 +1,136 @@
+"""Scale-out: multi-process training, several hparams files in one command, ClearML queues."""
+
+import collections
+import json
+import signal
+import subprocess
+import sys
+import time
+import zipfile
+from pathlib import Path
+
+import pytest
+
+from conftest import DEMO, run_cli, sets
+from torch_lab.children.jobs import Job, free_slot
+from torch_lab.tracking import task as tracking
+
+
+def runs(root: Path) -> list[Path]:
+    return sorted(p for p in (root / "data" / "artifacts").glob("*") if p.is_dir())
+
+
+@pytest.mark.slow  # moved to the slow stage: the default suite stays under 10 minutes
+def test_ddp_on_two_cpu_processes_is_one_task_and_one_run(tiny_mnist: Path, tmp_path: Path) -> None:
+    """The demo's model on tiny MNIST with strategy='ddp' over 2 CPU processes (gloo): one offline
+    session, one run directory, each metric point logged once (by rank zero)."""
+    result = run_cli("train", DEMO / "hparams.py", "--offline", "--devices", "2", *sets(
+                     "trainer.init.strategy='ddp'", "trainer.init.accelerator='cpu'",
+                     f"config.data_dir='{tiny_mnist}'", "config.val_size=64", "trainer.init.max_epochs=2"))
+    assert result.returncode == 0, result.stderr
+    [run] = runs(tmp_path)
+    record = json.loads((run / "run.json").read_text())
+    assert record["status"] == "completed" and set(record["checkpoints"]) == {"best", "last"}
+    sessions = sorted(p.name for p in (tmp_path / "clearml-cache" / "offline").iterdir())
+    assert sessions == [record["task_id"], f"{record['task_id']}.zip"]
+    with zipfile.ZipFile(record["offline_session"]) as zipped:
+        events = [e for line in zipped.read("metrics.jsonl").decode().splitlines() for e in json.loads(line)]
+    points = collections.Counter((e["metric"], e["variant"], e["iter"]) for e in events
+                                 if e["type"] == "training_stats_scalar")
+    assert points and max(points.values()) == 1
+    assert sum(1 for metric, variant, _ in points if (metric, variant) == ("loss", "val")) == 2
+    assert json.loads((run / "hparams.json").read_text())["trainer"]["init"]["devices"] == 2
+
+
+def variants(toy: Path) -> None:
+    """Three hparams files beside the toy's: a and c train, b crashes in its first epoch."""
+    for name, crash in (("a", None), ("b", 0), ("c", None)):
+        (toy.parent / f"run_{name}.py").write_text(
+            "from pathlib import Path\nfrom torch_lab.utils import import_script_as_module\n"
+            "hparams = import_script_as_module(Path(__file__).parent / 'hparams.py').hparams\n"
+            f"hparams['config']['crash_at_epoch'] = {crash}\n"
+            "hparams['trainer']['init']['max_epochs'] = 1\n")
+
+
+@pytest.mark.slow  # moved to the slow stage: the default suite stays under 10 minutes
+def test_several_files_one_failing(toy: Path, tmp_path: Path) -> None:
+    variants(toy)
+    result = run_cli("train", "experiments/01_toy/run_*.py", "--offline")
+    assert result.returncode == 1
+    table = result.stdout.strip().splitlines()[-4:]
+    assert table[0].split() == ["hparams", "task", "id", "status", "best"]
+    statuses = {line.split()[0]: line.split()[2] for line in table[1:]}
+    assert statuses == {"experiments/01_toy/run_a.py": "completed",
+                        "experiments/01_toy/run_b.py": "failed",
+                        "experiments/01_toy/run_c.py": "completed"}
+    assert "loss/val=" in table[1]
+    assert "train: experiments/01_toy/run_b.py failed: RuntimeError: injected crash" in result.stderr
+    assert sorted(json.loads((r / "run.json").read_text())["status"] for r in runs(tmp_path)) == [
+        "completed", "completed", "failed"]
+
+
+def test_several_files_in_parallel(toy: Path, tmp_path: Path) -> None:
+    variants(toy)
+    result = run_cli("train", toy.parent / "run_a.py", toy.parent / "run_c.py", "--offline", "--parallel")
+    assert result.returncode == 0, result.stderr
+    assert [json.loads((r / "run.json").read_text())["status"] for r in runs(tmp_path)] == ["completed"] * 2
+    for name in ("run_a", "run_c"):  # each child's epoch line and where its full log is, prefixed
+        [run] = [r for r in runs(tmp_path) if f"-{name}-" in r.name]
+        assert f"[{toy.parent / name}.py] epoch 0/0: " in result.stdout
+        assert f"[{toy.parent / name}.py] task {json.loads((run / 'run.json').read_text())['task_id']}; " \
+               f"full log: {run / 'console.log'}" in result.stdout
+
+
+@pytest.mark.parametrize("signum", [signal.SIGTERM, pytest.param(signal.SIGINT, marks=pytest.mark.slow)])
+def test_several_files_interrupted(toy: Path, tmp_path: Path, signum: int) -> None:
+    """A signal to the parent reaches the running child (once: it is in its own process group),
+    which stops cleanly; the next file never starts; the summary marks both; exit 130."""
+    variants(toy)
+    command = [str(Path(sys.executable).parent / "train"), str(toy.parent / "run_a.py"),
+               str(toy.parent / "run_c.py"), "--offline", "--set", "config.batch_sleep=0.5"]
+    parent = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 120
+    while not list((tmp_path / "data" / "artifacts").glob("*/history.csv")):  # the child trains
+        assert time.monotonic() < deadline and parent.poll() is None
+        time.sleep(0.05)
+    parent.send_signal(signum)
+    out, err = parent.communicate(timeout=120)
+    assert parent.returncode == 130, err
+    statuses = {line.split()[0]: line.split()[2] for line in out.strip().splitlines()[-2:]}
+    assert statuses == {str(toy.parent / "run_a.py"): "interrupted", str(toy.parent / "run_c.py"): "not"}
+    [run] = runs(tmp_path)
+    record = json.loads((run / "run.json").read_text())
+    assert record["status"] == "interrupted" and (run / "checkpoints" / "last.ckpt").is_file()
+    assert err.count("Traceback") == 0 and "interrupted before it started" in err
+
+
+def test_parallel_slots_go_to_free_gpus() -> None:
+    """With 2 GPUs and the job on GPU 0 finished, the next job gets GPU 0, not the busy GPU 1."""
+    slots = [{"CUDA_VISIBLE_DEVICES": "0"}, {"CUDA_VISIBLE_DEVICES": "1"}]
+    busy = Job("b.py", Path("b.json"), {"CUDA_VISIBLE_DEVICES": "1"})
+    assert free_slot(slots, [busy]) == {"CUDA_VISIBLE_DEVICES": "0"}
+    assert free_slot([{}, {}], [Job("a.py", Path("a.json"), {})]) == {}
+
+
+def test_queue_offline_is_refused(toy: Path, tmp_path: Path) -> None:
+    result = run_cli("train", toy, "--offline", "--queue", "gpu")
+    assert result.returncode == 2
+    assert result.stderr.strip() == ("train: error: --queue gpu: a ClearML agent needs a ClearML "
+                                     "server, and this run is offline (--offline, or no ClearML configuration)")
+    assert runs(tmp_path) == [] and not (tmp_path / "clearml-cache" / "offline").exists()
+
+
+def test_queue_online_enqueues_and_exits(monkeypatch) -> None:
+    """Stands in for the ClearML server, which cannot run here: the task object only records the
+    documented ``execute_remotely`` call (which, against a server, enqueues and exits)."""
+    calls = []
+
+    class RecordingTask:
+        id = "abc"
+
+        def execute_remotely(self, **kwargs):
+            calls.append(kwargs)
+
+    monkeypatch.setattr(tracking.Task, "running_locally", staticmethod(lambda: True))
+    tracking.enqueue(RecordingTask(), "gpu")
+    assert calls == [{"queue_name": "gpu", "exit_process": True}]

@@ -1,0 +1,54 @@
+"""``train HPARAMS.py --lr-find``: Lightning's range test on both examples, through the real
+console script, in a run directory and an offline ClearML task of its own."""
+
+from __future__ import annotations
+
+import json
+import zipfile
+from pathlib import Path
+
+import pytest
+
+from conftest import DEMO, run_cli, sets
+from torch_lab.launch.lr_find import lr_key
+
+REGRESSION = DEMO.parent / "01_regression"
+
+
+def check_lr_find(result, tmp_path: Path, hparams: Path, key: str) -> dict:
+    assert result.returncode == 0, result.stderr
+    [run] = [p for p in (tmp_path / "data" / "artifacts").glob("lr_find_*") if p.is_dir()]
+    record = json.loads((run / "run.json").read_text())
+    found = record["lr_find"]
+    assert found["key"] == key and found["steps"] == len(found["lr"]) == len(found["loss"]) > 10
+    assert isinstance(found["suggestion"], float) and min(found["lr"]) <= found["suggestion"] <= max(found["lr"])
+    assert (run / "lr_find.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert f"--set {key}={found['suggestion']:.3g}" in result.stdout
+    assert not list(run.glob(".lr_find_*.ckpt"))  # Lightning's temporary checkpoint is gone
+    with zipfile.ZipFile(record["offline_session"]) as session:
+        task = json.loads(session.read("task.json"))
+        names = session.namelist()
+    assert "lr-find" in task["tags"] and task["name"] == f"lr_find_{hparams.parent.name}-hparams"
+    assert any(name.endswith("/artifacts/lr_find.png/lr_find.png") for name in names)
+    return found
+
+
+@pytest.mark.slow  # moved to the slow stage: the default suite stays under 10 minutes
+def test_lr_find_on_the_regression_example(tmp_path: Path) -> None:
+    result = run_cli("train", REGRESSION / "hparams.py", "--lr-find", "20", "--offline",
+                     *sets("config.train_size=2048"))
+    check_lr_find(result, tmp_path, REGRESSION / "hparams.py", "config.learning_rate")
+
+
+@pytest.mark.slow
+def test_lr_find_on_the_mnist_demo(tiny_mnist: Path, tmp_path: Path) -> None:
+    result = run_cli("train", DEMO / "hparams.py", "--lr-find", "20", "--offline",
+                     *sets(f"config.data_dir='{tiny_mnist}'", "config.val_size=64", "config.debug_images=0"))
+    check_lr_find(result, tmp_path, DEMO / "hparams.py", "config.learning_rate")
+
+
+def test_lr_key_is_the_hparams_leaf_of_the_optimizer_lr() -> None:
+    hparams = {"seed": 0, "config": {"learning_rate": 3e-3, "weight_decay": 3e-3, "width": 8}}
+    assert lr_key(hparams, 3e-3) == "config.learning_rate"  # named like a learning rate wins
+    assert lr_key({"config": {"a": 0.1, "b": 0.1}}, 0.1) is None  # ambiguous
+    assert lr_key(hparams, 0.5) is None and lr_key(hparams, None) is None

@@ -1,0 +1,61 @@
+"""ClearML decisions that need no task; the task itself is exercised by the real runs in
+test_launch.py."""
+
+import pytest
+from clearml.backend_config.defs import get_active_config_file
+
+from torch_lab.tracking import task as tracking
+from torch_lab.tracking.logger import plot_and_series
+
+
+def test_configured_by_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    if get_active_config_file():
+        pytest.skip("this machine has a clearml.conf")
+    assert not tracking.is_configured()
+    monkeypatch.setenv("CLEARML_API_HOST", "http://127.0.0.1:8008")
+    assert tracking.is_configured()
+
+
+def test_configured_by_file(monkeypatch: pytest.MonkeyPatch, tmp_path) -> None:
+    monkeypatch.setenv("CLEARML_CONFIG_FILE", str(tmp_path / "clearml.conf"))
+    (tmp_path / "clearml.conf").write_text("api { api_server: http://127.0.0.1:8008 }\n")
+    assert tracking.is_configured()
+
+
+@pytest.mark.parametrize("name, expected", [("loss/val", ("loss", "val")),
+                                            ("lr-AdamW", ("lr-AdamW", "lr-AdamW")),
+                                            ("a/b/test", ("a/b", "test"))])
+def test_one_plot_per_metric_one_series_per_stage(name, expected) -> None:
+    assert plot_and_series(name) == expected
+
+
+def test_configure_removes_stalls_and_slow_close() -> None:
+    """ClearML's defaults block the caller every 100 scalars and take 6-12 s to close offline."""
+    from clearml import Task
+    from clearml.config import config
+
+    tracking.configure(offline=True)
+    assert config.get("development.worker.report_event_flush_threshold") == 10000
+    assert config.get("development.report_use_subprocess") is False
+    assert Task.is_offline()
+
+
+@pytest.mark.slow  # moved to the slow stage: the default suite stays under 10 minutes
+def test_starting_a_task_leaves_the_random_generators_alone(tmp_path) -> None:
+    """ClearML's Task.init reseeds torch (with 1337) by default, which would silently replace the
+    run's own seed for shuffling and dropout."""
+    import subprocess
+    import sys
+
+    script = (
+        "import torch\n"
+        "from torch_lab import tracking\n"
+        "torch.manual_seed(5); expected = torch.rand(3)\n"
+        "torch.manual_seed(5)\n"
+        "tracking.configure(offline=True)\n"
+        "task = tracking.start_task({'project_name': 'p'}, 'seed', 'training', [], offline=True)\n"
+        "assert torch.equal(torch.rand(3), expected), 'Task.init reseeded torch'\n"
+        "task.close()\n"
+    )
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr[-2000:]
