@@ -5,15 +5,15 @@ import csv
 import json
 import os
 import signal
+import shutil
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
 import torch
 
-from conftest import run_cli, session_scalars, sets
+from conftest import ASSETS, run_cli, session_scalars, sets
 
 DETERMINISTIC = sets("trainer.init.max_epochs=4", "trainer.init.deterministic=True", "seed=0")
 
@@ -30,79 +30,145 @@ def weights(run: Path) -> dict:
     return torch.load(run / "checkpoints" / "last.ckpt", weights_only=True)["state_dict"]
 
 
-def checkpoint_epoch(root: Path) -> int:
-    """The epoch of the run's last.ckpt (-1 while there is none or it is being written)."""
-    try:
-        [path] = (root / "data" / "artifacts").glob("*/checkpoints/last.ckpt")
-        return torch.load(path, weights_only=True)["epoch"]
-    except Exception:
-        return -1
+#: Each epoch of the toy is 4 training batches (and 2 validation batches); a run of 4 epochs ends
+#: at global step 16. The noise makes the training draw from the global torch generator at every
+#: sample, so a generator state restored at the wrong moment changes the weights.
+STATEFUL = ["--set", "config.stateful_loader=True", "--set", "config.noise=0.1"]
+PLAIN = ["--set", "config.stateful_loader=False", "--set", "config.noise=0.1"]
 
 
-def start_and_stop_in_epoch_3(toy: Path, root: Path, signum: int, *args: str) -> subprocess.CompletedProcess:
-    """Start ``train`` (0.5 s per batch, 4 batches per epoch) and send ``signum`` half-way through
-    epoch 3, once last.ckpt holds the end of epoch 2."""
-    command = [str(Path(sys.executable).parent / "train"), str(toy), *args, "--set", "config.batch_sleep=0.5"]
-    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline and process.poll() is None and checkpoint_epoch(root) < 2:
-        time.sleep(0.02)
-    time.sleep(1.0)
-    process.send_signal(signum)
-    out, err = process.communicate(timeout=120)
-    return subprocess.CompletedProcess(command, process.returncode, out, err)
+def train_in(folder: Path, *args: str, signal_at: str | None = None,
+             matplotlib: Path | None = None) -> subprocess.CompletedProcess:
+    """``train`` on the toy copy in ``folder`` (run there, with its own ClearML cache and HOME, as
+    ``isolated`` sets them), sent a signal at the moment ``signal_at`` names (the toy's
+    TOY_SIGNAL_AT)."""
+    env = {k: v for k, v in os.environ.items()
+           if not k.startswith("CLEARML_") and k not in ("TORCH_LAB_ARTIFACTS", "TOY_SIGNAL_AT")}
+    env.update(CLEARML_CACHE_DIR=str(folder / "clearml-cache"), HOME=str(folder / "home"),
+               PYTHONWARNINGS="ignore")
+    if matplotlib is not None:
+        env["MPLCONFIGDIR"] = str(matplotlib)
+    if signal_at:
+        env["TOY_SIGNAL_AT"] = signal_at
+    command = [str(Path(sys.executable).parent / "train"), "experiments/01_toy/hparams.py", *args]
+    return subprocess.run(command, cwd=folder, env=env, capture_output=True, text=True, timeout=300,
+                          stdin=subprocess.DEVNULL)
 
 
-@pytest.mark.slow
-@pytest.mark.parametrize("signum, loader", [(signal.SIGKILL, "DataLoader"),
-                                             (signal.SIGINT, "StatefulDataLoader"),
-                                             (signal.SIGTERM, "StatefulDataLoader")])
-def test_resume_is_exact(toy: Path, tmp_path: Path, signum: int, loader: str) -> None:
-    """Stopped in epoch 3 and resumed, a deterministic run ends with the same weights, bit for
-    bit, as the run left alone, in the same task and directory, with each epoch once in
-    history.csv. A hard kill resumes from the end of epoch 2 (random generators restored); a signal
-    saves the state mid-epoch, which resumes exactly with a resumable train loader (torchdata's
-    StatefulDataLoader)."""
-    settings = [*DETERMINISTIC, "--set", f"config.stateful_loader={loader == 'StatefulDataLoader'}"]
-    reference = run_cli("train", toy, "--offline", *settings)
-    assert reference.returncode == 0, reference.stderr
-    [uninterrupted] = runs(tmp_path)
-    expected = weights(uninterrupted)
-    os.rename(tmp_path / "data", tmp_path / "reference")
+def fresh_toy(folder: Path) -> Path:
+    shutil.copytree(ASSETS / "toy", folder / "experiments" / "01_toy")
+    return folder
 
-    stopped = start_and_stop_in_epoch_3(toy, tmp_path, signum, "--offline", *settings)
-    [run] = runs(tmp_path)
+
+@pytest.fixture(scope="module")
+def uninterrupted(tmp_path_factory: pytest.TempPathFactory, matplotlib_config: Path) -> dict[str, dict]:
+    """The final weights of the uninterrupted deterministic run, with each train loader (run once
+    for all the cases of this module)."""
+    expected = {}
+    for name, settings in (("StatefulDataLoader", STATEFUL), ("DataLoader", PLAIN)):
+        folder = fresh_toy(tmp_path_factory.mktemp(f"uninterrupted-{name}"))
+        result = train_in(folder, "--offline", *DETERMINISTIC, *settings, matplotlib=matplotlib_config)
+        assert result.returncode == 0, result.stderr
+        [run] = runs(folder)
+        expected[name] = weights(run)
+    return expected
+
+
+def stop_and_resume(folder: Path, signal_at: str, settings: list[str]) -> tuple[Path, dict, dict]:
+    """Train with a signal at ``signal_at``, then ``train --resume``; the run, its checkpoint as the
+    signal left it, and the stopped run's outcome (returncode, stderr, status)."""
+    fresh_toy(folder)
+    stopped = train_in(folder, "--offline", *DETERMINISTIC, *settings, signal_at=signal_at)
+    [run] = runs(folder)
     state = torch.load(run / "checkpoints" / "last.ckpt", weights_only=True)
-    if signum == signal.SIGKILL:
-        assert stopped.returncode == -signal.SIGKILL
-        assert record(run)["status"] == "running" and state["global_step"] == 12
-    else:
-        assert stopped.returncode == 130, stopped.stderr
-        assert stopped.stderr.strip().splitlines()[-1] == "train: interrupted"
-        assert record(run)["status"] == "interrupted"
-        assert 12 < state["global_step"] < 16  # saved mid-epoch: no finished batch lost
-
-    resumed = run_cli("train", toy, "--resume")
+    outcome = {"returncode": stopped.returncode, "stderr": stopped.stderr, "status": record(run)["status"]}
+    resumed = train_in(folder, "--resume")
     assert resumed.returncode == 0, resumed.stderr
-    assert runs(tmp_path) == [run]
+    assert runs(folder) == [run]
+    return run, state, outcome
+
+
+def assert_resumed_exactly(run: Path, expected: dict) -> None:
+    """Same weights, bit for bit, as the run left alone, in the same task and directory, with each
+    epoch once in history.csv and each step's metrics once on the task."""
     final = record(run)
     assert final["status"] == "completed" and len(final["resumed"]) == 1
     got = weights(run)
+    assert torch.load(run / "checkpoints" / "last.ckpt", weights_only=True)["global_step"] == 16
     assert all(torch.equal(got[key], expected[key]) for key in expected)
     assert [r["epoch"] for r in csv.DictReader(open(run / "history.csv"))] == ["0", "1", "2", "3"]
     stored = session_scalars(Path(final["offline_session"]))  # the task: each step's metrics once
-    assert max(stored.values()) == 1
+    assert max(count for (m, s, i), count in stored.items() if i >= 0) == 1  # (not the summary's)
     assert sorted(i for m, s, i in stored if (m, s) == ("loss", "val")) == [3, 7, 11, 15]
+
+
+#: (epoch, batch, moment, global step of the checkpoint the stopped run leaves) for a signal with a
+#: StatefulDataLoader: across epoch 3's batches (the first, a middle one, the last) at every step
+#: of a batch, and across the end of epoch 2 (its validation, its checkpoint's write, its end
+#: hooks, the next epoch's start), which a run leaves without saving: it resumes from the
+#: epoch-end checkpoint. The toy's moments are hooks: ``after_*`` run after all of torch-lab's.
+MOMENTS = [
+    (2, 0, "validation", 12), (2, 0, "after_validation", 12),
+    (2, 0, "checkpoint", 12), (2, 0, "epoch_end", 12), (3, 0, "epoch_start", 12),
+    (3, 0, "fetch", 12), (3, 0, "batch_end", 13), (3, 0, "after_batch_end", 14),
+    (3, 1, "fetch", 14), (3, 1, "batch_start", 14), (3, 1, "after_batch_start", 14),
+    (3, 1, "optimizer_step", 14), (3, 1, "batch_end", 14),
+    (3, 1, "after_batch_end", 15),
+    (3, 3, "batch_start", 16), (3, 3, "after_batch_end", 16), (3, 0, "validation", 16),
+]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
+@pytest.mark.parametrize("epoch, batch, moment, saved_step", MOMENTS,
+                         ids=[f"epoch{e}-batch{b}-{m}" for e, b, m, _ in MOMENTS])
+def test_signal_at_any_moment_resumes_exactly(uninterrupted: dict, tmp_path: Path, signum: int, epoch: int,
+                                              batch: int, moment: str, saved_step: int) -> None:
+    """A signal stops the run at the next batch boundary (exit 130, status interrupted) and saves
+    the state unless nothing ran since the last checkpoint; resumed, the run ends exactly where the
+    run left alone did. A signal at a batch's start (its batch already fetched) trains that batch
+    first when a checkpoint is to be written; one during validation stops the run after that
+    validation and its checkpoint. The last epoch's validation is followed by no training batch:
+    the run completes training, and the signal stops it before testing."""
+    at = f"epoch={epoch},batch={batch},moment={moment},signal={int(signum)}"
+    run, state, stopped = stop_and_resume(tmp_path, at, STATEFUL)
+    assert stopped["returncode"] == 130, stopped["stderr"]
+    assert stopped["stderr"].strip().splitlines()[-1] == "train: interrupted"
+    assert stopped["status"] == "interrupted"
+    assert state["global_step"] == saved_step
+    assert_resumed_exactly(run, uninterrupted["StatefulDataLoader"])
+
+
+#: A plain DataLoader resumes exactly from an epoch-end checkpoint only: a hard kill in epoch 3
+#: (its last checkpoint is epoch 2's end), or a signal during epoch 2's validation or its
+#: checkpoint's write (the run stops at epoch 3's first batch, saving nothing).
+PLAIN_STOPS = [(signal.SIGKILL, 3, 1, "batch_end"), (signal.SIGTERM, 2, 0, "validation"),
+               (signal.SIGINT, 2, 0, "checkpoint")]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("signum, epoch, batch, moment", PLAIN_STOPS,
+                         ids=[f"{s.name}-epoch{e}-{m}" for s, e, _, m in PLAIN_STOPS])
+def test_stop_at_an_epoch_end_resumes_exactly_with_a_plain_dataloader(
+        uninterrupted: dict, tmp_path: Path, signum: int, epoch: int, batch: int, moment: str) -> None:
+    at = f"epoch={epoch},batch={batch},moment={moment},signal={int(signum)}"
+    run, state, stopped = stop_and_resume(tmp_path, at, PLAIN)
+    if signum == signal.SIGKILL:
+        assert stopped["returncode"] == -signal.SIGKILL and stopped["status"] == "running"
+    else:
+        assert stopped["returncode"] == 130 and stopped["status"] == "interrupted"
+    assert state["global_step"] == 12 and state["epoch"] == 2
+    assert_resumed_exactly(run, uninterrupted["DataLoader"])
 
 
 @pytest.mark.slow
 def test_step_interval_checkpoints_bound_the_loss_of_a_hard_kill(toy: Path, tmp_path: Path) -> None:
-    killed = start_and_stop_in_epoch_3(toy, tmp_path, signal.SIGKILL, "--offline", *DETERMINISTIC,
-                                       "--set", "checkpoint.every_n_train_steps=1")
+    killed = run_cli("train", toy, "--offline", *DETERMINISTIC, "--set", "checkpoint.every_n_train_steps=1",
+                     env={"TOY_SIGNAL_AT": f"epoch=3,batch=2,moment=batch_start,signal={int(signal.SIGKILL)}"})
     assert killed.returncode == -signal.SIGKILL
     [run] = runs(tmp_path)
     state = torch.load(run / "checkpoints" / "last.ckpt", weights_only=True)
-    assert state["global_step"] % 4 != 0  # saved inside an epoch (4 steps each), not at its end
+    assert state["global_step"] == 14  # saved inside an epoch (4 steps each), not at its end
     resumed = run_cli("train", toy, "--resume")
     assert resumed.returncode == 0, resumed.stderr
     assert record(run)["status"] == "completed"

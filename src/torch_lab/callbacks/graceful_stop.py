@@ -23,6 +23,14 @@ class GracefulStop(pl.Callback):
     ran since the last checkpoint. A signal during a training run's validation stops it before
     the next training batch, once that validation and its checkpoint are done (a run resumed from
     inside a validation would skip it). A second signal interrupts at once.
+
+    A stop at a batch's start comes after the loader yielded that batch; a resumable loader's
+    state counts it, so a checkpoint saved there would skip it on resume. So a run stops at a
+    batch's start only when nothing is to be saved (e.g. right after a validation's checkpoint);
+    otherwise that batch is trained and the run stops at its end. After an epoch's last batch, the
+    run stops once the epoch's validation and checkpoint are done. SIGTERM is this callback's
+    too: Lightning's own SIGTERM handler (which runs first, and forwards the signal to processes
+    it launched) would stop the run inside a validation.
     """
 
     SIGNALS = (signal.SIGINT, signal.SIGTERM)
@@ -32,6 +40,7 @@ class GracefulStop(pl.Callback):
         self.received: int | None = None
         self._previous: dict[int, Any] = {}
         self._unsaved = False  # a training batch ran since the last checkpoint was written
+        self._trainer: pl.Trainer | None = None
 
     def install(self) -> None:
         """Take over SIGINT and SIGTERM (main thread only); again after another library did."""
@@ -46,6 +55,12 @@ class GracefulStop(pl.Callback):
         self._previous.clear()
 
     def _handle(self, signum: int, frame: Any) -> None:
+        # Lightning's SIGTERM handler ran first and set its flag, on which its loops stop at their
+        # next step, a validation's included (its checkpoint then resumes without that validation's
+        # metrics): clear it, so that SIGTERM stops the run where SIGINT does.
+        connector = getattr(self._trainer, "_signal_connector", None)
+        if connector is not None:
+            connector.received_sigterm = False
         if self.received is not None:
             raise KeyboardInterrupt
         self.received = signum
@@ -56,9 +71,11 @@ class GracefulStop(pl.Callback):
         if self.received is not None:
             raise KeyboardInterrupt
 
+    def setup(self, trainer: pl.Trainer, pl_module: pl.LightningModule, stage: str) -> None:
+        self._trainer = trainer
+
     def on_exception(self, trainer: pl.Trainer, pl_module: pl.LightningModule,
                      exception: BaseException) -> None:
-        # Lightning's own SIGTERM handling may stop the loop first; either way, save when fitting.
         if (self.received is not None and trainer.state.fn == "fit" and self.last_checkpoint
                 and self._unsaved):
             trainer.save_checkpoint(self.last_checkpoint)
@@ -77,11 +94,17 @@ class GracefulStop(pl.Callback):
         self.check()
 
     def on_train_batch_start(self, trainer: pl.Trainer, *args: Any) -> None:
-        self.check()  # e.g. after a validation during which a signal came, and its checkpoint
+        # E.g. after a validation during which a signal came, and its checkpoint. The batch has
+        # been fetched: with batches unsaved, train it and stop at its end (see the class).
+        if not self._unsaved:
+            self.check()
 
     def on_train_batch_end(self, trainer: pl.Trainer, *args: Any) -> None:
         self._unsaved = True
-        self.check()
+        # After an epoch's last batch, its validation and checkpoint come first: resumed from a
+        # checkpoint of that batch's end, Lightning goes on with the next epoch without them.
+        if not trainer.fit_loop.epoch_loop.batch_progress.is_last_batch:
+            self.check()
 
     def on_validation_batch_end(self, trainer: pl.Trainer, *args: Any) -> None:
         if trainer.state.fn != "fit":

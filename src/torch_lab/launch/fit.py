@@ -13,6 +13,7 @@ from torch_lab.callbacks.curves import CurvesPlot
 from torch_lab.callbacks.group import CallbackGroup
 from torch_lab.callbacks.history import RunHistory, scalar_metrics
 from torch_lab.callbacks.learning_rates import LearningRates
+from torch_lab.callbacks.loader_epoch_end import LoaderEpochEnd
 from torch_lab.callbacks.monitor_guard import MonitorGuard
 from torch_lab.callbacks.nan_guard import NaNGuard
 from torch_lab.callbacks.progress import console_callbacks
@@ -47,6 +48,7 @@ def _training_callbacks(tracked: TrackedRun, config: dict[str, Any], dev_run: bo
     group = CallbackGroup([NaNGuard(), MonitorGuard(source, monitor["metric"]), history,
                            *([] if dev_run else [CurvesPlot(history)]), LearningRates(),
                            CheckpointMetadata(tracked.task.id, tracked.hparams), RandomState(),
+                           LoaderEpochEnd(config["train_dataloaders"]),
                            FlushBeforeCheckpoint(tracked.task), *tracked.record_hparams, tracked.stop,
                            *pruning_callbacks()])
     callbacks = [*config["callbacks"], *console_callbacks(init, config["callbacks"]), group, best, *periodic,
