@@ -15,6 +15,7 @@ import argparse
 import sys
 from pathlib import Path
 
+from torch_lab.cli.parsers import ShowVersion
 from torch_lab.errors import UserError
 from torch_lab.storage.run_dir import artifacts_root
 from torch_lab.runs.records import load_runs, resolve, select
@@ -46,6 +47,7 @@ def list_parser() -> argparse.ArgumentParser:
     parser.add_argument("--sweep", metavar="NAME", help="only the trials of this sweep")
     parser.add_argument("--last", type=int, metavar="N", help="only the N newest (of those selected)")
     parser.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    parser.add_argument("--version", action=ShowVersion)
     _root(parser)
     return parser
 
