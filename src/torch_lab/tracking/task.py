@@ -57,9 +57,19 @@ def is_configured() -> bool:
     return any(os.environ.get(name) for name in CONFIG_ENV_VARS) or bool(get_active_config_file())
 
 
+def offline_by_environment() -> bool:
+    """``CLEARML_OFFLINE_MODE`` (or the older ``TRAINS_OFFLINE_MODE``) set true: ClearML's own
+    switch, honoured like ``--offline`` (``Task.set_offline`` would override it)."""
+    from clearml.backend_api.session.defs import ENV_OFFLINE_MODE
+
+    return bool(ENV_OFFLINE_MODE.get(default=False))
+
+
 def select_offline(requested: bool) -> bool:
-    """Offline when asked, or (saying so) when no ClearML configuration exists; settings that
-    cannot work are refused first (see ``check_settings``)."""
+    """Offline when asked (``--offline`` or ``CLEARML_OFFLINE_MODE``), or (saying so) when no
+    ClearML configuration exists; settings that cannot work are refused first (see
+    ``check_settings``)."""
+    requested = requested or offline_by_environment()
     check_settings(requested)
     if requested:
         return True
