@@ -65,6 +65,7 @@ def run_local(args: argparse.Namespace, experiment: Any, sweep: Sweep, trials: i
     done = counted(study)
     print(f"torch-lab: sweep {name}: {done} of {trials} trials done; study "
           f"{display_path(folder / 'study.journal')}", flush=True)
+    print(sweep_report.watch_line(folder), flush=True)
     task = sweep_report.start_task(experiment, sweep, name, offline)
     environ = {k: v for k, v in os.environ.items() if k not in CLEARML_PROCESS_VARS}
     slots = job_slots(args.parallel)
