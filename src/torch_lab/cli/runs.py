@@ -4,6 +4,7 @@
     runs show ID
     runs compare ID ID ...
     runs plot ID ... [--metric M ...] [--steps] [--out FILE.png]
+    runs sync [ID ...]
 
 Imports neither torch nor clearml nor Lightning (matplotlib only for ``plot``). Exit codes: 0,
 2 for a mistake (an unknown or ambiguous task id, no run matching), with one line on stderr.
@@ -21,7 +22,7 @@ from torch_lab.storage.run_dir import artifacts_root
 from torch_lab.runs.records import load_runs, resolve, select
 
 EXIT_OK, EXIT_USAGE = 0, 2
-COMMANDS = ("show", "compare", "plot")
+COMMANDS = ("show", "compare", "plot", "sync")
 #: Options that take a value (their value is never the command).
 VALUED = {"--root", "--status", "--project", "--sweep", "--last", "--metric", "--out"}
 ID_HELP = "a task id, or the start of one (with or without 'offline-')"
@@ -62,6 +63,11 @@ def command_parser(command: str) -> argparse.ArgumentParser:
         parser = argparse.ArgumentParser(prog="runs compare", description="Runs side by side: the "
                                          "hparams that differ and their metrics.")
         parser.add_argument("ids", nargs="+", metavar="ID", help=ID_HELP)
+    elif command == "sync":
+        parser = argparse.ArgumentParser(prog="runs sync", description="Import offline runs' sessions "
+                                         "into the configured ClearML server (all not yet imported, "
+                                         "or those given); run.json records the server's task id.")
+        parser.add_argument("ids", nargs="*", metavar="ID", help=ID_HELP)
     else:
         parser = argparse.ArgumentParser(prog="runs plot", description="Plot runs' curves: one panel "
                                          "per metric, a line per run.")
@@ -112,6 +118,10 @@ def _run(argv: list[str]) -> int:
             print(f"no runs under {root}{' match' if len(runs) else ''}", file=sys.stderr)
         return EXIT_OK
     chosen = [resolve(runs, ident, root) for ident in args.ids]
+    if command == "sync":
+        from torch_lab.tracking.offline_import import sync_runs
+
+        return sync_runs([run.path for run in chosen or runs if chosen or run.record.get("offline")])
     if command == "show":
         print(runs_report.show(chosen[0], runs))
     elif command == "compare":
