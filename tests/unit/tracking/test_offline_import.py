@@ -42,3 +42,9 @@ def test_sync_without_a_server_changes_nothing(toy: Path, tmp_path: Path) -> Non
     [line] = refused.stderr.splitlines()
     assert line.startswith(f"runs: error: ClearML server http://127.0.0.1:{port} is unreachable ("), line
     assert (snapshot(tmp_path / "data"), snapshot(tmp_path / "clearml-cache")) == before
+
+    record = json.loads((run / "run.json").read_text())
+    record["synced"] = {"task_id": "0123abcd", "at": "2026-01-02T03:04:05+00:00"}
+    (run / "run.json").write_text(json.dumps(record))  # as a sync into a server records it
+    shown = run_cli("runs", "show", task_id)
+    assert "synced        task 0123abcd (2026-01-02T03:04:05+00:00)" in shown.stdout, shown.stdout
