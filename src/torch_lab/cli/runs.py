@@ -37,7 +37,7 @@ def list_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="runs", description="List the runs under the artifacts root, newest last, with the hparams "
         "that differ among them. Also: 'runs show ID', 'runs compare ID ID ...', 'runs plot ID ...' "
-        "(see 'runs plot --help').")
+        "(see 'runs plot --help'), 'runs sync [ID ...]'.")
     parser.add_argument("pattern", nargs="?", metavar="PATTERN",
                         help="a shell pattern on the run directory name (<task name>-<task id>), "
                         "or a part of it")
