@@ -267,7 +267,8 @@ CASES: list[Case] = [
          "(did you mean 'max_epochs'?)"),
     Case("trainer_init_owned_arg", "`trainer.init` key torch-lab sets itself",
          _train("--set", "trainer.init.logger=False"),
-         f"train: error: {HPARAMS}: trainer.init.logger is set by torch-lab; remove it"),
+         f"train: error: {HPARAMS}: trainer.init.logger is set by torch-lab; remove it (return your "
+         "own Lightning loggers as train_config's 'loggers')"),
     Case("trainer_fit_unknown_arg", "`trainer.fit` key that `Trainer.fit` does not take",
          _train("--set", "trainer.fit.ckpt=None"),
          f"train: error: {HPARAMS}: trainer.fit.ckpt is not an argument of Trainer.fit "
@@ -297,6 +298,20 @@ CASES: list[Case] = [
          setup=edit_main("module = TrainLabModule(\n        nn.Linear(4, 2),",
                          "module = LabModule(nn.Linear(4, 2)); TrainLabModule(\n        nn.Linear(4, 2),"),
          needs_main_executed=True),
+    Case("config_logger_not_logger", "`loggers` holding something else than a Lightning logger",
+         _train(),
+         f"train: error: {MAIN}: train_config: 'loggers[0]' must be a pytorch_lightning Logger (or a "
+         "function of the run directory returning one), got str",
+         setup=edit_main('    result["callbacks"] = callbacks\n',
+                         '    result["callbacks"] = callbacks\n    result["loggers"] = ["tensorboard"]\n'),
+         needs_main_executed=True),
+    Case("config_logger_factory_not_logger", "a `loggers` function returning no Lightning logger",
+         _train(),
+         f"train: run failed: UserError: {MAIN}: train_config's 'loggers[0]' returned PosixPath, not "
+         "a pytorch_lightning Logger (traceback: {run}/traceback.txt)",
+         setup=edit_main('    result["callbacks"] = callbacks\n',
+                         '    result["callbacks"] = callbacks\n    result["loggers"] = [lambda run: run]\n'),
+         exit_code=1, needs_main_executed=True, before_training=False),
     Case("empty_train_dataloader", "empty train dataloader", _train(),
          f"train: error: {MAIN}: train_config's train_dataloaders is empty (0 batches)",
          setup=edit_main("points(64, 0), batch_size=16,", "points(64, 0), batch_size=100, drop_last=True,"),

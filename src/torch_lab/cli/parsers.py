@@ -50,6 +50,20 @@ def devices_value(text: str) -> int | str | list[int]:
         return text
 
 
+class ShowVersion(argparse.Action):
+    """``--version``: print ``<command> <torch-lab's version>`` and exit 0 (looked up only then)."""
+
+    def __init__(self, option_strings: list[str], dest: str = argparse.SUPPRESS, **kwargs: object) -> None:
+        super().__init__(option_strings, dest, nargs=0, default=argparse.SUPPRESS,
+                         help="print torch-lab's version and exit")
+
+    def __call__(self, parser: argparse.ArgumentParser, *args: object) -> None:
+        import torch_lab
+
+        print(f"{parser.prog} (torch-lab) {torch_lab.__version__}")
+        parser.exit()
+
+
 def _common(parser: argparse.ArgumentParser, build: Callable[[], argparse.ArgumentParser]) -> None:
     """The options ``train`` and ``infer`` share; ``build`` makes a fresh parser of the command
     (for ``--print-completion``)."""
@@ -65,6 +79,7 @@ def _common(parser: argparse.ArgumentParser, build: Callable[[], argparse.Argume
                         "for more")
     parser.add_argument("--print-hparams", action="store_true",
                         help="print the resolved hparams (layering, --set, defaults) as JSON and exit")
+    parser.add_argument("--version", action=ShowVersion)
     parser.add_argument("--print-completion", action=PrintCompletion, build=build,
                         default=argparse.SUPPRESS,
                         help="print the shell completion script (bash or zsh) and exit")

@@ -4,6 +4,7 @@
     runs show ID
     runs compare ID ID ...
     runs plot ID ... [--metric M ...] [--steps] [--out FILE.png]
+    runs sync [ID ...]
 
 Imports neither torch nor clearml nor Lightning (matplotlib only for ``plot``). Exit codes: 0,
 2 for a mistake (an unknown or ambiguous task id, no run matching), with one line on stderr.
@@ -15,12 +16,13 @@ import argparse
 import sys
 from pathlib import Path
 
+from torch_lab.cli.parsers import ShowVersion
 from torch_lab.errors import UserError
 from torch_lab.storage.run_dir import artifacts_root
 from torch_lab.runs.records import load_runs, resolve, select
 
 EXIT_OK, EXIT_USAGE = 0, 2
-COMMANDS = ("show", "compare", "plot")
+COMMANDS = ("show", "compare", "plot", "sync")
 #: Options that take a value (their value is never the command).
 VALUED = {"--root", "--status", "--project", "--sweep", "--last", "--metric", "--out"}
 ID_HELP = "a task id, or the start of one (with or without 'offline-')"
@@ -35,7 +37,7 @@ def list_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="runs", description="List the runs under the artifacts root, newest last, with the hparams "
         "that differ among them. Also: 'runs show ID', 'runs compare ID ID ...', 'runs plot ID ...' "
-        "(see 'runs plot --help').")
+        "(see 'runs plot --help'), 'runs sync [ID ...]'.")
     parser.add_argument("pattern", nargs="?", metavar="PATTERN",
                         help="a shell pattern on the run directory name (<task name>-<task id>), "
                         "or a part of it")
@@ -46,6 +48,7 @@ def list_parser() -> argparse.ArgumentParser:
     parser.add_argument("--sweep", metavar="NAME", help="only the trials of this sweep")
     parser.add_argument("--last", type=int, metavar="N", help="only the N newest (of those selected)")
     parser.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    parser.add_argument("--version", action=ShowVersion)
     _root(parser)
     return parser
 
@@ -60,6 +63,11 @@ def command_parser(command: str) -> argparse.ArgumentParser:
         parser = argparse.ArgumentParser(prog="runs compare", description="Runs side by side: the "
                                          "hparams that differ and their metrics.")
         parser.add_argument("ids", nargs="+", metavar="ID", help=ID_HELP)
+    elif command == "sync":
+        parser = argparse.ArgumentParser(prog="runs sync", description="Import offline runs' sessions "
+                                         "into the configured ClearML server (all not yet imported, "
+                                         "or those given); run.json records the server's task id.")
+        parser.add_argument("ids", nargs="*", metavar="ID", help=ID_HELP)
     else:
         parser = argparse.ArgumentParser(prog="runs plot", description="Plot runs' curves: one panel "
                                          "per metric, a line per run.")
@@ -110,6 +118,10 @@ def _run(argv: list[str]) -> int:
             print(f"no runs under {root}{' match' if len(runs) else ''}", file=sys.stderr)
         return EXIT_OK
     chosen = [resolve(runs, ident, root) for ident in args.ids]
+    if command == "sync":
+        from torch_lab.tracking.offline_import import sync_runs
+
+        return sync_runs([run.path for run in chosen or runs if chosen or run.record.get("offline")])
     if command == "show":
         print(runs_report.show(chosen[0], runs))
     elif command == "compare":

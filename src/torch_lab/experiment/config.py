@@ -13,7 +13,7 @@ from torch_lab.errors import UserError, display_path
 from torch_lab.experiment import precheck
 from torch_lab.experiment.user_code import Exited, exits_refused, first_line
 
-TRAIN_KEYS = {"module", "train_dataloaders", "val_dataloaders", "test_dataloaders", "callbacks"}
+TRAIN_KEYS = {"module", "train_dataloaders", "val_dataloaders", "test_dataloaders", "callbacks", "loggers"}
 TRAIN_REQUIRED = ("module", "train_dataloaders", "val_dataloaders")
 INFER_KEYS = {"module", "predict_dataloaders", "callbacks", "weights"}
 INFER_REQUIRED = ("module", "predict_dataloaders")
@@ -111,7 +111,42 @@ class Experiment:
         if not isinstance(callbacks, (list, tuple)):
             raise UserError(f"{where}: 'callbacks' must be a list of pytorch_lightning.Callback")
         config["callbacks"] = list(callbacks)
+        if "loggers" in allowed:
+            config["loggers"] = _check_loggers(where, config.get("loggers"))
         return config
+
+
+def _check_loggers(where: str, loggers: Any) -> list[Any]:
+    """``loggers``: Lightning ``Logger`` objects, or functions of the run directory returning one
+    (called by ``train`` once the run directory exists, see ``logger_of``)."""
+    from pytorch_lightning.loggers import Logger
+
+    items = [] if loggers is None else loggers
+    if not isinstance(items, (list, tuple)):
+        items = [items]
+    for index, item in enumerate(items):
+        if not (isinstance(item, Logger) or callable(item)):
+            raise UserError(f"{where}: 'loggers[{index}]' must be a pytorch_lightning Logger (or a "
+                            f"function of the run directory returning one), got {type(item).__name__}")
+    return list(items)
+
+
+def logger_of(main_path: Path, index: int, item: Any, run_dir: Path) -> Any:
+    """The Logger of ``loggers[index]``: the object itself, or what the function returns when
+    called with the run directory (a new run's, or the resumed run's: its logs go on there)."""
+    from pytorch_lightning.loggers import Logger
+
+    if isinstance(item, Logger):
+        return item
+    try:
+        logger = item(run_dir)
+    except Exception as error:
+        raise UserError(f"{display_path(main_path)}: train_config's 'loggers[{index}]' raised "
+                        f"{first_line(error)}") from error
+    if not isinstance(logger, Logger):
+        raise UserError(f"{display_path(main_path)}: train_config's 'loggers[{index}]' returned "
+                        f"{type(logger).__name__}, not a pytorch_lightning Logger")
+    return logger
 
 
 def infer_weights(experiment: Experiment, config: dict[str, Any], checkpoint_label: str | None) -> str:

@@ -60,6 +60,9 @@ def infer_args_message(main_path: Path, signature: inspect.Signature, args: list
 def trainer_key_message(source: str, block: str, key: str, accepted: list[str]) -> str | None:
     """Why ``trainer.<block>.<key>`` is refused (``accepted``: the Trainer method's parameters,
     without ``self``); None when it is fine."""
+    if key == "logger":
+        return (f"{source}: trainer.{block}.logger is set by torch-lab; remove it (return your own "
+                "Lightning loggers as train_config's 'loggers')")
     if key in OWNED_TRAINER_KEYS or key in PASSED_TRAINER_KEYS:
         return f"{source}: trainer.{block}.{key} is set by torch-lab; remove it"
     if key not in accepted:

@@ -20,6 +20,7 @@ from torch_lab.callbacks.progress import console_callbacks
 from torch_lab.callbacks.pruning import pruning_callbacks
 from torch_lab.callbacks.random_state import RandomState
 from torch_lab.errors import display_path
+from torch_lab.launch.loggers import own_loggers
 from torch_lab.launch.start_points import StartPoint
 from torch_lab.launch.tracked import TrackedRun
 from torch_lab.launch.trainer_args import default_scheduler_monitor
@@ -67,11 +68,12 @@ def fit(tracked: TrackedRun, config: dict[str, Any], start: StartPoint | None, d
     # No model summary printed (model_summary.txt and the console's header have it).
     init = {"log_every_n_steps": 1, "enable_model_summary": False, **tracked.hparams["trainer"]["init"]}
     plugins = init.pop("plugins", None) or []
+    loggers = own_loggers(tracked, config, start.path if tracked.resume is not None else None)
     trainer = tracked.trainer = pl.Trainer(
         **init,
         plugins=[*(plugins if isinstance(plugins, list) else [plugins]), AtomicCheckpointIO()],
         default_root_dir=run.path,
-        logger=ClearMLLogger(tracked.task),
+        logger=[ClearMLLogger(tracked.task), *loggers],
         callbacks=callbacks,
     )
     state = start.path if start is not None and not start.weights_only else None

@@ -40,7 +40,7 @@ class TrackedRun:
 
     def __init__(self, experiment: Experiment, hparams: dict[str, Any], task_name: str,
                  task_type: str, tags: list[str], offline: bool,
-                 resume: RunDirectory | None = None) -> None:
+                 resume: RunDirectory | None = None, own_loggers: bool = False) -> None:
         self.experiment, self.task_type, self.offline, self.resume = experiment, task_type, offline, resume
         self.trainer: pl.Trainer | None = None  # set by the command: ``finish`` reads its metrics
         self.record_hparams: list[pl.Callback] = []
@@ -51,7 +51,7 @@ class TrackedRun:
         self.stop.install()  # a signal from here on stops the run cleanly, once it exists
         self._check_tracking()
         self._rewind_offline_session()
-        self.task, self.hparams, self.trial = self._start_task(hparams, task_name, tags)
+        self.task, self.hparams, self.trial = self._start_task(hparams, task_name, tags, own_loggers)
         self.session_zip = tracking.offline_session_zip(self.task)
         if self.rank_zero:
             tracking.store_sources(self.task, [experiment.hparams_path, experiment.main_path])
@@ -69,14 +69,15 @@ class TrackedRun:
         if session and self.rank_zero:
             rewind_offline_metrics(Path(session).with_suffix(""), self.resume.checkpoints / "last.ckpt")
 
-    def _start_task(self, hparams: dict[str, Any], task_name: str, tags: list[str]
+    def _start_task(self, hparams: dict[str, Any], task_name: str, tags: list[str], own_loggers: bool
                     ) -> tuple[Task, dict[str, Any], dict[str, Any] | None]:
         """The task (continued when resuming; a child of its sweep's task for a sweep's trial)
         and the hparams connected to it: an agent's run gets those edited in ClearML."""
         trial = sweep_trial.trial_env() if self.resume is None and self.rank_zero else None
         task = tracking.start_task(hparams["task"], task_name, self.task_type,
                                    tags + sweep_trial.sweep_tags() if trial else tags, self.offline,
-                                   continue_task=self.resume.record["task_id"] if self.resume else None)
+                                   continue_task=self.resume.record["task_id"] if self.resume else None,
+                                   own_loggers=own_loggers)
         if trial:
             sweep_trial.follow_sweep(trial)
             task.set_parent(trial["parent"])

@@ -74,6 +74,8 @@ def show(run: Run, runs: list[Run]) -> str:
         summary.append(("sweep", f"{record['sweep'].get('name')} (trial {record['sweep'].get('trial')})"))
     if record.get("error"):
         summary.append(("error", str(record["error"])))
+    if isinstance(record.get("synced"), dict):  # runs sync imported it into a ClearML server
+        summary.append(("synced", f"task {record['synced'].get('task_id')} ({record['synced'].get('at')})"))
     summary += [("hparams file", str(record.get("hparams_path", "-"))), ("directory", str(run.path))]
     parts = ["\n".join(_pairs(summary)),
              _section("hparams", _pairs([(k, value_text(v)) for k, v in run.hparams.items()]))]

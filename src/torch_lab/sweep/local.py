@@ -60,11 +60,12 @@ def run_local(args: argparse.Namespace, experiment: Any, sweep: Sweep, trials: i
     name = sweep_name(experiment.hparams_path, sweep.path)
     folder = (artifacts_root() / "sweeps" / name).absolute()
     folder.mkdir(parents=True, exist_ok=True)
-    offline = args.offline or not tracking.is_configured()
+    offline = args.offline or tracking.offline_by_environment() or not tracking.is_configured()
     study = open_study(sweep, name, folder, args.parallel)
     done = counted(study)
     print(f"torch-lab: sweep {name}: {done} of {trials} trials done; study "
           f"{display_path(folder / 'study.journal')}", flush=True)
+    print(sweep_report.watch_line(folder), flush=True)
     task = sweep_report.start_task(experiment, sweep, name, offline)
     environ = {k: v for k, v in os.environ.items() if k not in CLEARML_PROCESS_VARS}
     slots = job_slots(args.parallel)

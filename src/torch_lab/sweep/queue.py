@@ -73,7 +73,7 @@ def run_on_queue(args: argparse.Namespace, experiment: Any, sweep: Sweep, trials
     from torch_lab.sweep.report import start_task
     from torch_lab.sweep.study import sweep_name
 
-    if args.offline or not tracking.is_configured():
+    if args.offline or tracking.offline_by_environment() or not tracking.is_configured():
         raise UserError(f"--queue {args.queue}: a ClearML agent needs a ClearML server, and this run is "
                         "offline (--offline, or no ClearML configuration)")
     name = sweep_name(experiment.hparams_path, sweep.path)

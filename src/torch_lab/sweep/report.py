@@ -134,6 +134,11 @@ def pictures(study: Any, folder: Path, metric: str) -> list[Path]:
     return written
 
 
+def watch_line(folder: Path) -> str:
+    """How to see the study in Optuna Dashboard (live while the sweep runs)."""
+    return f"torch-lab: watch it: optuna-dashboard {display_path(folder / 'study.journal')}"
+
+
 def finish(study: Any, sweep: Sweep, name: str, folder: Path, task: Any, interrupted: bool) -> None:
     """Print the summary, write the sweep folder's files, report them on the sweep task, close it."""
     grid = cells(rows(study, sweep), sweep)
@@ -152,4 +157,5 @@ def finish(study: Any, sweep: Sweep, name: str, folder: Path, task: Any, interru
         print(f"torch-lab: sweep {name}: best trial {best.number} {sweep.metric}={best.value:.4g} "
               f"{best.params} (task {best.user_attrs.get('task_id')})", flush=True)
     print(f"torch-lab: sweep folder {display_path(folder)}", flush=True)
+    print(watch_line(folder), flush=True)
     tracking.finish_task(task, "interrupted" if interrupted else "completed", None)

@@ -57,9 +57,19 @@ def is_configured() -> bool:
     return any(os.environ.get(name) for name in CONFIG_ENV_VARS) or bool(get_active_config_file())
 
 
+def offline_by_environment() -> bool:
+    """``CLEARML_OFFLINE_MODE`` (or the older ``TRAINS_OFFLINE_MODE``) set true: ClearML's own
+    switch, honoured like ``--offline`` (``Task.set_offline`` would override it)."""
+    from clearml.backend_api.session.defs import ENV_OFFLINE_MODE
+
+    return bool(ENV_OFFLINE_MODE.get(default=False))
+
+
 def select_offline(requested: bool) -> bool:
-    """Offline when asked, or (saying so) when no ClearML configuration exists; settings that
-    cannot work are refused first (see ``check_settings``)."""
+    """Offline when asked (``--offline`` or ``CLEARML_OFFLINE_MODE``), or (saying so) when no
+    ClearML configuration exists; settings that cannot work are refused first (see
+    ``check_settings``)."""
+    requested = requested or offline_by_environment()
     check_settings(requested)
     if requested:
         return True
@@ -135,13 +145,14 @@ def check_server(timeout: float = PING_TIMEOUT_S) -> None:
 
 def start_task(
     task_kwargs: dict[str, Any], task_name: str, task_type: str, tags: list[str], offline: bool,
-    continue_task: str | None = None,
+    continue_task: str | None = None, own_loggers: bool = False,
 ) -> Task:
     """``Task.init`` with the hparams ``task`` block; torch-lab picks name, tags and defaults.
 
     A new task unless ``continue_task`` names one to continue (its metrics go on at the iterations
     reported, with no offset). The TensorBoard and PyTorch hooks are off because torch-lab's logger
-    and checkpoint recording replace them.
+    and checkpoint recording replace them; with ``own_loggers`` (the experiment's ``loggers``) the
+    TensorBoard hook stays off whatever the ``task`` block says.
     """
     kwargs = dict(task_kwargs)
     if continue_task:
@@ -152,6 +163,12 @@ def start_task(
     kwargs.setdefault("reuse_last_task_id", False)
     kwargs.setdefault("auto_connect_arg_parser", False)
     kwargs.setdefault("auto_connect_frameworks", {"tensorboard": False, "pytorch": False})
+    if own_loggers and kwargs["auto_connect_frameworks"] is not False:
+        # The experiment's loggers get every metric next to torch-lab's ClearML logger: ClearML's
+        # TensorBoard binding would store each TensorBoard scalar on the task a second time.
+        frameworks = kwargs["auto_connect_frameworks"]
+        kwargs["auto_connect_frameworks"] = {**(frameworks if isinstance(frameworks, dict) else {}),
+                                             "tensorboard": False}
     if not offline:
         kwargs.setdefault("output_uri", True)  # upload checkpoints to the files server
     try:

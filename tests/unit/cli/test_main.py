@@ -35,6 +35,16 @@ def test_help_of_the_installed_scripts() -> None:
         assert "--offline" in result.stdout and "--set KEY=VALUE" in result.stdout
 
 
+def test_version_of_the_installed_scripts() -> None:
+    """The version is pyproject's, read from the installed distribution."""
+    import tomllib
+
+    version = tomllib.loads((Path(__file__).parents[3] / "pyproject.toml").read_text())["project"]["version"]
+    for script in ("train", "infer", "runs"):
+        result = run_cli(script, "--version")
+        assert (result.returncode, result.stdout) == (0, f"{script} (torch-lab) {version}\n"), result.stderr
+
+
 @pytest.mark.parametrize("text, value", [("5", 5), ("0.25", 0.25), ("1.0", 1.0)])
 def test_dev_run_values(text, value) -> None:
     assert dev_run_value(text) == value and type(dev_run_value(text)) is type(value)

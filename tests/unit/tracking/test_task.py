@@ -59,3 +59,29 @@ def test_starting_a_task_leaves_the_random_generators_alone(tmp_path) -> None:
     )
     result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stderr[-2000:]
+
+
+@pytest.mark.parametrize("value, offline", [("1", True), ("true", True), ("0", False), ("", False)])
+def test_clearml_offline_mode_means_offline(monkeypatch: pytest.MonkeyPatch, value: str, offline: bool) -> None:
+    monkeypatch.setenv("CLEARML_API_HOST", "http://127.0.0.1:8008")  # configured
+    monkeypatch.setenv("CLEARML_OFFLINE_MODE", value)
+    monkeypatch.delenv("TRAINS_OFFLINE_MODE", raising=False)  # Task.set_offline sets both
+    assert tracking.select_offline(False) is offline
+
+
+def test_train_with_clearml_offline_mode_runs_offline_beside_a_configured_server(toy, tmp_path) -> None:
+    """A configured server nobody answers is not even tried: the run is offline."""
+    import json
+    import socket
+
+    from conftest import run_cli
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    env = {"CLEARML_API_HOST": f"http://127.0.0.1:{port}", "CLEARML_API_ACCESS_KEY": "k",
+           "CLEARML_API_SECRET_KEY": "s", "CLEARML_OFFLINE_MODE": "1"}
+    result = run_cli("train", toy, "--set", "trainer.init.max_epochs=1", env=env)
+    assert result.returncode == 0, result.stderr
+    [record] = [json.loads(p.read_text()) for p in (tmp_path / "data" / "artifacts").glob("*/run.json")]
+    assert record["offline"] is True and record["task_id"].startswith("offline-")
