@@ -261,6 +261,27 @@ CASES: list[Case] = [
     Case("infer_too_few_args", "`infer` with too few extra arguments", ("infer", HPARAMS),
          f"infer: error: {MAIN}: infer_config(hparams, count) takes different arguments than the 0 "
          "given after the hparams path: []"),
+    Case("export_format_unknown", "`export-model --format` that does not exist",
+         ("export-model", HPARAMS, "model.ckpt", "--format", "tflite"),
+         "export-model: error: --format tflite: unknown format (choose from torchscript, exported, onnx)"),
+    Case("export_task_unknown", "`export-model` of an unknown task", ("export-model", HPARAMS, "offline-nope"),
+         "export-model: error: checkpoint task 'offline-nope': no checkpoint 'best' or 'last' found (looked "
+         "in its run directory under the artifacts root, its ClearML offline session and, when online, "
+         "the ClearML server)", needs_main_executed=True),
+    Case("export_out_directory", "`export-model --out` that is a directory",
+         ("export-model", HPARAMS, "model.ckpt", "--out", "experiments"),
+         "export-model: error: --out experiments: is a directory; give a file name",
+         setup=lambda toy: toy_checkpoint(toy.parents[2] / "model.ckpt"), needs_main_executed=True),
+    Case("export_not_exportable", "a model `torch.export` cannot export (data-dependent control flow)",
+         ("export-model", HPARAMS, "model.ckpt", "--format", "exported", "--offline"),
+         "export-model: run failed: RuntimeError: torch.export failed: Could not guard on data-dependent "
+         "expression Eq(u0, 1) (unhinted: Eq(u0, 1)); try --format torchscript instead (traceback: "
+         "{run}/traceback.txt)", exit_code=1, before_training=False, needs_main_executed=True, slow=True,
+         setup=lambda toy: (toy_checkpoint(toy.parents[2] / "model.ckpt"), edit_main(
+             "def train_config(hparams):", "class Branchy(nn.Linear):  # data-dependent control flow\n"
+             "    def forward(self, x):\n        return super().forward(x) if x.sum() > 0 else -super().forward(x)"
+             "\n\n\ndef train_config(hparams):")(toy), edit_main("nn.Linear(4, 2),\n        loss_function",
+                                                                  "Branchy(4, 2),\n        loss_function")(toy))[-1]),
     Case("trainer_init_unknown_arg", "`trainer.init` key that `pl.Trainer` does not take",
          _train("--set", "trainer.init.max_epoch=1"),
          f"train: error: {HPARAMS}: trainer.init.max_epoch is not an argument of Trainer "

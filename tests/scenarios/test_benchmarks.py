@@ -25,6 +25,7 @@ EXPECTED = {
     "runs_listing": {"wall_seconds", "cpu_seconds", "bar_s", "under_bar"},
     "step_overhead": {"rounds", "cpu_seconds_us_per_step", "seconds_us_per_step"},
     "step_components": {"components_us_per_step"},
+    "export": {"export_wall_seconds", "samples_per_s", "ratio_onnx_runtime/torch_loop"},
 }
 
 
@@ -38,7 +39,7 @@ def smoke(name: str, data_dir: Path, out: Path) -> dict:
 
 
 @pytest.mark.parametrize("name", ["startup", "tracking_cost", "dataloading", "runs_listing",
-                                  "step_components"])
+                                  "step_components", "export"])
 def test_smoke_run_on_synthetic_data(name: str, tmp_path: Path) -> None:
     results = smoke(name, tmp_path / "no-mnist-here", tmp_path / f"{name}.json")
     assert TOP_KEYS | EXPECTED[name] <= results.keys()

@@ -1,4 +1,4 @@
-"""The console scripts ``train`` and ``infer``: parse, dispatch (one run, several files, a sweep,
+"""The console scripts ``train``, ``infer`` and ``export``: parse, dispatch (one run, several files, a sweep,
 ``--print-hparams``) and map the outcome to an exit code.
 
 Parsing and ``--help`` import nothing heavy (what one path needs is imported on that path);
@@ -17,10 +17,10 @@ import sys
 from typing import TYPE_CHECKING, Any, Callable
 
 from torch_lab import console
-from torch_lab.errors import UserError
+from torch_lab.errors import UserError, did_you_mean
 from torch_lab.cli.hparams_files import expand_paths
 from torch_lab.children.jobs import RESULT_ENV
-from torch_lab.cli.parsers import infer_parser, train_parser
+from torch_lab.cli.parsers import EXPORT_FORMATS, export_parser, infer_parser, train_parser
 
 if TYPE_CHECKING:
     from torch_lab.experiment.precheck import Precheck
@@ -111,6 +111,8 @@ def _precheck(prog: str, args: argparse.Namespace) -> Precheck:
 
     if prog == "infer":
         return Precheck("infer_config", args.extra_args, ("init", "predict"))
+    if prog == "export-model":
+        return Precheck("train_config")
     if args.resume is not None:
         return Precheck("train_config")
     return Precheck("train_config", None, ("init",) if args.test_only is not None else ("init", "fit"))
@@ -126,27 +128,14 @@ def _run(prog: str, args: argparse.Namespace, outcome: dict) -> int:
             import torch
 
             torch.autograd.set_detect_anomaly(True)
+        if prog == "export-model" and args.format not in EXPORT_FORMATS:  # one line, before torch loads
+            hint = did_you_mean(args.format, EXPORT_FORMATS).replace("valid keys: ", "choose from ")
+            raise UserError(f"--format {args.format}: unknown format{hint}")
         from torch_lab.experiment import load_experiment
 
         experiment = load_experiment(args.hparams_path, args.overrides, _precheck(prog, args))
-        # The heavy imports, once the experiment is known to be sound.
-        from torch_lab.launch.infer import infer
-        from torch_lab.launch.options import RunOptions
-        from torch_lab.launch.train import train
-
-        options = RunOptions(
-            offline=args.offline,
-            dev_run=getattr(args, "dev_run", None),
-            extra_args=getattr(args, "extra_args", []),
-            resume=getattr(args, "resume", None),
-            overrides=args.overrides,
-            devices=getattr(args, "devices", None),
-            queue=getattr(args, "queue", None),
-            test_only=getattr(args, "test_only", None),
-            lr_find=getattr(args, "lr_find", None),
-        )
-        command: Callable = train if prog == "train" else infer
-        if options.queue:
+        command, options = _command_of(prog, args)  # the heavy imports, once the experiment is sound
+        if getattr(options, "queue", None):
             outcome["status"] = "enqueued"  # enqueueing ends the process inside ClearML
         run = command(experiment, options)
         outcome.update({key: run.record.get(key) for key in ("task_id", "status", "best")})
@@ -182,6 +171,31 @@ def _run(prog: str, args: argparse.Namespace, outcome: dict) -> int:
         return EXIT_FAILED
 
 
+def _command_of(prog: str, args: argparse.Namespace) -> tuple[Callable, Any]:
+    """The function running ``prog`` and its options."""
+    if prog == "export-model":
+        from torch_lab.launch.export import ExportOptions, export
+
+        return export, ExportOptions(args.reference, args.format, args.out, args.checkpoint,
+                                     args.dynamic_batch, args.atol, args.rtol, args.offline)
+    from torch_lab.launch.infer import infer
+    from torch_lab.launch.options import RunOptions
+    from torch_lab.launch.train import train
+
+    options = RunOptions(
+        offline=args.offline,
+        dev_run=getattr(args, "dev_run", None),
+        extra_args=getattr(args, "extra_args", []),
+        resume=getattr(args, "resume", None),
+        overrides=args.overrides,
+        devices=getattr(args, "devices", None),
+        queue=getattr(args, "queue", None),
+        test_only=getattr(args, "test_only", None),
+        lr_find=getattr(args, "lr_find", None),
+    )
+    return (train if prog == "train" else infer), options
+
+
 def train_main(argv: list[str] | None = None) -> int:
     """Entry point of ``train``."""
     return _main(train_parser(), argv)
@@ -190,3 +204,8 @@ def train_main(argv: list[str] | None = None) -> int:
 def infer_main(argv: list[str] | None = None) -> int:
     """Entry point of ``infer``."""
     return _main(infer_parser(), argv)
+
+
+def export_main(argv: list[str] | None = None) -> int:
+    """Entry point of ``export``."""
+    return _main(export_parser(), argv)

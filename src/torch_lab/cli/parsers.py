@@ -1,9 +1,10 @@
-"""The argument parsers of ``train`` and ``infer`` and their value types. Standard library only:
+"""The argument parsers of ``train``, ``infer`` and ``export`` and their value types. Standard library only:
 ``--help`` must be instant."""
 
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 from typing import Callable
 
 from torch_lab.cli.completion import PrintCompletion
@@ -128,4 +129,43 @@ def infer_parser() -> argparse.ArgumentParser:
     parser.add_argument("extra_args", metavar="EXTRA", nargs="*",
                         help="strings passed to infer_config(hparams, *EXTRA)")
     _common(parser, infer_parser)
+    return parser
+
+
+def positive_float(text: str) -> float:
+    """``--atol`` / ``--rtol`` value: a float >= 0."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+    if not value >= 0:
+        raise argparse.ArgumentTypeError(f"must be at least 0, got {text}")
+    return value
+
+
+#: ``export-model --format`` values.
+EXPORT_FORMATS = ("torchscript", "exported", "onnx")
+
+
+def export_parser() -> argparse.ArgumentParser:
+    """``export``'s parser."""
+    parser = argparse.ArgumentParser(
+        prog="export-model", description="Export a trained task's model (TorchScript, torch.export or ONNX), "
+        "loaded back and checked against its checkpoint.")
+    parser.add_argument("hparams_path", metavar="HPARAMS.py", help="the hparams script of the experiment")
+    parser.add_argument("reference", metavar="TASK_ID|CKPT", help="a task id (or a unique prefix) or a .ckpt file")
+    parser.add_argument("--format", default="torchscript", metavar="{torchscript,exported,onnx}",
+                        help="torchscript (torch.jit), exported (torch.export, .pt2) or onnx (needs "
+                        "the onnx extra); default torchscript")
+    parser.add_argument("--out", type=Path, metavar="PATH",
+                        help="the file to write (default <export run>/export/model.<pt|pt2|onnx>)")
+    parser.add_argument("--checkpoint", choices=("best", "last"),
+                        help="which checkpoint of the task (default best, else last)")
+    parser.add_argument("--dynamic-batch", action="store_true",
+                        help="a free batch dimension (checked on a batch of another size too)")
+    parser.add_argument("--atol", type=positive_float, default=1e-5,
+                        help="absolute tolerance of the check (default 1e-5)")
+    parser.add_argument("--rtol", type=positive_float, default=1e-4,
+                        help="relative tolerance of the check (default 1e-4)")
+    _common(parser, export_parser)
     return parser

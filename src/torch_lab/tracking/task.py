@@ -239,15 +239,19 @@ def store_sources(task: Task, paths: list[Path]) -> None:
 
 
 def record_checkpoints(task: Task, checkpoints: dict[str, Path], offline: bool) -> None:
-    """Attach checkpoints to the task: offline as artifacts (in the session zip), online as output
-    models uploaded to the task's ``output_uri``."""
+    """Attach checkpoints to the task (see ``record_model``), as ``checkpoint-<name>`` offline."""
     for name, path in checkpoints.items():
-        if offline:
-            task.upload_artifact(f"checkpoint-{name}", artifact_object=path, wait_on_upload=True)
-        else:
-            task.update_output_model(
-                model_path=str(path), name=name, model_name=f"{task.name}-{name}", auto_delete_file=False
-            )
+        record_model(task, name, path, offline, artifact=f"checkpoint-{name}")
+
+
+def record_model(task: Task, name: str, path: Path, offline: bool, artifact: str | None = None) -> None:
+    """Attach a model file to the task: offline as an artifact (in the session zip), online as an
+    output model uploaded to the task's ``output_uri``."""
+    if offline:
+        task.upload_artifact(artifact or name, artifact_object=path, wait_on_upload=True)
+    else:
+        task.update_output_model(model_path=str(path), name=name, model_name=f"{task.name}-{name}",
+                                 auto_delete_file=False)
 
 
 def offline_session_zip(task: Task) -> Path | None:

@@ -1,0 +1,109 @@
+"""Writing a model in one of three formats and loading it back as a callable.
+
+- ``torchscript``: ``torch.jit.trace`` (``torch.jit.script`` when tracing is refused), ``.pt``;
+- ``exported``: ``torch.export.export``, saved with ``torch.export.save``, ``.pt2``;
+- ``onnx``: ``torch.onnx.export(..., dynamo=True)``, run back with ONNX Runtime on the CPU.
+
+``dynamic_batch`` makes the first dimension of the input free; otherwise the file holds the
+example's shapes.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+from pathlib import Path
+from typing import Any, Callable
+
+import torch
+from torch import nn
+
+from torch_lab.errors import UserError
+
+SUFFIXES = {"torchscript": ".pt", "exported": ".pt2", "onnx": ".onnx"}
+ONNX_PACKAGES = ("onnx", "onnxscript", "onnxruntime")
+
+
+class Predictor(nn.Module):
+    """The module's model followed by its ``output_transform``: what ``predict_step`` computes."""
+
+    def __init__(self, model: nn.Module, output_transform: Callable[[Any], Any] | None) -> None:
+        super().__init__()
+        self.model = model
+        self.output_transform = output_transform
+
+    def forward(self, x: torch.Tensor) -> Any:
+        y = self.model(x)
+        return self.output_transform(y) if self.output_transform is not None else y
+
+
+def check_available(fmt: str) -> None:
+    """ONNX needs the ``onnx`` extra: say so in one line when it is missing."""
+    missing = [name for name in ONNX_PACKAGES if importlib.util.find_spec(name) is None] if fmt == "onnx" else []
+    if missing:
+        raise UserError(f"--format onnx needs {', '.join(missing)}: pip install 'torch-lab[onnx]'")
+
+
+def write(fmt: str, predictor: Predictor, example: torch.Tensor, path: Path, dynamic_batch: bool) -> dict[str, Any]:
+    """Export ``predictor`` on ``example`` to ``path``; what was done (for export.json)."""
+    predictor.eval()
+    with torch.no_grad():
+        if fmt == "torchscript":
+            return _torchscript(predictor, example, path)
+        if fmt == "exported":
+            dynamic = {"x": {0: torch.export.Dim.DYNAMIC}} if dynamic_batch else None
+            program = torch.export.export(predictor, (example,), dynamic_shapes=dynamic)
+            torch.export.save(program, path)
+            return {"method": "torch.export.export"}
+    return _onnx(predictor, example, path, dynamic_batch)
+
+
+def _torchscript(predictor: Predictor, example: torch.Tensor, path: Path) -> dict[str, Any]:
+    try:
+        compiled = torch.jit.trace(predictor, example, check_trace=False)
+        method = "torch.jit.trace"
+    except Exception as traced_error:  # e.g. outputs tracing cannot follow: try the compiler
+        try:
+            compiled = torch.jit.script(predictor)
+        except Exception:
+            raise traced_error from None
+        method = "torch.jit.script"
+    torch.jit.save(compiled, str(path))
+    return {"method": method}
+
+
+def _onnx(predictor: Predictor, example: torch.Tensor, path: Path, dynamic_batch: bool) -> dict[str, Any]:
+    dynamic = {"x": {0: torch.export.Dim.DYNAMIC}} if dynamic_batch else None
+    program = torch.onnx.export(predictor, (example,), dynamo=True, dynamic_shapes=dynamic,
+                                input_names=["x"], verbose=False)
+    program.save(str(path))
+    import onnx
+
+    return {"method": "torch.onnx.export(dynamo=True)",
+            "opset": next((o.version for o in onnx.load(str(path), load_external_data=False).opset_import
+                           if o.domain in ("", "ai.onnx")), None)}
+
+
+def load(fmt: str, path: Path) -> Callable[[torch.Tensor], list[torch.Tensor]]:
+    """What ``path`` computes, as a function of the input returning its output tensors."""
+    if fmt == "torchscript":
+        scripted = torch.jit.load(str(path), map_location="cpu")
+        return lambda x: flat(scripted(x))
+    if fmt == "exported":
+        module = torch.export.load(path).module()
+        return lambda x: flat(module(x))
+    import onnxruntime
+
+    session = onnxruntime.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    name = session.get_inputs()[0].name
+    return lambda x: [torch.from_numpy(out) for out in session.run(None, {name: x.numpy()})]
+
+
+def flat(output: Any) -> list[torch.Tensor]:
+    """The tensors of an output (a tensor, or lists, tuples and dicts of them), in order."""
+    if isinstance(output, torch.Tensor):
+        return [output]
+    if isinstance(output, dict):
+        return [t for key in output for t in flat(output[key])]
+    if isinstance(output, (list, tuple)):
+        return [t for item in output for t in flat(item)]
+    raise TypeError(f"the model returns a {type(output).__name__}; export needs tensors")

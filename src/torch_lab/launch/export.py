@@ -1,0 +1,136 @@
+"""``export``: a trained task's model as TorchScript, a ``torch.export`` program or ONNX, loaded
+back and checked against the checkpoint's model, as a task of its own.
+
+The module comes from ``train_config`` (every experiment has it, and it needs no extra arguments),
+the weights from the task's checkpoint (found as ``infer`` finds it), the example input from the
+first batch of the validation dataloader (else the training one). What is exported is the
+module's model followed by its ``output_transform``, as ``predict_step`` computes it.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytorch_lightning as pl  # before clearml (see torch_lab.tracking.task)
+import torch
+
+from torch_lab import checkpoints
+from torch_lab.errors import UserError, display_path
+from torch_lab.experiment import Experiment
+from torch_lab.export import formats
+from torch_lab.export.check import check
+from torch_lab.launch.start_points import StartPoint, check_start
+from torch_lab.launch.tracked import TrackedRun
+from torch_lab.modules import split_batch
+from torch_lab.storage.run_dir import RunDirectory
+from torch_lab.tracking import task as tracking
+
+#: Each format's exporter, and the format to suggest when it fails.
+EXPORTER = {"torchscript": "TorchScript", "exported": "torch.export", "onnx": "ONNX export"}
+INSTEAD = {"torchscript": "exported", "exported": "torchscript", "onnx": "exported"}
+
+
+@dataclass(frozen=True)
+class ExportOptions:
+    """What ``export``'s command line asked for."""
+
+    reference: str  # a task id or a .ckpt path
+    format: str = "torchscript"
+    out: Path | None = None
+    checkpoint: str | None = None  # "best" or "last"; None: best when the task has it, else last
+    dynamic_batch: bool = False
+    atol: float = 1e-5
+    rtol: float = 1e-4
+    offline: bool = False
+
+
+class ExportMismatch(RuntimeError):
+    """The exported file computes something else than the checkpoint's model."""
+
+
+def export(experiment: Experiment, options: ExportOptions) -> RunDirectory:
+    """Build, load, export, reload and compare; the export's own run directory."""
+    formats.check_available(options.format)
+    if options.out is not None:
+        _check_writable(options.out)
+    path = checkpoints.resolve_checkpoint(options.reference, options.checkpoint)
+    lineage = {"path": str(path)} if str(options.reference).endswith(".ckpt") else {
+        "task_id": options.reference, "path": str(path)}
+    hparams = experiment.hparams
+    experiment.config_function("train_config")
+    pl.seed_everything(hparams["seed"] or 0, workers=True, verbose=False)
+    config = experiment.train_config(hparams)
+    module = config["module"]
+    check_start(module, StartPoint(path, True, f"checkpoint {options.reference} ({path})", lineage))
+    checkpoints.load_weights(module, path)
+    example = example_input(experiment, config)
+
+    tracked = TrackedRun(experiment, hparams, f"export_{experiment.name}", "custom", ["export"],
+                         tracking.select_offline(options.offline))
+    with tracked:
+        tracked.stop.check()
+        tracked.run.update(started_from=lineage)
+        if "task_id" in lineage:
+            tracking.record_parent(tracked.task, lineage)
+        target = options.out or tracked.run.path / "export" / f"model{formats.SUFFIXES[options.format]}"
+        record = _export(module, example, target, options, path)
+        tracked.run.write_json("export.json", record)
+        tracked.run.update(export={"format": options.format, "path": str(target), "ok": record["ok"]})
+        tracking.record_model(tracked.task, f"export-{options.format}", target, tracked.offline)
+        for result in record["checks"]:
+            print(f"torch-lab: {options.format} on input {tuple(result['input_shape'])}: largest difference "
+                  f"{result['max_abs']:.3g} absolute, {result['max_rel']:.3g} relative", flush=True)
+        if not record["ok"]:
+            raise ExportMismatch(f"{target} differs from the checkpoint's model past atol={options.atol}, "
+                                 f"rtol={options.rtol} (see export.json)")
+        print(f"torch-lab: exported {target}", flush=True)
+    return tracked.run
+
+
+def _export(module: Any, example: torch.Tensor, target: Path, options: ExportOptions,
+            checkpoint: Path) -> dict[str, Any]:
+    """Write ``target``, load it back and compare; export.json's content."""
+    predictor = formats.Predictor(module.model, getattr(module, "output_transform", None)).cpu().eval()
+    target.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        details = formats.write(options.format, predictor, example, target, options.dynamic_batch)
+    except Exception as error:
+        first = next((line for line in str(error).splitlines() if line.strip()), type(error).__name__)
+        raise RuntimeError(f"{EXPORTER[options.format]} failed: {first.strip().split('. ')[0].rstrip('.')}; "
+                           f"try --format {INSTEAD[options.format]} instead") from error
+    batches = [example, torch.cat([example, example])] if options.dynamic_batch else [example]
+    checks = check(predictor, formats.load(options.format, target), batches, options.atol, options.rtol)
+    return {"format": options.format, "path": str(target), "checkpoint": str(checkpoint),
+            "torch": torch.__version__, **details,
+            "input": {"shape": list(example.shape), "dtype": str(example.dtype).removeprefix("torch.")},
+            "dynamic_axes": {"x": [0]} if options.dynamic_batch else {},
+            "atol": options.atol, "rtol": options.rtol, "checks": checks, "ok": all(c["ok"] for c in checks)}
+
+
+def example_input(experiment: Experiment, config: dict[str, Any]) -> torch.Tensor:
+    """The ``x`` of the first batch of the validation dataloader, else of the training one."""
+    for key in ("val_dataloaders", "train_dataloaders"):
+        loader = config.get(key)
+        loader = loader[0] if isinstance(loader, (list, tuple)) and loader else loader
+        if loader is None:
+            continue
+        x, _ = split_batch(next(iter(loader)))
+        if isinstance(x, torch.Tensor):
+            return x.cpu()
+        raise UserError(f"{display_path(experiment.main_path)}: train_config's {key} gives batches whose "
+                        f"input is a {type(x).__name__}; export needs a tensor")
+    raise UserError(f"{display_path(experiment.main_path)}: train_config returned no dataloader to take "
+                    "an example input from")
+
+
+def _check_writable(out: Path) -> None:
+    """Refuse an ``--out`` that cannot be written, before any task exists."""
+    if out.is_dir():
+        raise UserError(f"--out {display_path(out)}: is a directory; give a file name")
+    folder = next((p for p in (out.parent, *out.parent.parents) if p.exists()), Path("/"))
+    if not folder.is_dir() or not os.access(folder, os.W_OK | os.X_OK):
+        raise UserError(f"--out {display_path(out)}: {display_path(folder)} cannot be written")
+
