@@ -3,7 +3,9 @@ every variant of ``benchmarks/step_overhead.py`` (hand-written, bare Lightning, 
 
 from __future__ import annotations
 
+import collections
 import json
+import sys
 import time
 from typing import Any
 
@@ -61,6 +63,34 @@ class EpochTimer(pl.Callback):
                            **{name: end[name] - self._start[name] for name in end}}, handle)
 
 
+class CallCounter(pl.Callback):
+    """Count the Python function calls of this thread (``sys.setprofile``'s ``call`` events) over
+    ``window`` training steps of the timed epoch, from the start of its step ``first`` to the start
+    of step ``first + window``: every hook of every callback, the module, the optimizer, the
+    logger. Written to ``path`` as JSON: calls per (file, function) and the window's length."""
+
+    def __init__(self, path: str, first: int = 10, window: int = 100) -> None:
+        self.path, self.first, self.window = path, first, window
+        self.counts: collections.Counter = collections.Counter()
+
+    def _count(self, frame: Any, event: str, arg: Any) -> None:
+        if event == "call":
+            self.counts[frame.f_code] += 1
+
+    def on_train_batch_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule, batch: Any,
+                             batch_idx: int) -> None:
+        if trainer.current_epoch != TIMED_EPOCH:
+            return
+        if batch_idx == self.first:
+            sys.setprofile(self._count)
+        elif batch_idx == self.first + self.window:
+            sys.setprofile(None)
+            calls = [{"file": code.co_filename, "function": code.co_qualname, "calls": n}
+                     for code, n in self.counts.most_common()]
+            with open(self.path, "w") as handle:
+                json.dump({"steps": self.window, "calls": calls}, handle)
+
+
 def train_config(hparams: dict[str, Any]) -> dict[str, Any]:
     config = hparams["config"]
     module = TrainLabModule(
@@ -69,4 +99,6 @@ def train_config(hparams: dict[str, Any]) -> dict[str, Any]:
         metrics={"accuracy": accuracy()} if config["metric"] else None,
     )
     return dict(module=module, train_dataloaders=loader(config["steps"]),
-                val_dataloaders=loader(1, seed=1), callbacks=[EpochTimer(config["timing_file"])])
+                val_dataloaders=loader(1, seed=1),
+                callbacks=[EpochTimer(config["timing_file"]),
+                           *([CallCounter(config["calls_file"])] if config.get("calls_file") else [])])

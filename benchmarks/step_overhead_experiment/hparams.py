@@ -7,5 +7,5 @@ hparams = {
                          "enable_model_summary": False, "accelerator": "cpu", "devices": 1}},
     "monitor": {"metric": "loss/train"},
     "seed": 0,
-    "config": {"steps": 2000, "metric": False, "timing_file": None},
+    "config": {"steps": 2000, "metric": False, "timing_file": None, "calls_file": None},
 }

@@ -25,6 +25,7 @@ EXPECTED = {
     "runs_listing": {"wall_seconds", "cpu_seconds", "bar_s", "under_bar"},
     "step_overhead": {"rounds", "cpu_seconds_us_per_step", "seconds_us_per_step"},
     "step_components": {"components_us_per_step"},
+    "step_calls": {"variants", "ratio_train/lightning_defaults", "torch_lab_calls_per_step"},
     "export": {"export_wall_seconds", "samples_per_s", "ratio_onnx_runtime/torch_loop"},
 }
 
@@ -78,3 +79,13 @@ def test_step_overhead_smoke(tmp_path: Path) -> None:
     cpu = results["cpu_seconds_us_per_step"]
     assert cpu["variants"].keys() == {"lightning", "train"}
     assert cpu["differences"]["train over bare Lightning, no metrics"]["baseline"] == "lightning"
+
+
+def test_step_calls_stay_within_the_recorded_count(tmp_path: Path) -> None:
+    """Counted, not timed: torch-lab's own Python calls per training step may grow at most 10%
+    past the recorded figure, and ``train``'s calls per step stay within 1.1x of Lightning with
+    its defaults (ModelCheckpoint, CSVLogger)."""
+    results = smoke("step_calls", tmp_path / "unused", tmp_path / "step_calls.json")
+    assert TOP_KEYS | EXPECTED["step_calls"] <= results.keys()
+    assert results["torch_lab_calls_per_step"] <= 1.1 * results["recorded_torch_lab_calls_per_step"]
+    assert results["ratio_train/lightning_defaults"] <= 1.1

@@ -169,13 +169,17 @@ class ProgressLines(LightningProgressBar):
         self._report(trainer, pl_module, "predict", batch_idx + 1, dataloader_idx)
 
 
-def console_callbacks(init: dict[str, Any], callbacks: list[pl.Callback]) -> list[pl.Callback]:
-    """The header, and the progress display unless ``trainer.init`` turns the bar off or the
-    experiment brings its own: a bar on a terminal, progress lines otherwise."""
-    header: list[pl.Callback] = [RunHeader()]
+def progress_display(init: dict[str, Any], callbacks: list[pl.Callback]) -> list[pl.Callback]:
+    """The progress display unless ``trainer.init`` turns the bar off or the experiment brings its
+    own: a bar on a terminal, progress lines otherwise."""
     if init.get("enable_progress_bar", True) is False or any(
             isinstance(c, LightningProgressBar) for c in callbacks):
-        return header
+        return []
     active = console.current()
     interactive = active.interactive if active is not None else sys.stderr.isatty()
-    return [*header, TerminalBar() if interactive else ProgressLines()]
+    return [TerminalBar() if interactive else ProgressLines()]
+
+
+def console_callbacks(init: dict[str, Any], callbacks: list[pl.Callback]) -> list[pl.Callback]:
+    """The header and the progress display (see ``progress_display``)."""
+    return [RunHeader(), *progress_display(init, callbacks)]

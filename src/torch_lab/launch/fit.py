@@ -16,7 +16,8 @@ from torch_lab.callbacks.learning_rates import LearningRates
 from torch_lab.callbacks.loader_epoch_end import LoaderEpochEnd
 from torch_lab.callbacks.monitor_guard import MonitorGuard
 from torch_lab.callbacks.nan_guard import NaNGuard
-from torch_lab.callbacks.progress import console_callbacks
+from torch_lab.callbacks.header import RunHeader
+from torch_lab.callbacks.progress import progress_display
 from torch_lab.callbacks.pruning import pruning_callbacks
 from torch_lab.callbacks.random_state import RandomState
 from torch_lab.errors import display_path
@@ -46,13 +47,13 @@ def _training_callbacks(tracked: TrackedRun, config: dict[str, Any], dev_run: bo
     periodic = [Checkpoint(dirpath=run.checkpoints, save_top_k=0, save_last=True,
                            every_n_train_steps=every)] if every else []
     source = display_path(run.record.get("hparams_path") or "hparams")
-    group = CallbackGroup([NaNGuard(), MonitorGuard(source, monitor["metric"]), history,
+    group = CallbackGroup([RunHeader(), NaNGuard(), MonitorGuard(source, monitor["metric"]), history,
                            *([] if dev_run else [CurvesPlot(history)]), LearningRates(),
                            CheckpointMetadata(tracked.task.id, tracked.hparams), RandomState(),
                            LoaderEpochEnd(config["train_dataloaders"]),
                            FlushBeforeCheckpoint(tracked.task), *tracked.record_hparams, tracked.stop,
                            *pruning_callbacks()])
-    callbacks = [*config["callbacks"], *console_callbacks(init, config["callbacks"]), group, best, *periodic,
+    callbacks = [*config["callbacks"], *progress_display(init, config["callbacks"]), group, best, *periodic,
                  *stopping]
     return callbacks, best, history
 
