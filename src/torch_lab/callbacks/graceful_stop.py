@@ -77,10 +77,18 @@ class GracefulStop(pl.Callback):
         self.check()
 
     def on_train_batch_start(self, trainer: pl.Trainer, *args: Any) -> None:
-        self.check()  # e.g. after a validation during which a signal came, and its checkpoint
+        self._check_all(trainer)  # e.g. after a validation during which a signal came, and its checkpoint
 
     def on_train_batch_end(self, trainer: pl.Trainer, *args: Any) -> None:
         self._unsaved = True
+        self._check_all(trainer)
+
+    def _check_all(self, trainer: pl.Trainer) -> None:
+        """``check`` on every rank at once when one got a signal (a signal may reach one node
+        only), so that all ranks stop at the same batch and save the checkpoint together."""
+        if trainer.world_size > 1 and trainer.strategy.reduce_boolean_decision(
+                self.received is not None, all=False) and self.received is None:
+            self.received = 0  # another rank's signal
         self.check()
 
     def on_validation_batch_end(self, trainer: pl.Trainer, *args: Any) -> None:
