@@ -125,6 +125,52 @@ def test_two_nodes_are_one_run(toy: Path, tmp_path: Path, launcher: str) -> None
     assert max(session_scalars(Path(record["offline_session"])).values()) == 1
 
 
+@pytest.mark.slow
+def test_a_signal_to_one_node_stops_both(toy: Path, tmp_path: Path) -> None:
+    """SIGTERM to one node (rank 1, under SLURM's environment) during training: every rank stops
+    at the same batch, rank zero saves last.ckpt and records one `interrupted`; exit 130 on both."""
+    nodes = start_nodes("slurm", toy, *sets("trainer.init.max_epochs=50", "config.batch_sleep=0.2"))
+    try:
+        deadline = time.monotonic() + 180
+        while not list((tmp_path / "data" / "artifacts").glob("*/history.csv")):  # an epoch ended
+            assert time.monotonic() < deadline and all(node.poll() is None for node in nodes)
+            time.sleep(0.1)
+        nodes[1].send_signal(signal.SIGTERM)
+    finally:
+        results = finish_nodes(nodes)
+    assert [code for code, _, _ in results] == [130, 130], results[0][2] + results[1][2]
+    run, record = one_run(tmp_path)
+    assert record["status"] == "interrupted" and (run / "checkpoints" / "last.ckpt").is_file()
+    assert "Traceback" not in results[0][2] + results[1][2]
+
+
+@pytest.mark.slow
+def test_a_failing_rank_fails_the_run_on_both_nodes(toy: Path, tmp_path: Path) -> None:
+    """Rank 1 raises in its first epoch: both nodes exit 1 (not a hang: bounded by the test's
+    timeout, well under TORCH_LAB_RANK_TIMEOUT's 600 s) and the run is `failed` with rank 1's message."""
+    results = finish_nodes(start_nodes("torchrun", toy, *sets("config.crash_at_epoch=0", "config.crash_rank=1")),
+                           timeout=240)
+    assert [code != 0 for code, _, _ in results] == [True, True]
+    _, record = one_run(tmp_path)
+    assert record["status"] == "failed" and "rank 1: RuntimeError: injected crash" in record["error"]
+
+
+@pytest.mark.slow
+def test_resume_on_both_nodes_continues_the_run(toy: Path, tmp_path: Path) -> None:
+    """A run that failed in its second epoch, resumed with `--resume` on both nodes: the same
+    task, session and run directory, completed, each epoch once in its history."""
+    first = finish_nodes(start_nodes("slurm", toy, *sets("config.crash_at_epoch=1", "trainer.init.max_epochs=3")))
+    assert [code for code, _, _ in first] == [1, 1]
+    run, record = one_run(tmp_path)
+    assert record["status"] == "failed"
+    results = finish_nodes(start_nodes("slurm", toy, "--resume", record["task_id"], *sets(
+        "config.crash_at_epoch=None", "trainer.init.max_epochs=3")))
+    assert [code for code, _, _ in results] == [0, 0], results[0][2] + results[1][2]
+    _, resumed = one_run(tmp_path)
+    assert resumed["status"] == "completed" and len(resumed["resumed"]) == 1
+    assert [row["epoch"] for row in csv.DictReader(open(run / "history.csv"))] == ["0", "1", "2"]
+
+
 def variants(toy: Path) -> None:
     """Three hparams files beside the toy's: a and c train, b crashes in its first epoch."""
     for name, crash in (("a", None), ("b", 0), ("c", None)):

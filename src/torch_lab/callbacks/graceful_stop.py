@@ -70,10 +70,20 @@ class GracefulStop(pl.Callback):
     def on_fit_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         self.check()
 
+    # Lightning puts its own SIGTERM handler in front once the hooks above ran; in a multi-process
+    # run it broadcasts from inside the handler, which deadlocks when one node alone got the signal.
+    def on_sanity_check_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        self.install()
+
+    def on_train_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        self.install()
+
     def on_test_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        self.install()
         self.check()
 
     def on_predict_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        self.install()
         self.check()
 
     def on_train_batch_start(self, trainer: pl.Trainer, *args: Any) -> None:

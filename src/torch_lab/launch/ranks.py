@@ -5,7 +5,8 @@ Ranks come from the launcher's environment, read as Lightning reads it: ``torchr
 ``WORLD_SIZE``), SLURM's ``srun`` (``SLURM_PROCID``, ``SLURM_NTASKS``, when Lightning's
 ``SLURMEnvironment`` detects it), else Lightning's own launcher (``NODE_RANK`` or ``GROUP_RANK``,
 ``LOCAL_RANK``; the ranks it starts on its node are its children and inherit the task from
-ClearML's environment, as before).
+ClearML's environment, as before). Only rank zero creates the task, owns (locks) and writes the
+run directory; a ``--resume`` on every node resumes all ranks from rank zero's ``last.ckpt``.
 
 The hand-over uses a ``torch.distributed.TCPStore`` served by rank zero on ``MASTER_ADDR``, the
 address every rank of the job already has, at port ``MASTER_PORT + 1`` (or
