@@ -9,8 +9,8 @@ ClearML's environment, as before). Only rank zero creates the task, owns (locks)
 run directory; a ``--resume`` on every node resumes all ranks from rank zero's ``last.ckpt``.
 
 The hand-over uses a ``torch.distributed.TCPStore`` served by rank zero on ``MASTER_ADDR``, the
-address every rank of the job already has, at port ``MASTER_PORT + 1`` (or
-``TORCH_LAB_STORE_PORT``). Not ``MASTER_PORT`` itself: under SLURM and Lightning's launcher it
+address every rank of the job already has (under SLURM, as Lightning derives it), at port
+``MASTER_PORT + 1`` (or ``TORCH_LAB_STORE_PORT``). Not ``MASTER_PORT`` itself: under SLURM and Lightning's launcher it
 is bound by Lightning's process group only inside ``Trainer.fit``, after the task must exist, and
 a store held there would collide with it. Not a file on the shared filesystem: torchrun's default
 job id (``none``) is not unique, and NFS gives no reliable locks or change notices. Ranks wait for
@@ -77,8 +77,12 @@ class Rendezvous:
 
     def __init__(self, rank: Rank) -> None:
         self.rank = rank
-        address = os.environ.get("MASTER_ADDR") or "127.0.0.1"
-        port = int(os.environ.get(PORT_ENV) or int(os.environ.get("MASTER_PORT") or 29500) + 1)
+        if rank.launcher == "slurm":  # as Lightning finds them: SLURM_NODELIST's first node, the job id
+            slurm = SLURMEnvironment()
+            address, base = slurm.main_address, slurm.main_port
+        else:
+            address, base = os.environ.get("MASTER_ADDR") or "127.0.0.1", int(os.environ.get("MASTER_PORT") or 29500)
+        port = int(os.environ.get(PORT_ENV) or base + 1)
         self.where = f"{address}:{port}"
         self.store = TCPStore(address, port, is_master=rank.zero, wait_for_workers=False,
                               timeout=timedelta(seconds=timeout()))

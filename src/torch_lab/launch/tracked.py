@@ -55,7 +55,11 @@ class TrackedRun:
         self.stop.install()  # a signal from here on stops the run cleanly, once it exists
         self._check_tracking()
         self._rewind_offline_session()
-        self.task, self.hparams, self.trial = self._start_task(hparams, task_name, tags)
+        try:
+            self.task, self.hparams, self.trial = self._start_task(hparams, task_name, tags)
+        except BaseException as error:
+            self._tell_ranks(error)
+            raise
         self.session_zip = tracking.offline_session_zip(self.task)
         if self.rank_zero:
             tracking.store_sources(self.task, [experiment.hparams_path, experiment.main_path])
@@ -119,6 +123,13 @@ class TrackedRun:
         run.write_json("hparams.json", self.hparams)
         return run
 
+    def _tell_ranks(self, error: BaseException | None) -> None:
+        """Rank zero hands its task and run directory to the other ranks, or why it has none (so
+        they stop at once rather than at ``TORCH_LAB_RANK_TIMEOUT``)."""
+        if self.rendezvous is not None and self.rank_zero:
+            self.rendezvous.publish(ranks.RUN, {"error": failure_message(error)} if error is not None
+                                    else {"task_id": self.task.id, "run_dir": str(self.run.path)})
+
     def evaluation_trainer(self, callbacks: list[pl.Callback]) -> pl.Trainer:
         """A Trainer for test or predict: this run's logger and directory, no checkpointing."""
         init = self.hparams["trainer"]["init"]
@@ -132,11 +143,9 @@ class TrackedRun:
         try:
             self.run = self._open_run_dir()
         except BaseException as error:
-            if self.rendezvous is not None and self.rank_zero:
-                self.rendezvous.publish(ranks.RUN, {"error": failure_message(error)})
+            self._tell_ranks(error)
             raise
-        if self.rendezvous is not None and self.rank_zero:
-            self.rendezvous.publish(ranks.RUN, {"task_id": self.task.id, "run_dir": str(self.run.path)})
+        self._tell_ranks(None)
         if self.task_type == "training":  # every rank: saving after a signal is collective
             self.stop.last_checkpoint = self.run.checkpoints / "last.ckpt"
         if self.rank_zero:
