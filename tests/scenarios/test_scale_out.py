@@ -126,6 +126,15 @@ def test_two_nodes_are_one_run(toy: Path, tmp_path: Path, launcher: str) -> None
 
 
 @pytest.mark.slow
+@pytest.mark.parametrize("launcher, code", [("slurm", 2), ("torchrun", 1)])  # torchrun exits 1 for its worker's 2
+def test_a_bad_input_stops_every_node_before_any_task(toy: Path, tmp_path: Path, launcher: str, code: int) -> None:
+    results = finish_nodes(start_nodes(launcher, toy, *sets("trainer.init.max_epoch=3")), timeout=120)
+    assert [returncode for returncode, _, _ in results] == [code, code]
+    assert all("train: error: " in err and "max_epoch" in err for _, _, err in results)
+    assert runs(tmp_path) == [] and not (tmp_path / "clearml-cache" / "offline").exists()
+
+
+@pytest.mark.slow
 def test_a_signal_to_one_node_stops_both(toy: Path, tmp_path: Path) -> None:
     """SIGTERM to one node (rank 1, under SLURM's environment) during training: every rank stops
     at the same batch, rank zero saves last.ckpt and records one `interrupted`; exit 130 on both."""
