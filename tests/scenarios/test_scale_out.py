@@ -1,8 +1,11 @@
 """Scale-out: multi-process training, several hparams files in one command, ClearML queues."""
 
 import collections
+import csv
 import json
+import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -11,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import DEMO, run_cli, sets
+from conftest import DEMO, run_cli, session_scalars, sets
 from torch_lab.children.jobs import Job, free_slot
 from torch_lab.tracking import task as tracking
 
@@ -40,6 +43,141 @@ def test_ddp_on_two_cpu_processes_is_one_task_and_one_run(tiny_mnist: Path, tmp_
     assert points and max(points.values()) == 1
     assert sum(1 for metric, variant, _ in points if (metric, variant) == ("loss", "val")) == 2
     assert json.loads((run / "hparams.json").read_text())["trainer"]["init"]["devices"] == 2
+
+
+def free_port() -> int:
+    """A port free now; the job also uses the next one (torch-lab's store: MASTER_PORT + 1)."""
+    while True:
+        with socket.socket() as one, socket.socket() as two:
+            one.bind(("127.0.0.1", 0))
+            try:
+                two.bind(("127.0.0.1", one.getsockname()[1] + 1))
+            except OSError:
+                continue
+            return one.getsockname()[1]
+
+
+TWO_NODES = ["--offline", *sets("trainer.init.num_nodes=2", "trainer.init.strategy='ddp'", "trainer.init.devices=1",
+                                "trainer.init.accelerator='cpu'", "trainer.init.max_epochs=2")]
+
+
+def start_nodes(launcher: str, hparams: Path, *args: str, env: dict[str, str] | None = None
+                ) -> list[subprocess.Popen]:
+    """Two simulated nodes on this machine, started at once as ``torchrun`` or SLURM's ``srun``
+    would start them (one process each, gloo over 127.0.0.1): the real ``train`` script."""
+    bin_dir, port = Path(sys.executable).parent, free_port()
+    train = [str(bin_dir / "train"), str(hparams), *TWO_NODES, *args]
+    nodes = []
+    for rank in (0, 1):
+        if launcher == "torchrun":
+            command = [str(bin_dir / "torchrun"), "--nnodes", "2", "--nproc-per-node", "1", "--node-rank",
+                       str(rank), "--master-addr", "127.0.0.1", "--master-port", str(port), *train]
+            node_env = {}
+        else:  # what srun gives each task of `sbatch --nodes 2 --ntasks-per-node 1`
+            command, node_env = train, {
+                "SLURM_JOB_ID": "4242", "SLURM_JOB_NAME": "train", "SLURM_NTASKS": "2",
+                "SLURM_NTASKS_PER_NODE": "1", "SLURM_NNODES": "2", "SLURM_NODELIST": "node[0-1]",
+                "SLURM_PROCID": str(rank), "SLURM_LOCALID": "0", "SLURM_NODEID": str(rank),
+                "MASTER_ADDR": "127.0.0.1", "MASTER_PORT": str(port)}
+        nodes.append(subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                                      env={**os.environ, **node_env, **(env or {})}, start_new_session=True))
+    return nodes
+
+
+def finish_nodes(nodes: list[subprocess.Popen], timeout: float = 300) -> list[tuple[int, str, str]]:
+    """Each node's exit code, stdout and stderr; a node still running after ``timeout`` s (a
+    hang) is killed with its process group, and the test fails."""
+    results = []
+    try:
+        for node in nodes:
+            out, err = node.communicate(timeout=timeout)
+            results.append((node.returncode, out, err))
+    finally:
+        for node in nodes:
+            if node.poll() is None:
+                os.killpg(node.pid, signal.SIGKILL)
+                node.communicate()
+    return results
+
+
+def one_run(root: Path) -> tuple[Path, dict]:
+    """The job's only run directory and its record; the job's only offline session is its task's."""
+    [run] = runs(root)
+    record = json.loads((run / "run.json").read_text())
+    sessions = sorted(p.name for p in (root / "clearml-cache" / "offline").iterdir())
+    assert sessions == [record["task_id"], f"{record['task_id']}.zip"]
+    return run, record
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("launcher", ["torchrun", "slurm"])
+def test_two_nodes_are_one_run(toy: Path, tmp_path: Path, launcher: str) -> None:
+    """num_nodes=2, one process per node, started by torchrun or with SLURM's environment: one
+    task, one offline session, one run directory, completed, its metrics those of its history."""
+    results = finish_nodes(start_nodes(launcher, toy))
+    assert [code for code, _, _ in results] == [0, 0], results[0][2] + results[1][2]
+    run, record = one_run(tmp_path)
+    assert record["status"] == "completed" and set(record["checkpoints"]) == {"best", "last"}
+    history = list(csv.DictReader(open(run / "history.csv")))
+    assert [row["epoch"] for row in history] == ["0", "1"]
+    assert record["metrics"]["loss/val"] == pytest.approx(float(history[-1]["loss/val"]))
+    assert f"task {record['task_id']} started" in results[0][1] and "started" not in results[1][1]
+    assert max(session_scalars(Path(record["offline_session"])).values()) == 1
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("launcher, code", [("slurm", 2), ("torchrun", 1)])  # torchrun exits 1 for its worker's 2
+def test_a_bad_input_stops_every_node_before_any_task(toy: Path, tmp_path: Path, launcher: str, code: int) -> None:
+    results = finish_nodes(start_nodes(launcher, toy, *sets("trainer.init.max_epoch=3")), timeout=120)
+    assert [returncode for returncode, _, _ in results] == [code, code]
+    assert all("train: error: " in err and "max_epoch" in err for _, _, err in results)
+    assert runs(tmp_path) == [] and not (tmp_path / "clearml-cache" / "offline").exists()
+
+
+@pytest.mark.slow
+def test_a_signal_to_one_node_stops_both(toy: Path, tmp_path: Path) -> None:
+    """SIGTERM to one node (rank 1, under SLURM's environment) during training: every rank stops
+    at the same batch, rank zero saves last.ckpt and records one `interrupted`; exit 130 on both."""
+    nodes = start_nodes("slurm", toy, *sets("trainer.init.max_epochs=50", "config.batch_sleep=0.2"))
+    try:
+        deadline = time.monotonic() + 180
+        while not list((tmp_path / "data" / "artifacts").glob("*/history.csv")):  # an epoch ended
+            assert time.monotonic() < deadline and all(node.poll() is None for node in nodes)
+            time.sleep(0.1)
+        nodes[1].send_signal(signal.SIGTERM)
+    finally:
+        results = finish_nodes(nodes)
+    assert [code for code, _, _ in results] == [130, 130], results[0][2] + results[1][2]
+    run, record = one_run(tmp_path)
+    assert record["status"] == "interrupted" and (run / "checkpoints" / "last.ckpt").is_file()
+    assert "Traceback" not in results[0][2] + results[1][2]
+
+
+@pytest.mark.slow
+def test_a_failing_rank_fails_the_run_on_both_nodes(toy: Path, tmp_path: Path) -> None:
+    """Rank 1 raises in its first epoch: both nodes exit 1 (not a hang: bounded by the test's
+    timeout, well under TORCH_LAB_RANK_TIMEOUT's 600 s) and the run is `failed` with rank 1's message."""
+    results = finish_nodes(start_nodes("torchrun", toy, *sets("config.crash_at_epoch=0", "config.crash_rank=1")),
+                           timeout=240)
+    assert [code != 0 for code, _, _ in results] == [True, True]
+    _, record = one_run(tmp_path)
+    assert record["status"] == "failed" and "rank 1: RuntimeError: injected crash" in record["error"]
+
+
+@pytest.mark.slow
+def test_resume_on_both_nodes_continues_the_run(toy: Path, tmp_path: Path) -> None:
+    """A run that failed in its second epoch, resumed with `--resume` on both nodes: the same
+    task, session and run directory, completed, each epoch once in its history."""
+    first = finish_nodes(start_nodes("slurm", toy, *sets("config.crash_at_epoch=1", "trainer.init.max_epochs=3")))
+    assert [code for code, _, _ in first] == [1, 1]
+    run, record = one_run(tmp_path)
+    assert record["status"] == "failed"
+    results = finish_nodes(start_nodes("slurm", toy, "--resume", record["task_id"], *sets(
+        "config.crash_at_epoch=None", "trainer.init.max_epochs=3")))
+    assert [code for code, _, _ in results] == [0, 0], results[0][2] + results[1][2]
+    _, resumed = one_run(tmp_path)
+    assert resumed["status"] == "completed" and len(resumed["resumed"]) == 1
+    assert [row["epoch"] for row in csv.DictReader(open(run / "history.csv"))] == ["0", "1", "2"]
 
 
 def variants(toy: Path) -> None:

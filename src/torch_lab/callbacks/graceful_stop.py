@@ -55,9 +55,9 @@ class GracefulStop(pl.Callback):
         self._previous.clear()
 
     def _handle(self, signum: int, frame: Any) -> None:
-        # Lightning's SIGTERM handler ran first and set its flag, on which its loops stop at their
-        # next step, a validation's included (its checkpoint then resumes without that validation's
-        # metrics): clear it, so that SIGTERM stops the run where SIGINT does.
+        # Should Lightning's SIGTERM handler have run (before this one was put back in front), its
+        # flag would stop its loops at their next step, a validation's included (whose checkpoint
+        # resumes without that validation's metrics): clear it, so SIGTERM stops where SIGINT does.
         connector = getattr(self._trainer, "_signal_connector", None)
         if connector is not None:
             connector.received_sigterm = False
@@ -87,24 +87,43 @@ class GracefulStop(pl.Callback):
     def on_fit_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         self.check()
 
+    # Lightning puts its own SIGTERM handler in front once the hooks above ran; in a multi-process
+    # run it broadcasts from inside the handler, which deadlocks when one node alone got the signal.
+    def on_sanity_check_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        self.install()
+
+    def on_train_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        self.install()
+
     def on_test_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        self.install()
         self.check()
 
     def on_predict_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        self.install()
         self.check()
 
     def on_train_batch_start(self, trainer: pl.Trainer, *args: Any) -> None:
         # E.g. after a validation during which a signal came, and its checkpoint. The batch has
         # been fetched: with batches unsaved, train it and stop at its end (see the class).
         if not self._unsaved:
-            self.check()
+            self._check_all(trainer)
 
     def on_train_batch_end(self, trainer: pl.Trainer, *args: Any) -> None:
         self._unsaved = True
         # After an epoch's last batch, its validation and checkpoint come first: resumed from a
         # checkpoint of that batch's end, Lightning goes on with the next epoch without them.
         if not trainer.fit_loop.epoch_loop.batch_progress.is_last_batch:
-            self.check()
+            self._check_all(trainer)
+
+    def _check_all(self, trainer: pl.Trainer) -> None:
+        """``check`` on every rank at once when one got a signal (a signal may reach one node
+        only), so that all ranks stop at the same batch and save the checkpoint together. The
+        conditions above are the same on every rank, so each rank takes part in each vote."""
+        if trainer.world_size > 1 and trainer.strategy.reduce_boolean_decision(
+                self.received is not None, all=False) and self.received is None:
+            self.received = 0  # another rank's signal
+        self.check()
 
     def on_validation_batch_end(self, trainer: pl.Trainer, *args: Any) -> None:
         if trainer.state.fn != "fit":

@@ -10,6 +10,7 @@ from typing import Any
 from torch_lab import checkpoints
 from torch_lab.errors import UserError, display_path
 from torch_lab.experiment import Experiment
+from torch_lab.launch import ranks
 from torch_lab.storage.run_dir import RunDirectory, artifacts_root, find_run_dir, runs_of
 
 #: Outcomes a run does not resume from.
@@ -66,10 +67,11 @@ def resumable(experiment: Experiment, task_id: str) -> RunDirectory:
     if not is_training_run(run.record):
         raise UserError(f"--resume {name}: that is not a training run ({run.record.get('task_name')}); "
                         "only training runs resume")
-    try:
-        run.lock()
-    except UserError as error:
-        raise UserError(f"--resume {name}: {error}") from None
+    if ranks.detect(1).zero:  # the job's other ranks use rank zero's run directory, read-only
+        try:
+            run.lock()
+        except UserError as error:
+            raise UserError(f"--resume {name}: {error}") from None
     run.record = RunDirectory.open(run.path).record  # as its last owner left it
     if run.record.get("status") in FINISHED:
         raise UserError(f"--resume {name}: that run {run.record['status']}; to train on from it, "

@@ -12,7 +12,6 @@ from typing import Any
 
 import pytorch_lightning as pl  # before clearml (see torch_lab.tracking.task)
 from clearml import Task
-from pytorch_lightning.utilities.rank_zero import rank_zero_only
 
 from torch_lab import console
 from torch_lab.callbacks.graceful_stop import GracefulStop
@@ -22,6 +21,7 @@ from torch_lab.console.summary import summary
 from torch_lab.errors import RunFailed, TrialPruned, display_path, failure_message
 from torch_lab.experiment import Experiment
 from torch_lab.experiment.value_types import check_values
+from torch_lab.launch import ranks
 from torch_lab.storage.atomic import write_atomic
 from torch_lab.storage.run_dir import RunDirectory, find_run_dir, now
 from torch_lab.sweep import trial as sweep_trial
@@ -44,14 +44,22 @@ class TrackedRun:
         self.experiment, self.task_type, self.offline, self.resume = experiment, task_type, offline, resume
         self.trainer: pl.Trainer | None = None  # set by the command: ``finish`` reads its metrics
         self.record_hparams: list[pl.Callback] = []
-        # Other ranks of a multi-process run attach to rank zero's task and run directory.
-        self.rank_zero = rank_zero_only.rank == 0 and int(os.environ.get("NODE_RANK", 0)) == 0
+        # Other ranks of a multi-process run attach to rank zero's task and run directory: its
+        # children under Lightning's launcher inherit them, other launchers' ranks use the store.
+        self.rank = ranks.detect(int(hparams["trainer"]["init"].get("num_nodes") or 1))
+        self.rank_zero = self.rank.zero
+        self.rendezvous = ranks.Rendezvous(self.rank) if self.rank.peers and not self.rank.inherits else None
+        self._shared_run_dir: Path | None = None
         check_values(display_path(experiment.hparams_path), "task", hparams["task"], Task.init)
         self.stop = GracefulStop(None)
         self.stop.install()  # a signal from here on stops the run cleanly, once it exists
         self._check_tracking()
         self._rewind_offline_session()
-        self.task, self.hparams, self.trial = self._start_task(hparams, task_name, tags, own_loggers)
+        try:
+            self.task, self.hparams, self.trial = self._start_task(hparams, task_name, tags, own_loggers)
+        except BaseException as error:
+            self._tell_ranks(error)
+            raise
         self.session_zip = tracking.offline_session_zip(self.task)
         if self.rank_zero:
             tracking.store_sources(self.task, [experiment.hparams_path, experiment.main_path])
@@ -73,6 +81,13 @@ class TrackedRun:
                     ) -> tuple[Task, dict[str, Any], dict[str, Any] | None]:
         """The task (continued when resuming; a child of its sweep's task for a sweep's trial)
         and the hparams connected to it: an agent's run gets those edited in ClearML."""
+        if self.rendezvous is not None and not self.rank_zero:
+            shared = self.rendezvous.read(ranks.RUN)
+            if "error" in shared:
+                raise RuntimeError(f"rank zero failed before its run started: {shared['error']}")
+            self._shared_run_dir = Path(shared["run_dir"])
+            task = tracking.attach_task(shared["task_id"])
+            return task, tracking.connect_hparams(task, hparams), None
         trial = sweep_trial.trial_env() if self.resume is None and self.rank_zero else None
         task = tracking.start_task(hparams["task"], task_name, self.task_type,
                                    tags + sweep_trial.sweep_tags() if trial else tags, self.offline,
@@ -93,7 +108,7 @@ class TrackedRun:
         """The run directory: rank zero creates it (or takes over the resumed one); the other
         ranks open rank zero's, read-only."""
         if not self.rank_zero:
-            return RunDirectory.open(_rank_zero_run_dir(self.task.id), writable=False)
+            return RunDirectory.open(self._shared_run_dir or _rank_zero_run_dir(self.task.id), writable=False)
         if self.resume is not None:
             run = self.resume
             run.update(status="running", finished=None, error=None, pid=os.getpid(),
@@ -109,6 +124,13 @@ class TrackedRun:
         run.write_json("hparams.json", self.hparams)
         return run
 
+    def _tell_ranks(self, error: BaseException | None) -> None:
+        """Rank zero hands its task and run directory to the other ranks, or why it has none (so
+        they stop at once rather than at ``TORCH_LAB_RANK_TIMEOUT``)."""
+        if self.rendezvous is not None and self.rank_zero:
+            self.rendezvous.publish(ranks.RUN, {"error": failure_message(error)} if error is not None
+                                    else {"task_id": self.task.id, "run_dir": str(self.run.path)})
+
     def evaluation_trainer(self, callbacks: list[pl.Callback]) -> pl.Trainer:
         """A Trainer for test or predict: this run's logger and directory, no checkpointing."""
         init = self.hparams["trainer"]["init"]
@@ -119,11 +141,16 @@ class TrackedRun:
         return self.trainer
 
     def __enter__(self) -> TrackedRun:
-        self.run = self._open_run_dir()
+        try:
+            self.run = self._open_run_dir()
+        except BaseException as error:
+            self._tell_ranks(error)
+            raise
+        self._tell_ranks(None)
+        if self.task_type == "training":  # every rank: saving after a signal is collective
+            self.stop.last_checkpoint = self.run.checkpoints / "last.ckpt"
         if self.rank_zero:
             console.attach(self.run.path)  # console.log, with what was printed so far
-            if self.task_type == "training":
-                self.stop.last_checkpoint = self.run.checkpoints / "last.ckpt"
             print(f"torch-lab: task {self.task.id} started; run directory {self.run.path}", flush=True)
         self.stop.install()  # again: Task.init put ClearML's handlers in front
         return self
@@ -138,9 +165,33 @@ class TrackedRun:
     def finish(self, error: BaseException | None) -> None:
         """Record checkpoints, metrics and the outcome of ``error`` in run.json and on the task;
         raise ``KeyboardInterrupt`` or ``RunFailed`` when the run did not complete. Only rank
-        zero records anything; other ranks let ``error`` propagate."""
+        zero records anything and tells the outcome to the ranks that use the store."""
         if not self.rank_zero:
+            self._follow_outcome(error)
             return
+        try:
+            self._record_outcome(error)
+        finally:
+            if self.rendezvous is not None:
+                self.rendezvous.wait_done()
+
+    def _follow_outcome(self, error: BaseException | None) -> None:
+        """Another rank ends as rank zero's run did; its own failure goes to rank zero first."""
+        if self.rendezvous is None:
+            return  # a child of Lightning's launcher: its parent reports
+        interrupted = isinstance(error, (KeyboardInterrupt, SystemExit)) or self.stop.received is not None
+        if error is not None and not interrupted:
+            self.rendezvous.fail(failure_message(error))
+            self.rendezvous.done()
+            return  # ``error`` propagates
+        outcome = self.rendezvous.read(ranks.OUTCOME)
+        self.rendezvous.done()
+        if outcome["status"] == "interrupted":
+            raise KeyboardInterrupt from error
+        if outcome["status"] == "failed":
+            raise RunFailed(outcome["error"], self.run.path / "traceback.txt") from error
+
+    def _record_outcome(self, error: BaseException | None) -> None:
         interrupted = self.stop.received is not None or isinstance(error, KeyboardInterrupt) or (
             isinstance(error, SystemExit) and self.trainer is not None and self.trainer.interrupted
         )
@@ -148,7 +199,7 @@ class TrackedRun:
                   else "pruned" if isinstance(error, TrialPruned) else "failed")
         message = None
         if status == "failed":
-            message = failure_message(error)
+            message = "; ".join([failure_message(error), *(self.rendezvous.failures() if self.rendezvous else [])])
             trace = "".join(traceback.format_exception(error))
             try:
                 write_atomic(self.run.path / "traceback.txt", trace)
@@ -160,6 +211,8 @@ class TrackedRun:
             fields["metrics"] = {**self.run.record.get("metrics", {}),
                                  **scalar_metrics(self.trainer.callback_metrics)}
         self.run.update(status=status, finished=now(), error=message, **fields)
+        if self.rendezvous is not None:
+            self.rendezvous.publish(ranks.OUTCOME, {"status": status, "error": message})
         try:
             tracking.record_checkpoints(self.task, saved, self.offline)
         finally:

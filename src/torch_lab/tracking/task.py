@@ -186,6 +186,26 @@ def start_task(
     return task
 
 
+def attach_task(task_id: str) -> Task:
+    """Rank zero's task ``task_id`` for another rank of the job, created by no one: ClearML is told
+    this process is a subprocess of the task's (fake pid 1, as ClearML does itself on an agent's
+    other nodes), so ``Task.init`` returns that task and starts no second offline session.
+
+    torchrun's ``TORCHELASTIC_RUN_ID`` is hidden meanwhile: with it, ClearML makes a local rank
+    above 0 wait 30 s for a task-id file that only the local rank 0 of rank zero's node writes,
+    and then creates a task of its own."""
+    os.environ["CLEARML_PROC_MASTER_ID"] = f"1:{task_id}"
+    elastic = os.environ.pop("TORCHELASTIC_RUN_ID", None)
+    try:
+        task = Task.init(auto_connect_arg_parser=False, auto_connect_frameworks=False)
+    finally:
+        if elastic is not None:
+            os.environ["TORCHELASTIC_RUN_ID"] = elastic
+    if task.id != task_id:
+        raise RuntimeError(f"ClearML attached task {task.id}, not rank zero's task {task_id}")
+    return task
+
+
 def enqueue(task: Task, queue: str) -> None:
     """Enqueue ``task`` in ClearML queue ``queue`` and end this process; when a ClearML agent runs
     the task, this returns at once and the run goes on (with the hparams edited in the UI).

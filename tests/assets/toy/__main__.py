@@ -164,7 +164,8 @@ def train_config(hparams):
     if config.get("crash_at_epoch") is not None:
         class Crash(Callback):
             def on_train_epoch_end(self, trainer, pl_module):
-                if trainer.current_epoch == config["crash_at_epoch"]:
+                if trainer.current_epoch == config["crash_at_epoch"] and config.get("crash_rank") in (
+                        None, trainer.global_rank):
                     raise RuntimeError("injected crash")
 
         callbacks.append(Crash())
