@@ -13,6 +13,8 @@ from pathlib import Path
 from typing import Any, Mapping
 
 RESULT_ENV = "TORCH_LAB_RESULT_FILE"
+#: The group a child's run belongs to (``train --seeds``): run.json ``group`` and a task tag.
+GROUP_ENV = "TORCH_LAB_GROUP"
 
 
 @dataclass

@@ -6,6 +6,7 @@ Each child reports its outcome through its result file (see ``torch_lab.children
 
 from __future__ import annotations
 
+import os
 import re
 import subprocess
 import sys
@@ -13,7 +14,7 @@ import tempfile
 import threading
 import time
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, Any, Callable
 
 from torch_lab.children.forwarder import Forwarder
 from torch_lab.children.jobs import Job, free_slot, job_slots
@@ -37,25 +38,29 @@ def relay(hparams_path: str, output: IO[str]) -> None:
             print(f"[{hparams_path}] {line}", flush=True)
 
 
-def run_many(hparams_paths: list[str], child_args: list[str], parallel: bool) -> int:
-    """Run ``train`` on each hparams file and print a summary; exit 1 when any run failed, 130
-    when interrupted (the running children are stopped, the others not started)."""
+def run_many(jobs: list[tuple[str, list[str]]], parallel: bool, environ: dict[str, str] | None = None,
+             report: Callable[[list[tuple[str, dict[str, Any]]]], str] | None = None) -> int:
+    """Run ``train`` once per ``(label, arguments)`` job and print a summary (``report``, by default
+    ``summary_table``); exit 1 when any run failed, 130 when interrupted (the running children are
+    stopped, the others not started)."""
     slots = job_slots(parallel)
+    environ = {**os.environ, **(environ or {})}
     with tempfile.TemporaryDirectory(prefix="torch-lab-runs-") as folder, Forwarder() as signals:
-        jobs = [Job(path, Path(folder) / f"{index}.json", {}) for index, path in enumerate(hparams_paths)]
-        pending, running, relays = list(jobs), signals.running, []
+        started = [Job(label, Path(folder) / f"{index}.json", {}) for index, (label, _) in enumerate(jobs)]
+        arguments = {id(job): argv for job, (_, argv) in zip(started, jobs)}
+        pending, running, relays = list(started), signals.running, []
         while (pending and signals.received is None) or running:
             while pending and signals.received is None and len(running) < len(slots):
                 job = pending.pop(0)
                 job.env = free_slot(slots, running) if parallel else {}
                 # Sequential runs show their output live; parallel ones show their epoch lines.
                 if parallel:
-                    job.start([job.hparams_path, *child_args], subprocess.PIPE, text=True)
+                    job.start(arguments[id(job)], subprocess.PIPE, environ, text=True)
                     relays.append(threading.Thread(target=relay, args=(job.hparams_path, job.process.stdout),
                                                    daemon=True))
                     relays[-1].start()
                 else:
-                    job.start([job.hparams_path, *child_args])
+                    job.start(arguments[id(job)], None, environ)
                 running.append(job)
             while running and all(job.process.poll() is None for job in running):
                 time.sleep(0.2)
@@ -63,12 +68,12 @@ def run_many(hparams_paths: list[str], child_args: list[str], parallel: bool) ->
         for thread in relays:
             thread.join()
         results = [(job.hparams_path, job.result() if job.process else
-                    {"status": "not started", "error": "interrupted before it started"}) for job in jobs]
-    print(summary_table(results), flush=True)
-    failed = [(path, result) for path, result in results
+                    {"status": "not started", "error": "interrupted before it started"}) for job in started]
+    print((report or summary_table)(results), flush=True)
+    failed = [(label, result) for label, result in results
               if result.get("status") not in ("completed", "enqueued")]
-    for path, result in failed:
-        print(f"train: {path} {result.get('status')}: {result.get('error')}", file=sys.stderr)
+    for label, result in failed:
+        print(f"train: {label} {result.get('status')}: {result.get('error')}", file=sys.stderr)
     if signals.received is not None:
         return 130
     return 1 if failed else 0

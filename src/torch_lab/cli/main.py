@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any, Callable
 from torch_lab import console
 from torch_lab.errors import UserError, did_you_mean
 from torch_lab.cli.hparams_files import expand_paths
-from torch_lab.children.jobs import RESULT_ENV
+from torch_lab.children.jobs import GROUP_ENV, RESULT_ENV
 from torch_lab.cli.parsers import EXPORT_FORMATS, export_parser, infer_parser, train_parser
 
 if TYPE_CHECKING:
@@ -80,13 +80,17 @@ def _command(parser: argparse.ArgumentParser, argv: list[str] | None) -> int:
 
             args.hparams_path = paths[0]
             return run_sweep(args)
+        if args.seeds is not None:
+            if args.resume is not None or args.test_only is not None or args.lr_find is not None:
+                parser.error("--seeds runs training: not with --resume, --test-only or --lr-find")
+            return _run_seeds(paths, args, _child_args(argv, args.hparams_paths))
         if len(paths) > 1:
             if args.resume is not None:
                 parser.error("--resume takes a single hparams file")
             from torch_lab.children.several import run_many
 
-            child_args = [item for item in argv if item not in args.hparams_paths]
-            return run_many(paths, [a for a in child_args if a != "--parallel"], args.parallel)
+            child_args = _child_args(argv, args.hparams_paths)
+            return run_many([(path, [path, *child_args]) for path in paths], args.parallel)
         args.hparams_path = paths[0]
     elif args.print_hparams:
         from torch_lab.cli.print_hparams import print_hparams
@@ -101,6 +105,32 @@ def _command(parser: argparse.ArgumentParser, argv: list[str] | None) -> int:
             with open(os.environ[RESULT_ENV], "w") as handle:
                 json.dump(outcome, handle, default=str)
     return code
+
+
+def _child_args(argv: list[str], paths: list[str]) -> list[str]:
+    """The arguments a child ``train`` gets: ``argv`` without the hparams paths, ``--parallel``
+    and ``--seeds``."""
+    rest, skip = [], False
+    for item in argv:
+        if skip:
+            skip = False
+        elif item == "--seeds":
+            skip = True
+        elif item not in paths and item != "--parallel" and not item.startswith("--seeds="):
+            rest.append(item)
+    return rest
+
+
+def _run_seeds(paths: list[str], args: argparse.Namespace, child_args: list[str]) -> int:
+    """``train ... --seeds``: each file once per seed, one group, then the statistics."""
+    from torch_lab.children import seeds
+    from torch_lab.children.several import run_many
+
+    chosen, drawn = seeds.resolve_seeds(args.seeds)
+    group = seeds.group_name(paths)
+    print(f"torch-lab: group {group}: seeds {', '.join(map(str, chosen))}{' (drawn)' if drawn else ''}",
+          flush=True)
+    return run_many(seeds.jobs(paths, chosen, child_args), args.parallel, {GROUP_ENV: group}, seeds.summary)
 
 
 def _precheck(prog: str, args: argparse.Namespace) -> Precheck:
@@ -138,7 +168,7 @@ def _run(prog: str, args: argparse.Namespace, outcome: dict) -> int:
         if getattr(options, "queue", None):
             outcome["status"] = "enqueued"  # enqueueing ends the process inside ClearML
         run = command(experiment, options)
-        outcome.update({key: run.record.get(key) for key in ("task_id", "status", "best")})
+        outcome.update({key: run.record.get(key) for key in ("task_id", "status", "best", "metrics")})
         return EXIT_OK
     except UserError as error:
         if _signalled:  # the signal broke what it interrupted (e.g. an import): not the user's mistake

@@ -38,6 +38,23 @@ def dev_run_value(text: str) -> int | float:
     return value
 
 
+def seeds_value(text: str) -> list[int] | int:
+    """``--seeds`` value: seeds separated by commas (``0,1,2``; one seed: ``7,``), or a number of
+    seeds to draw (``5``)."""
+    try:
+        if "," in text:
+            seeds = [int(part) for part in text.split(",") if part.strip()]
+        else:
+            seeds = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected seeds like 0,1,2 or a count like 5, got {text!r}") from None
+    if isinstance(seeds, int) and seeds < 1 or isinstance(seeds, list) and not seeds:
+        raise argparse.ArgumentTypeError(f"at least one seed, got {text!r}")
+    if isinstance(seeds, list) and (len(set(seeds)) != len(seeds) or not all(0 <= s < 2**32 for s in seeds)):
+        raise argparse.ArgumentTypeError(f"seeds must be distinct ints in [0, 2**32), got {text!r}")
+    return seeds
+
+
 def devices_value(text: str) -> int | str | list[int]:
     """``--devices`` value: an int, ``auto``, or a comma-separated list of device indices."""
     if "," in text:
@@ -112,6 +129,9 @@ def train_parser() -> argparse.ArgumentParser:
                         "rates (default 100); saves its plot and prints the --set to use")
     parser.add_argument("--parallel", action="store_true",
                         help="with several hparams files or --sweep: run them at once, one per GPU (or per CPU core)")
+    parser.add_argument("--seeds", type=seeds_value, metavar="S,S,...|N",
+                        help="run each hparams file once per seed (0,1,2; or N drawn seeds), each run "
+                        "its own task, tagged as one group; then mean ± std over the seeds")
     parser.add_argument("--sweep", metavar="SWEEP.py",
                         help="an Optuna study over --set keys (the dict 'sweep' in SWEEP.py), each "
                         "trial one run; the same command again continues it")

@@ -17,6 +17,7 @@ from torch_lab import console
 from torch_lab.callbacks.graceful_stop import GracefulStop
 from torch_lab.callbacks.history import scalar_metrics
 from torch_lab.callbacks.progress import console_callbacks
+from torch_lab.children.jobs import GROUP_ENV
 from torch_lab.console.summary import summary
 from torch_lab.errors import RunFailed, TrialPruned, display_path, failure_message
 from torch_lab.experiment import Experiment
@@ -90,7 +91,7 @@ class TrackedRun:
             return task, tracking.connect_hparams(task, hparams), None
         trial = sweep_trial.trial_env() if self.resume is None and self.rank_zero else None
         task = tracking.start_task(hparams["task"], task_name, self.task_type,
-                                   tags + sweep_trial.sweep_tags() if trial else tags, self.offline,
+                                   tags + (sweep_trial.sweep_tags() if trial else []) + group_tags(), self.offline,
                                    continue_task=self.resume.record["task_id"] if self.resume else None,
                                    own_loggers=own_loggers)
         if trial:
@@ -120,7 +121,8 @@ class TrackedRun:
             self.task.name, self.task.id, project_name=self.task.get_project_name(),
             offline=self.offline, hparams_path=str(self.experiment.hparams_path),
             offline_session=str(self.session_zip) if self.session_zip else None, pid=os.getpid(),
-            task_type=self.task_type, **({"sweep": sweep_trial.sweep_record()} if self.trial else {}))
+            task_type=self.task_type, **({"sweep": sweep_trial.sweep_record()} if self.trial else {}),
+            **({"group": os.environ[GROUP_ENV]} if os.environ.get(GROUP_ENV) else {}))
         run.write_json("hparams.json", self.hparams)
         return run
 
@@ -236,6 +238,11 @@ class RecordHparams(pl.Callback):
     def on_train_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         if trainer.is_global_zero:
             self.run.write_json("hparams.json", self.hparams)
+
+
+def group_tags() -> list[str]:
+    """``group:<name>`` for a run of a group (``train --seeds``)."""
+    return [f"group:{os.environ[GROUP_ENV]}"] if os.environ.get(GROUP_ENV) else []
 
 
 def _rank_zero_run_dir(task_id: str, timeout: float = 300.0) -> Path:

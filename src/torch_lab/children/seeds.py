@@ -1,0 +1,81 @@
+"""``train HPARAMS.py --seeds 0,1,2``: the same hparams once per seed, each an ordinary run (its own
+process, task and run directory) tagged as one group; then each seed's outcome, and n, mean ± std
+(min-max) of the best monitored value and of every final metric."""
+
+from __future__ import annotations
+
+import math
+import random
+import statistics
+import time
+from typing import Any
+
+from torch_lab.text import number_text, table
+
+#: The seed of a job's label: ``<hparams path> seed=<seed>``.
+SEED_MARK = " seed="
+
+
+def resolve_seeds(spec: list[int] | int) -> tuple[list[int], bool]:
+    """The seeds asked for: the list given, or ``spec`` seeds drawn (recorded by the runs, printed
+    here); whether they were drawn."""
+    if isinstance(spec, list):
+        return spec, False
+    draw = random.SystemRandom()
+    return [draw.randrange(2**31) for _ in range(spec)], True
+
+
+def group_name(paths: list[str]) -> str:
+    """A name for one ``--seeds`` command's runs: the first file's experiment and a time stamp."""
+    first = paths[0].rstrip("/").split("/")
+    stem = first[-1].removesuffix(".py")
+    folder = first[-2] if len(first) > 1 else "experiment"
+    return f"{folder}-{stem}-seeds-{time.strftime('%Y%m%d-%H%M%S')}"
+
+
+def jobs(paths: list[str], seeds: list[int], child_args: list[str]) -> list[tuple[str, list[str]]]:
+    """Each file once per seed: ``(label, train arguments)``."""
+    return [(f"{path}{SEED_MARK}{seed}", [path, *child_args, "--set", f"seed={seed}"])
+            for path in paths for seed in seeds]
+
+
+def _stats(values: list[float]) -> str:
+    """``mean ± std (min-max)`` (the sample standard deviation; ``-`` for one value)."""
+    if not values:
+        return "-"
+    spread = number_text(statistics.stdev(values)) if len(values) > 1 else "-"
+    return f"{number_text(statistics.fmean(values))} ± {spread} ({number_text(min(values))}-{number_text(max(values))})"
+
+
+def summary(results: list[tuple[str, dict[str, Any]]]) -> str:
+    """One row per run (file, seed, task id, status, best), then per file n, mean ± std (min-max)
+    of the best value and of each final metric over its completed runs."""
+    rows = [("hparams", "seed", "task id", "status", "best")]
+    by_file: dict[str, list[dict[str, Any]]] = {}
+    for label, result in results:
+        path, _, seed = label.rpartition(SEED_MARK)
+        best = result.get("best") or {}
+        value = best.get("value")
+        shown = f"{best.get('monitor')}={number_text(float(value))}" if _number(value) else "-"
+        rows.append((path, seed, result.get("task_id") or "-", result.get("status", "?"), shown))
+        by_file.setdefault(path, []).append(result)
+    lines = [table(rows)]
+    for path, runs in by_file.items():
+        done = [run for run in runs if run.get("status") == "completed"]
+        lines.append(f"{path}: n={len(done)} of {len(runs)} completed")
+        stats = [("metric", "mean ± std (min-max)")]
+        monitors = {(run.get("best") or {}).get("monitor") for run in done} - {None}
+        bests = [float(run["best"]["value"]) for run in done if _number((run.get("best") or {}).get("value"))]
+        if bests:
+            stats.append((f"best {'/'.join(sorted(monitors))}", _stats(bests)))
+        names = sorted({name for run in done for name, v in (run.get("metrics") or {}).items() if _number(v)})
+        for name in names:
+            stats.append((name, _stats([float(run["metrics"][name]) for run in done
+                                         if _number((run.get("metrics") or {}).get(name))])))
+        if len(stats) > 1:
+            lines.append(table(stats))
+    return "\n".join(lines)
+
+
+def _number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
