@@ -69,9 +69,7 @@ def run_many(hparams_paths: list[str], child_args: list[str], parallel: bool) ->
               if result.get("status") not in ("completed", "enqueued")]
     for path, result in failed:
         print(f"train: {path} {result.get('status')}: {result.get('error')}", file=sys.stderr)
-    if signals.received is not None:
-        return 130
-    return 1 if failed else 0
+    return signals.close(1 if failed else 0)
 
 
 def summary_table(results: list[tuple[str, dict[str, Any]]]) -> str:

@@ -78,7 +78,6 @@ class TrackedRun:
                                    tags + sweep_trial.sweep_tags() if trial else tags, self.offline,
                                    continue_task=self.resume.record["task_id"] if self.resume else None)
         if trial:
-            sweep_trial.follow_sweep(trial)
             task.set_parent(trial["parent"])
         return task, tracking.connect_hparams(task, hparams), trial
 
