@@ -17,6 +17,7 @@ from typing import IO, Any
 
 from torch_lab.children.forwarder import Forwarder
 from torch_lab.children.jobs import Job, free_slot, job_slots
+from torch_lab.storage.run_dir import artifacts_root
 from torch_lab.text import table
 
 #: A child's lines shown, prefixed with its file, when runs are parallel.
@@ -37,11 +38,21 @@ def relay(hparams_path: str, output: IO[str]) -> None:
             print(f"[{hparams_path}] {line}", flush=True)
 
 
+def scratch_dir() -> str | None:
+    """Where the children's result files go: the artifacts root (a killed parent leaves nothing in
+    /tmp), or the system's temporary folder when the root cannot be made (the children say why)."""
+    try:
+        artifacts_root().mkdir(parents=True, exist_ok=True)
+    except OSError:
+        return None
+    return str(artifacts_root())
+
+
 def run_many(hparams_paths: list[str], child_args: list[str], parallel: bool) -> int:
     """Run ``train`` on each hparams file and print a summary; exit 1 when any run failed, 130
     when interrupted (the running children are stopped, the others not started)."""
     slots = job_slots(parallel)
-    with tempfile.TemporaryDirectory(prefix="torch-lab-runs-") as folder, Forwarder() as signals:
+    with tempfile.TemporaryDirectory(prefix=".results-", dir=scratch_dir()) as folder, Forwarder() as signals:
         jobs = [Job(path, Path(folder) / f"{index}.json", {}) for index, path in enumerate(hparams_paths)]
         pending, running, relays = list(jobs), signals.running, []
         while (pending and signals.received is None) or running:
