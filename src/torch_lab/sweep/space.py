@@ -59,9 +59,11 @@ class Sweep:
         """The number of grid points (``inf`` when a step is too small to count them)."""
         size = 1.0
         for dim in self.space.values():
-            size *= len(dim["choices"]) if dim["type"] == "categorical" else (
-                (dim["high"] - dim["low"]) / dim["step"] + 1)
-        return size if math.isfinite(size) else math.inf
+            steps = 0 if dim["type"] == "categorical" else (dim["high"] - dim["low"]) / dim["step"]
+            if not math.isfinite(steps):
+                return math.inf
+            size *= len(dim["choices"]) if dim["type"] == "categorical" else round(steps) + 1
+        return size
 
 
 def _is_int(value: Any) -> bool:
