@@ -442,3 +442,15 @@ def test_sigterm_after_the_summary_is_130_without_a_traceback(toy: Path, tmp_pat
     assert "Traceback" not in err and "KeyboardInterrupt" not in err
     folder = tmp_path / "data" / "artifacts" / "sweeps" / "01_toy-hparams-sweep"
     assert (folder / "trials.csv").is_file() and (folder / "best.json").is_file()
+
+
+@pytest.mark.slow
+def test_sweep_without_a_completed_trial_ends_with_its_own_line(toy: Path, tmp_path: Path) -> None:
+    """Every trial fails: exit 1, no pictures, and the last line is the sweep's, not Optuna's."""
+    write_sweep(tmp_path, '{"trials": 1, "space": {"config.lr": [0.1]}}')
+    result = run_cli("train", toy, "--sweep", "sweep.py", "--offline",
+                     *sets("config.crash_at_epoch=0", "trainer.init.max_epochs=1"))
+    assert result.returncode == 1, result.stderr[-3000:]
+    assert result.stderr.strip().splitlines()[-1] == "train: sweep 01_toy-hparams-sweep: no trial completed"
+    folder = tmp_path / "data" / "artifacts" / "sweeps" / "01_toy-hparams-sweep"
+    assert (folder / "trials.csv").is_file() and not list(folder.glob("*.png"))
