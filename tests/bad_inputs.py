@@ -18,6 +18,7 @@ from typing import Callable
 
 HPARAMS = "experiments/01_toy/hparams.py"
 MAIN = "experiments/01_toy/__main__.py"
+SWEEP = "experiments/01_toy/sweep.py"
 #: RLIMIT_FSIZE of the "full disk" row: over run.json and the offline session's files, under a
 #: checkpoint of the toy model (about 18 kB).
 FULL_DISK_BYTES = 15_000
@@ -172,6 +173,39 @@ def failed_run(record: str | None, hparams: bool = True) -> Callable[[Path], Non
     return setup
 
 
+def sweep_file(text: str) -> Callable[[Path], None]:
+    """A setup that writes ``sweep = <text>`` to experiments/01_toy/sweep.py."""
+    def setup(toy: Path) -> None:
+        (toy.parent / "sweep.py").write_text(f"sweep = {text}\n")
+    return setup
+
+
+def existing_study(hparams_path: str | None, space: dict) -> Callable[[Path], Env]:
+    """A setup with sweep.py over ``config.lr`` and the study its sweep would continue, made (as a
+    sweep makes it) for ``hparams_path`` (None: the toy's) and ``space``; ``TOY`` is the toy's
+    resolved path."""
+    def setup(toy: Path) -> Env:
+        from torch_lab.sweep.study import open_study
+        from torch_lab.sweep.space import read_sweep
+
+        sweep_file('{"trials": 2, "space": {"config.lr": [0.1, 0.2]}}')(toy)
+        folder = toy.parents[2] / "data" / "artifacts" / "sweeps" / "01_toy-hparams-sweep"
+        folder.mkdir(parents=True)
+        sweep = read_sweep(toy.parent / "sweep.py")
+        sweep.direction, sweep.space = "minimize", space
+        open_study(sweep, folder.name, folder, False, Path(hparams_path or toy))
+        return {"TOY": str(toy.resolve())}
+    return setup
+
+
+def sweeps_file(toy: Path) -> None:
+    """sweep.py, and an artifacts root whose ``sweeps`` is a file."""
+    sweep_file('{"trials": 1, "space": {"config.lr": [0.1]}}')(toy)
+    root = toy.parents[2] / "data" / "artifacts"
+    root.mkdir(parents=True)
+    (root / "sweeps").write_text("not a directory\n")
+
+
 def _train(*args: str) -> tuple[str, ...]:
     return ("train", HPARAMS, *args)
 
@@ -298,6 +332,41 @@ CASES: list[Case] = [
          ("infer", HPARAMS, "5", "--set", "trainer.predict.return_prediction=True"),
          f"infer: error: {HPARAMS}: trainer.predict.return_prediction is not an argument of "
          "Trainer.predict (did you mean 'return_predictions'?)"),
+    # ---- sweeps (before any task: nothing left behind but the sweep folder)
+    Case("sweep_grid_too_large", "a grid sweep over a huge range", _train("--sweep", SWEEP, "--offline"),
+         f"train: error: {SWEEP}: the grid has 1,000,000,001 points, over the 10,000 a grid sweep may have; "
+         "use larger steps, fewer values, or the tpe or random sampler",
+         setup=sweep_file('{"trials": 2, "sampler": "grid", "space": {"config.lr": {"low": 0, "high": 10**9}}}')),
+    Case("sweep_high_inf", "a sweep range with `high: inf`", _train("--sweep", SWEEP, "--offline"),
+         f"train: error: {SWEEP}: space.config.lr: low and high must be finite, got low=0.1 high=inf",
+         setup=sweep_file('{"trials": 2, "space": {"config.lr": {"low": 0.1, "high": float("inf")}}}')),
+    Case("sweep_max_epochs_float", "a sweep of `max_epochs` over a float range", _train("--sweep", SWEEP, "--offline"),
+         f"train: error: {SWEEP}: space: {HPARAMS}: trainer.init.max_epochs must be int or None, got float 0.5",
+         setup=sweep_file('{"trials": 2, "space": {"trainer.init.max_epochs": {"low": 0.5, "high": 2.5}}}')),
+    Case("sweep_lr_find", "`--sweep` with `--lr-find`", _train("--sweep", SWEEP, "--lr-find"),
+         "train: error: --sweep and --lr-find cannot be combined: find the learning rate with --lr-find "
+         "first, then sweep around it", setup=sweep_file('{"trials": 2, "space": {"config.lr": [0.1]}}')),
+    Case("sweep_print_two_files", "`--sweep` with two hparams files and `--print-hparams`",
+         ("train", HPARAMS, HPARAMS, "--sweep", SWEEP, "--print-hparams"),
+         f"train: error: --sweep takes a single hparams file, got 2: {HPARAMS}, {HPARAMS}",
+         setup=sweep_file('{"trials": 2, "space": {"config.lr": [0.1]}}')),
+    Case("sweep_other_experiment", "a sweep whose study belongs to another hparams file",
+         _train("--sweep", SWEEP, "--offline"),
+         f"train: error: {SWEEP}: the study in data/artifacts/sweeps/01_toy-hparams-sweep is a sweep of "
+         "/elsewhere/01_toy/hparams.py, not of {TOY}; rename sweep.py or remove "
+         "data/artifacts/sweeps/01_toy-hparams-sweep to start afresh",
+         setup=existing_study("/elsewhere/01_toy/hparams.py", {"config.lr": {"type": "categorical", "choices": [0.1, 0.2]}})),
+    Case("sweep_space_changed", "a sweep whose space changed since its study began",
+         _train("--sweep", SWEEP, "--offline"),
+         f"train: error: {SWEEP}: space.config.lr is {{'type': 'categorical', 'choices': [0.1, 0.2]}}, but the "
+         "study in data/artifacts/sweeps/01_toy-hparams-sweep has {'type': 'categorical', 'choices': [0.1, "
+         "0.3]}; the space of a study cannot change; rename sweep.py or remove "
+         "data/artifacts/sweeps/01_toy-hparams-sweep to start afresh",
+         setup=existing_study(None, {"config.lr": {"type": "categorical", "choices": [0.1, 0.3]}})),
+    Case("sweeps_folder_is_file", "the artifacts root's `sweeps` is a file", _train("--sweep", SWEEP, "--offline"),
+         "train: error: sweep folder data/artifacts/sweeps/01_toy-hparams-sweep: cannot be created "
+         "(data/artifacts/sweeps is not a directory); set TORCH_LAB_ARTIFACTS to a writable directory",
+         setup=sweeps_file),
     Case("artifacts_unwritable", "artifacts directory cannot be written", _train(),
          "train: error: artifacts directory blocker/artifacts: cannot hold run directories "
          "(blocker is not a directory); set TORCH_LAB_ARTIFACTS to a writable directory",

@@ -42,6 +42,15 @@ class RunFailed(Exception):
         self.traceback_path = traceback_path
 
 
+class RunInterrupted(KeyboardInterrupt):
+    """The run stopped on a signal after its task existed (exit 130): the task id goes into the
+    parent's summary (several files, a sweep), which shows its row."""
+
+    def __init__(self, task_id: str) -> None:
+        super().__init__(task_id)
+        self.task_id = task_id
+
+
 class TrialPruned(Exception):
     """A sweep trial stopped by the sweep's pruner: a normal outcome (run.json status ``pruned``,
     exit code 0), not a failure."""

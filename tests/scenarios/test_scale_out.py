@@ -20,7 +20,7 @@ from torch_lab.tracking import task as tracking
 
 
 def runs(root: Path) -> list[Path]:
-    return sorted(p for p in (root / "data" / "artifacts").glob("*") if p.is_dir())
+    return sorted(p.parent for p in (root / "data" / "artifacts").glob("*/run.json"))
 
 
 @pytest.mark.slow  # moved to the slow stage: the default suite stays under 10 minutes
@@ -234,12 +234,53 @@ def test_several_files_interrupted(toy: Path, tmp_path: Path, signum: int) -> No
     parent.send_signal(signum)
     out, err = parent.communicate(timeout=120)
     assert parent.returncode == 130, err
-    statuses = {line.split()[0]: line.split()[2] for line in out.strip().splitlines()[-2:]}
-    assert statuses == {str(toy.parent / "run_a.py"): "interrupted", str(toy.parent / "run_c.py"): "not"}
+    rows = {line.split()[0]: line.split()[1:3] for line in out.strip().splitlines()[-2:]}
+    [run] = runs(tmp_path)
+    record = json.loads((run / "run.json").read_text())
+    assert rows == {str(toy.parent / "run_a.py"): [record["task_id"], "interrupted"],
+                    str(toy.parent / "run_c.py"): ["-", "not"]}
+    assert record["status"] == "interrupted" and (run / "checkpoints" / "last.ckpt").is_file()
+    assert err.count("Traceback") == 0 and "interrupted before it started" in err
+
+
+def processes_running(text: str) -> list[int]:
+    """The pids whose command line holds ``text`` (a child and its forked DataLoader workers)."""
+    found = []
+    for cmdline in Path("/proc").glob("[0-9]*/cmdline"):
+        try:
+            if text in cmdline.read_bytes().decode(errors="replace"):
+                found.append(int(cmdline.parent.name))
+        except OSError:
+            continue
+    return found
+
+
+@pytest.mark.slow
+def test_several_files_parent_killed_takes_its_child_and_workers_along(toy: Path, tmp_path: Path) -> None:
+    """SIGKILL of the parent of several files (Linux): its child, training with a DataLoader
+    worker, gets SIGTERM (PR_SET_PDEATHSIG), stops cleanly and records itself interrupted; no
+    child or worker process is left."""
+    hparams = toy.parent / "run_w.py"
+    hparams.write_text("from pathlib import Path\nfrom torch_lab.utils import import_script_as_module\n"
+                       "hparams = import_script_as_module(Path(__file__).parent / 'hparams.py').hparams\n"
+                       "hparams['config'].update(num_workers=1, batch_sleep=0.5)\n"
+                       "hparams['trainer']['init']['max_epochs'] = 30\n")
+    command = [str(Path(sys.executable).parent / "train"), str(hparams), str(toy), "--offline"]
+    parent = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 180
+    while not list((tmp_path / "data" / "artifacts").glob("*/history.csv")) or len(
+            processes_running(str(hparams))) < 2:  # the child trains, with its worker
+        assert time.monotonic() < deadline and parent.poll() is None
+        time.sleep(0.2)
+    parent.kill()
+    parent.wait()
+    while processes_running(str(hparams)):
+        assert time.monotonic() < deadline, "the child (or its worker) trains on as an orphan"
+        time.sleep(0.5)
     [run] = runs(tmp_path)
     record = json.loads((run / "run.json").read_text())
     assert record["status"] == "interrupted" and (run / "checkpoints" / "last.ckpt").is_file()
-    assert err.count("Traceback") == 0 and "interrupted before it started" in err
+    assert list((tmp_path / "data" / "artifacts").glob(".results-*"))  # the killed parent's, not in /tmp
 
 
 def test_parallel_slots_go_to_free_gpus() -> None:

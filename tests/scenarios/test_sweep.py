@@ -188,13 +188,13 @@ def test_trials_left_running_by_a_killed_sweep_are_interrupted_and_not_counted(t
                        toy_hparams(toy), toy)
     dead = subprocess.Popen([sys.executable, "-c", "pass"])
     dead.wait()
-    study = open_study(sweep, "s", tmp_path, parallel=False)
+    study = open_study(sweep, "s", tmp_path, False, toy)
     done = study.ask(optuna_distributions(sweep))
     done.set_user_attr("status", "completed")
     study.tell(done, 0.5)
     left = study.ask(optuna_distributions(sweep))
     left.set_user_attr("sweep_pid", dead.pid)
-    again = open_study(sweep, "s", tmp_path, parallel=False)
+    again = open_study(sweep, "s", tmp_path, False, toy)
     [first, second] = again.get_trials()
     assert (first.state.name, second.state.name) == ("COMPLETE", "FAIL")
     assert second.user_attrs["status"] == "interrupted" and counted(again) == 1
@@ -335,3 +335,122 @@ def test_ctrl_c_interrupts_the_trial_and_the_next_start_replaces_it(toy: Path, t
     assert again.returncode == 0, again.stderr[-3000:]
     assert "0 of 1 trials done" in again.stdout
     assert [r["status"] for r in run_dirs(tmp_path)] == ["interrupted", "completed"]
+
+
+def offline_task(root: Path, name: str) -> dict:
+    """task.json of the sweep task ``name`` (its offline session zip)."""
+    for path in (root / "clearml-cache" / "offline").glob("*.zip"):
+        with zipfile.ZipFile(path) as zipped:
+            task = json.loads(zipped.read("task.json"))
+        if task["name"] == name and task["type"] == "optimizer":
+            return task
+    raise AssertionError(f"no sweep task {name}")
+
+
+@pytest.mark.slow
+def test_grid_sweep_runs_its_last_point_then_has_nothing_to_run(toy: Path, tmp_path: Path) -> None:
+    """A grid of two points asked for 5 trials runs both (no ``Study.stop`` crash at the last
+    one), writes its table, trials.csv and best.json and closes its task; ``--trials 1`` after
+    two done says so and runs nothing."""
+    write_sweep(tmp_path, '{"trials": 5, "sampler": "grid", "space": {"config.lr": [0.1, 0.2]}}')
+    command = ["train", toy, "--sweep", "sweep.py", "--offline", "--set", "trainer.init.max_epochs=1"]
+    result = run_cli(*command)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "the grid has 2 points; running 2 trials, not 5" in result.stdout
+    name = "01_toy-hparams-sweep"
+    best = check_sweep_outputs(tmp_path, name, 2)
+    assert best["values"]["config.lr"] in (0.1, 0.2) and "Traceback" not in result.stderr
+    assert sorted(r["sweep"]["trial"] for r in run_dirs(tmp_path)) == [0, 1]
+    assert "completed" in offline_task(tmp_path, name)["tags"]  # the sweep task was closed
+    again = run_cli(*command, "--trials", "1")
+    assert again.returncode == 0, again.stderr[-3000:]
+    assert "2 trials done, more than the 1 asked: none to run" in again.stdout
+    assert len(run_dirs(tmp_path)) == 2 and "WARNING" not in again.stderr
+
+
+@pytest.mark.slow
+def test_dev_run_sweep_is_a_study_of_its_own(toy: Path, tmp_path: Path) -> None:
+    write_sweep(tmp_path, '{"trials": 1, "space": {"config.lr": [0.1]}}')
+    result = run_cli("train", toy, "--sweep", "sweep.py", "--offline", "--dev-run", "1")
+    assert result.returncode == 0, result.stderr[-3000:]
+    sweeps = tmp_path / "data" / "artifacts" / "sweeps"
+    assert [p.name for p in sweeps.iterdir()] == ["01_toy-hparams-sweep-dev"]
+    [record] = run_dirs(tmp_path)
+    assert record["sweep"] == {"name": "01_toy-hparams-sweep-dev", "trial": 0}
+
+
+@pytest.mark.slow
+def test_two_sweep_processes_of_one_study_run_exactly_n_trials(toy: Path, tmp_path: Path) -> None:
+    """Two sweep processes on one journal at once (as a job array on a shared filesystem would
+    start them) run 3 trials in all, not 3 each: each new trial is counted and asked under the
+    study's lock, running ones included."""
+    write_sweep(tmp_path, '{"trials": 3, "sampler": "random", "seed": 0, "space": {"config.lr": '
+                          '{"low": 0.01, "high": 0.5}}}')
+    command = [str(Path(sys.executable).parent / "train"), str(toy), "--sweep", "sweep.py", "--offline",
+               *sets("trainer.init.max_epochs=2", "config.batch_sleep=0.2")]
+    sweeps = [subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+              for _ in range(2)]
+    outputs = [sweep.communicate(timeout=600) for sweep in sweeps]
+    assert [sweep.returncode for sweep in sweeps] == [0, 0], [err[-2000:] for _, err in outputs]
+    assert sorted(r["sweep"]["trial"] for r in run_dirs(tmp_path)) == [0, 1, 2]
+    assert all(r["status"] == "completed" for r in run_dirs(tmp_path))
+    started = [out.count("torch-lab: sweep 01_toy-hparams-sweep: trial ") for out, _ in outputs]
+    assert sum(started) == 3, started
+
+
+@pytest.mark.slow
+def test_killed_sweep_takes_its_trial_along_and_the_next_start_shows_its_task(toy: Path, tmp_path: Path) -> None:
+    """SIGKILL of the sweep: its trial gets SIGTERM from Linux (PR_SET_PDEATHSIG), stops cleanly
+    and records itself interrupted; the next start shows the trial's task id. Its result files
+    were under the artifacts root."""
+    write_sweep(tmp_path, '{"trials": 1, "space": {"config.lr": [0.1]}}')
+    command = [str(Path(sys.executable).parent / "train"), str(toy), "--sweep", "sweep.py", "--offline",
+               *sets("config.batch_sleep=0.5", "trainer.init.max_epochs=30")]
+    sweep = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 240
+    while not list((tmp_path / "data" / "artifacts").glob("*/history.csv")):
+        assert time.monotonic() < deadline and sweep.poll() is None
+        time.sleep(0.5)
+    sweep.kill()
+    sweep.wait()
+    while run_dirs(tmp_path)[0]["status"] == "running":
+        assert time.monotonic() < deadline, "the trial trains on as an orphan"
+        time.sleep(0.5)
+    [record] = run_dirs(tmp_path)
+    assert record["status"] == "interrupted" and "last" in record["checkpoints"]
+    again = run_cli("train", toy, "--sweep", "sweep.py", "--offline", "--set", "trainer.init.max_epochs=1")
+    assert again.returncode == 0, again.stderr[-3000:]
+    rows = [line.split() for line in again.stdout.splitlines() if line[:3] in ("0  ", "1  ")]
+    assert rows[0][:3] == ["0", record["task_id"], "interrupted"] and rows[1][2] == "completed"
+    # The killed sweep's result files were in its folder under the artifacts root, not in /tmp.
+    assert len(list((tmp_path / "data" / "artifacts" / "sweeps").glob("*/.results-*"))) == 1
+
+
+@pytest.mark.slow
+def test_sigterm_after_the_summary_is_130_without_a_traceback(toy: Path, tmp_path: Path) -> None:
+    write_sweep(tmp_path, '{"trials": 1, "space": {"config.lr": [0.1]}}')
+    command = [str(Path(sys.executable).parent / "train"), str(toy), "--sweep", "sweep.py", "--offline",
+               "--set", "trainer.init.max_epochs=1"]
+    sweep = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    for line in sweep.stdout:
+        if line.split()[:3] == ["trial", "task", "id"]:  # the summary's header
+            break
+    assert sweep.poll() is None  # pictures, trials.csv and the task are still to come
+    sweep.send_signal(signal.SIGTERM)
+    out, err = sweep.communicate(timeout=240)
+    assert sweep.returncode == 130, err[-3000:]
+    assert "Traceback" not in err and "KeyboardInterrupt" not in err
+    folder = tmp_path / "data" / "artifacts" / "sweeps" / "01_toy-hparams-sweep"
+    assert (folder / "trials.csv").is_file() and (folder / "best.json").is_file()
+
+
+@pytest.mark.slow
+def test_sweep_without_a_completed_trial_ends_with_its_own_line(toy: Path, tmp_path: Path) -> None:
+    """Every trial fails: exit 1, no pictures, and the last line is the sweep's, not Optuna's."""
+    write_sweep(tmp_path, '{"trials": 1, "space": {"config.lr": [0.1]}}')
+    result = run_cli("train", toy, "--sweep", "sweep.py", "--offline",
+                     *sets("config.crash_at_epoch=0", "trainer.init.max_epochs=1"))
+    assert result.returncode == 1, result.stderr[-3000:]
+    assert result.stderr.strip().splitlines()[-1] == "train: sweep 01_toy-hparams-sweep: no trial completed"
+    folder = tmp_path / "data" / "artifacts" / "sweeps" / "01_toy-hparams-sweep"
+    assert (folder / "trials.csv").is_file() and not list(folder.glob("*.png"))

@@ -4,8 +4,10 @@ named by ``RESULT_ENV`` (written by the CLI), so nothing depends on parsing its 
 
 from __future__ import annotations
 
+import ctypes
 import json
 import os
+import signal
 import subprocess
 import sys
 from dataclasses import dataclass
@@ -15,6 +17,27 @@ from typing import Any, Mapping
 RESULT_ENV = "TORCH_LAB_RESULT_FILE"
 #: The group a child's run belongs to (``train --seeds``): run.json ``group`` and a task tag.
 GROUP_ENV = "TORCH_LAB_GROUP"
+PR_SET_PDEATHSIG = 1  # linux/prctl.h
+
+
+def _libc_prctl() -> Any:
+    """libc's ``prctl``, looked up here in the parent (not between fork and exec); None off Linux."""
+    try:
+        return ctypes.CDLL(None, use_errno=True).prctl
+    except (OSError, AttributeError):
+        return None
+
+
+def die_with(parent: int, prctl: Any) -> None:
+    """In a child, between fork and exec: have Linux send it SIGTERM when ``parent`` dies, even
+    by SIGKILL (``PR_SET_PDEATHSIG``, kept across exec), so it stops cleanly and records itself
+    ``interrupted`` instead of training on as an orphan; a parent already gone stops it now.
+    (Its DataLoader workers watch their own parent, the child, and end with it.) Linux only."""
+    if prctl is None:
+        return
+    prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
+    if os.getppid() != parent:
+        os.kill(os.getpid(), signal.SIGTERM)
 
 
 @dataclass
@@ -31,10 +54,13 @@ class Job:
         """Run this process's own script (``train``) on ``args`` in a child of its own process
         group (signals reach it through the parent only), with ``environ`` plus the job's slot
         variables and its result file; ``output`` as ``subprocess.Popen``'s stdout (stderr goes
-        there too; with ``PIPE``, into the same pipe)."""
+        there too; with ``PIPE``, into the same pipe). The child dies with this process (see
+        ``die_with``)."""
         env = {**environ, **self.env, RESULT_ENV: str(self.result_file)}
+        parent, prctl = os.getpid(), _libc_prctl()
         self.process = subprocess.Popen([sys.executable, sys.argv[0], *args], env=env,
-                                        stdout=output, **{"process_group": 0, **popen},
+                                        stdout=output, preexec_fn=lambda: die_with(parent, prctl),
+                                        **{"process_group": 0, **popen},
                                         stderr=subprocess.STDOUT if output == subprocess.PIPE else output)
 
     def result(self) -> dict[str, Any]:

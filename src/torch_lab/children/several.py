@@ -18,6 +18,7 @@ from typing import IO, Any, Callable
 
 from torch_lab.children.forwarder import Forwarder
 from torch_lab.children.jobs import Job, free_slot, job_slots
+from torch_lab.storage.run_dir import artifacts_root
 from torch_lab.text import table
 
 #: A child's lines shown, prefixed with its file, when runs are parallel.
@@ -38,6 +39,16 @@ def relay(hparams_path: str, output: IO[str]) -> None:
             print(f"[{hparams_path}] {line}", flush=True)
 
 
+def scratch_dir() -> str | None:
+    """Where the children's result files go: the artifacts root (a killed parent leaves nothing in
+    /tmp), or the system's temporary folder when the root cannot be made (the children say why)."""
+    try:
+        artifacts_root().mkdir(parents=True, exist_ok=True)
+    except OSError:
+        return None
+    return str(artifacts_root())
+
+
 def run_many(jobs: list[tuple[str, list[str]]], parallel: bool, environ: dict[str, str] | None = None,
              report: Callable[[list[tuple[str, dict[str, Any]]]], str] | None = None) -> int:
     """Run ``train`` once per ``(label, arguments)`` job and print a summary (``report``, by default
@@ -45,7 +56,7 @@ def run_many(jobs: list[tuple[str, list[str]]], parallel: bool, environ: dict[st
     stopped, the others not started)."""
     slots = job_slots(parallel)
     environ = {**os.environ, **(environ or {})}
-    with tempfile.TemporaryDirectory(prefix="torch-lab-runs-") as folder, Forwarder() as signals:
+    with tempfile.TemporaryDirectory(prefix=".results-", dir=scratch_dir()) as folder, Forwarder() as signals:
         started = [Job(label, Path(folder) / f"{index}.json", {}) for index, (label, _) in enumerate(jobs)]
         arguments = {id(job): argv for job, (_, argv) in zip(started, jobs)}
         pending, running, relays = list(started), signals.running, []
@@ -74,9 +85,7 @@ def run_many(jobs: list[tuple[str, list[str]]], parallel: bool, environ: dict[st
               if result.get("status") not in ("completed", "enqueued")]
     for label, result in failed:
         print(f"train: {label} {result.get('status')}: {result.get('error')}", file=sys.stderr)
-    if signals.received is not None:
-        return 130
-    return 1 if failed else 0
+    return signals.close(1 if failed else 0)
 
 
 def summary_table(results: list[tuple[str, dict[str, Any]]]) -> str:

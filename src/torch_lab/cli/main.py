@@ -179,9 +179,9 @@ def _run(prog: str, args: argparse.Namespace, outcome: dict) -> int:
         outcome.update(status="failed", error=str(error), exit_code=EXIT_USAGE)
         print(f"{prog}: error: {error}", file=sys.stderr)
         return EXIT_USAGE
-    except KeyboardInterrupt:
+    except KeyboardInterrupt as error:
         print(f"{prog}: interrupted", file=sys.stderr)
-        outcome.update(status="interrupted", exit_code=EXIT_INTERRUPTED)
+        outcome.update(status="interrupted", exit_code=EXIT_INTERRUPTED, task_id=getattr(error, "task_id", None))
         return EXIT_INTERRUPTED
     except RunFailed as error:
         if args.debug:

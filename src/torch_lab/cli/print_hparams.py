@@ -15,6 +15,8 @@ def resolved(paths: list[str], overrides: list[str], sweep: str | None = None) -
     "sweep": <its space>}``."""
     from torch_lab.experiment import load_hparams
 
+    if sweep and len(paths) > 1:
+        raise UserError(f"--sweep takes a single hparams file, got {len(paths)}: {', '.join(paths)}")
     loaded = {path: load_hparams(path, overrides) for path in paths}
     each = {path: hparams for path, (_, hparams) in loaded.items()}
     result: Any = next(iter(each.values())) if len(each) == 1 else each

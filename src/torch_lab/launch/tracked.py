@@ -19,7 +19,7 @@ from torch_lab.callbacks.history import scalar_metrics
 from torch_lab.callbacks.progress import console_callbacks
 from torch_lab.children.jobs import GROUP_ENV
 from torch_lab.console.summary import summary
-from torch_lab.errors import RunFailed, TrialPruned, display_path, failure_message
+from torch_lab.errors import RunFailed, RunInterrupted, TrialPruned, display_path, failure_message
 from torch_lab.experiment import Experiment
 from torch_lab.experiment.value_types import check_values
 from torch_lab.launch import ranks
@@ -95,7 +95,6 @@ class TrackedRun:
                                    continue_task=self.resume.record["task_id"] if self.resume else None,
                                    own_loggers=own_loggers)
         if trial:
-            sweep_trial.follow_sweep(trial)
             task.set_parent(trial["parent"])
         return task, tracking.connect_hparams(task, hparams), trial
 
@@ -222,7 +221,7 @@ class TrackedRun:
                                  str(error) if status == "pruned" else message)
         summary(self.task.id, status, self.run.record, self.run.path, self.session_zip)
         if status == "interrupted":
-            raise KeyboardInterrupt from error
+            raise RunInterrupted(self.task.id) from error
         if status == "failed":
             raise RunFailed(message, self.run.path / "traceback.txt") from error
 

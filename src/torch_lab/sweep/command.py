@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from torch_lab.errors import UserError, display_path
-from torch_lab.sweep.space import Sweep, read_sweep
+from torch_lab.sweep.space import Sweep, candidates, read_sweep
 from torch_lab.sweep.trial import optuna_pruner
 
 
@@ -25,6 +25,9 @@ def prepare(args: argparse.Namespace) -> tuple[Any, Sweep, int]:
     from torch_lab.experiment import load_experiment
     from torch_lab.experiment.precheck import Precheck
 
+    if args.lr_find is not None:
+        raise UserError("--sweep and --lr-find cannot be combined: find the learning rate with --lr-find "
+                        "first, then sweep around it")
     static = Precheck("train_config", None, ("init", "fit"))
     read: list[tuple[Sweep, int]] = []
 
@@ -46,14 +49,34 @@ def check_sweep(args: argparse.Namespace, hparams: dict[str, Any], hparams_path:
         optuna_pruner(sweep.pruner)
     except (TypeError, ValueError) as error:
         raise UserError(f"{display_path(sweep.path)}: pruner {sweep.pruner}: {error}") from None
+    check_trainer_values(sweep, hparams_path)
     if sweep.sampler == "grid":
-        size = 1
-        for values in sweep.grid().values():
-            size *= len(values)
+        size = int(sweep.grid_size())
         if trials > size:
             print(f"torch-lab: the grid has {size} points; running {size} trials, not {trials}", flush=True)
             trials = size
     return sweep, trials
+
+
+def check_trainer_values(sweep: Sweep, hparams_path: Path) -> None:
+    """Each ``trainer.init`` / ``trainer.fit`` key of the space with its values checked against
+    Lightning's type hints (``max_epochs`` from a float range), as ``train`` checks the hparams:
+    a value no trial could run with is refused before any trial."""
+    keys = {key: key.split(".", 2) for key in sweep.space if key.split(".")[:2] in (["trainer", "init"],
+                                                                                    ["trainer", "fit"])}
+    if not keys:
+        return
+    import pytorch_lightning as pl
+
+    from torch_lab.experiment.value_types import check_values
+
+    functions = {"init": pl.Trainer, "fit": pl.Trainer.fit}
+    for key, (_, block, name) in keys.items():
+        for value in candidates(sweep.space[key]):
+            try:
+                check_values(display_path(hparams_path), f"trainer.{block}", {name: value}, functions[block])
+            except UserError as error:
+                raise UserError(f"{display_path(sweep.path)}: space: {error}") from None
 
 
 def run_sweep(args: argparse.Namespace) -> int:

@@ -8,6 +8,7 @@ import argparse
 import json
 import os
 import subprocess
+import sys
 import tempfile
 import time
 from dataclasses import dataclass
@@ -16,10 +17,10 @@ from typing import IO, Any
 
 from torch_lab.children.forwarder import Forwarder
 from torch_lab.children.jobs import Job, job_slots
-from torch_lab.errors import display_path
+from torch_lab.errors import UserError, display_path
 from torch_lab.storage.run_dir import artifacts_root
 from torch_lab.sweep.space import Sweep, optuna_distributions
-from torch_lab.sweep.study import counted, open_study, sweep_name, tell
+from torch_lab.sweep.study import ask, counted, open_study, sweep_name, tell
 from torch_lab.sweep.trial import TRIAL_ENV
 
 #: Variables of the sweep's own ClearML task that would attach a child to it.
@@ -52,31 +53,53 @@ def child_args(args: argparse.Namespace, sweep: Sweep, experiment: Any, offline:
     return argv + [part for value in values for part in ("--set", value)]  # one KEY=VALUE each
 
 
+def sweep_folder(name: str) -> Path:
+    """``<artifacts root>/sweeps/<name>``, created; one that cannot be is a UserError."""
+    folder = (artifacts_root() / "sweeps" / name).absolute()
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        blocker = next((p for p in (folder, *folder.parents) if p.exists() and not p.is_dir()), None)
+        reason = f"{display_path(blocker)} is not a directory" if blocker else error.strerror
+        raise UserError(f"sweep folder {display_path(folder)}: cannot be created ({reason}); set "
+                        "TORCH_LAB_ARTIFACTS to a writable directory") from None
+    return folder
+
+
+def done_text(done: int, trials: int) -> str:
+    """``3 of 6 trials done``; ``8 trials done, more than the 6 asked: none to run``."""
+    return f"{done} of {trials} trials done" if done <= trials else (
+        f"{done} trials done, more than the {trials} asked: none to run")
+
+
 def run_local(args: argparse.Namespace, experiment: Any, sweep: Sweep, trials: int) -> int:
     """Run the sweep's trials here, in order or ``--parallel``; the exit code."""
     from torch_lab.sweep import report as sweep_report
     from torch_lab.tracking import task as tracking
 
-    name = sweep_name(experiment.hparams_path, sweep.path)
-    folder = (artifacts_root() / "sweeps" / name).absolute()
-    folder.mkdir(parents=True, exist_ok=True)
+    name = sweep_name(experiment.hparams_path, sweep.path, dev=args.dev_run is not None)
+    folder = sweep_folder(name)
     offline = args.offline or tracking.offline_by_environment() or not tracking.is_configured()
-    study = open_study(sweep, name, folder, args.parallel)
-    done = counted(study)
-    print(f"torch-lab: sweep {name}: {done} of {trials} trials done; study "
+    study = open_study(sweep, name, folder, args.parallel, experiment.hparams_path)
+    print(f"torch-lab: sweep {name}: {done_text(counted(study), trials)}; study "
           f"{display_path(folder / 'study.journal')}", flush=True)
     print(sweep_report.watch_line(folder), flush=True)
-    task = sweep_report.start_task(experiment, sweep, name, offline)
     environ = {k: v for k, v in os.environ.items() if k not in CLEARML_PROCESS_VARS}
     slots = job_slots(args.parallel)
     distributions = optuna_distributions(sweep)
-    forwarder = Forwarder("trials")
-    with tempfile.TemporaryDirectory(prefix="torch-lab-sweep-") as scratch, forwarder:
+    # Installed from here to the process's end: a signal after the last trial makes the exit 130
+    # and no longer interrupts the summary.
+    forwarder = Forwarder("trials").install()
+    task = sweep_report.start_task(experiment, sweep, name, offline)
+    forwarder.install()  # again: Task.init put ClearML's handlers in front
+    # The trials' result files: in the sweep folder (a killed sweep leaves nothing in /tmp).
+    with tempfile.TemporaryDirectory(prefix=".results-", dir=folder) as scratch, forwarder:
         free, running = list(range(len(slots))), forwarder.running
         while True:
-            while forwarder.received is None and free and done + len(running) < trials:
-                trial = study.ask(distributions)
-                trial.set_user_attr("sweep_pid", os.getpid())
+            while forwarder.received is None and free:
+                trial = ask(study, folder, trials, distributions)
+                if trial is None:
+                    break
                 slot = free.pop(0)
                 # Parallel outputs would interleave: one log file per trial then.
                 log = open(folder / f"trial-{trial.number}.log", "w") if args.parallel else None
@@ -84,7 +107,7 @@ def run_local(args: argparse.Namespace, experiment: Any, sweep: Sweep, trials: i
                                slots[slot], trial=trial, slot=slot, log=log)
                 env = {**environ, TRIAL_ENV: json.dumps({
                     "name": name, "trial": trial.number, "storage": str(folder / "study.journal"),
-                    "parent": task.id, "sweep_pid": os.getpid(), "metric": sweep.metric,
+                    "parent": task.id, "metric": sweep.metric,
                     "pruner": sweep.pruner})}
                 print(f"torch-lab: sweep {name}: trial {trial.number} {trial.params}", flush=True)
                 job.start(child_args(args, sweep, experiment, offline, trial.params), log, env,
@@ -99,8 +122,10 @@ def run_local(args: argparse.Namespace, experiment: Any, sweep: Sweep, trials: i
                 free.append(job.slot)
                 if job.log:
                     job.log.close()
-                done += tell(study, job.trial, job.result())
-    sweep_report.finish(study, sweep, name, folder, task, interrupted=forwarder.received is not None)
-    if forwarder.received is not None:
-        return 130
-    return 0 if any(t.user_attrs.get("status") == "completed" for t in study.get_trials(deepcopy=False)) else 1
+                tell(study, job.trial, job.result())
+    interrupted = forwarder.received is not None
+    sweep_report.finish(study, sweep, name, folder, task, interrupted=interrupted)
+    completed = any(t.user_attrs.get("status") == "completed" for t in study.get_trials(deepcopy=False))
+    if not completed and not interrupted:
+        print(f"train: sweep {name}: no trial completed", file=sys.stderr, flush=True)
+    return forwarder.close(130 if interrupted else 0 if completed else 1)

@@ -106,7 +106,6 @@ def pictures(study: Any, folder: Path, metric: str) -> list[Path]:
     """Optuna's matplotlib plots as PNGs (Agg, no display); parameter importances by
     ``PedAnovaImportanceEvaluator`` (no scikit-learn needed). A plot Optuna cannot draw yet
     (e.g. importances of fewer than two completed trials) is skipped with a log line."""
-    from optuna.exceptions import ExperimentalWarning
     from optuna.importance import PedAnovaImportanceEvaluator
     from optuna.visualization import matplotlib as plots
 
@@ -118,12 +117,14 @@ def pictures(study: Any, folder: Path, metric: str) -> list[Path]:
             study, evaluator=PedAnovaImportanceEvaluator(), target_name=metric),
         "parallel_coordinate": lambda: plots.plot_parallel_coordinate(study, target_name=metric),
     }
-    written = []
+    written: list[Path] = []
+    if not any(t.user_attrs.get("status") == "completed" for t in study.get_trials(deepcopy=False)):
+        return written  # nothing to draw
     for name in PICTURES:
         path = folder / f"{name}.png"
         try:
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore", ExperimentalWarning)
+            with warnings.catch_warnings():  # a picture's warnings would end the sweep's output
+                warnings.simplefilter("ignore")
                 axes = drawers[name]()
             figure = (axes.flat[0] if hasattr(axes, "flat") else axes).figure
             figure.tight_layout()

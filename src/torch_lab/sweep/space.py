@@ -25,6 +25,8 @@ DIRECTIONS = {"min": "minimize", "max": "maximize"}
 #: The section ``torch_lab.tracking.connect_hparams`` gives the hparams on a ClearML task.
 CLEARML_SECTION = "hparams"
 _CHOICE_TYPES = (str, int, float, bool, type(None))  # what Optuna's categorical stores
+#: The most points a grid sweep may have; its size is computed from the space, never built.
+MAX_GRID_POINTS = 10_000
 
 
 @dataclass
@@ -52,6 +54,16 @@ class Sweep:
                 count = round((dim["high"] - dim["low"]) / dim["step"])
                 values[key] = [dim["low"] + index * dim["step"] for index in range(count + 1)]
         return values
+
+    def grid_size(self) -> float:
+        """The number of grid points (``inf`` when a step is too small to count them)."""
+        size = 1.0
+        for dim in self.space.values():
+            steps = 0 if dim["type"] == "categorical" else (dim["high"] - dim["low"]) / dim["step"]
+            if not math.isfinite(steps):
+                return math.inf
+            size *= len(dim["choices"]) if dim["type"] == "categorical" else round(steps) + 1
+        return size
 
 
 def _is_int(value: Any) -> bool:
@@ -81,14 +93,16 @@ def _dimension(key: str, spec: Any, where: str) -> dict[str, Any]:
     low, high, log, step = spec.get("low"), spec.get("high"), spec.get("log", False), spec.get("step")
     if not (_is_number(low) and _is_number(high)):
         raise UserError(f"{where}: space.{key} needs numbers 'low' and 'high'")
+    if not (math.isfinite(low) and math.isfinite(high)):
+        raise UserError(f"{where}: space.{key}: low and high must be finite, got low={low} high={high}")
     if not low < high:
         raise UserError(f"{where}: space.{key}: low must be below high, got low={low} high={high}")
     if not isinstance(log, bool):
         raise UserError(f"{where}: space.{key}.log must be True or False")
     if log and low <= 0:
         raise UserError(f"{where}: space.{key}: a log range needs low > 0, got {low}")
-    if step is not None and (not _is_number(step) or step <= 0):
-        raise UserError(f"{where}: space.{key}.step must be a number > 0")
+    if step is not None and (not _is_number(step) or not 0 < step < math.inf):
+        raise UserError(f"{where}: space.{key}.step must be a finite number > 0")
     if log and step is not None and not (_is_int(low) and _is_int(high) and step == 1):
         raise UserError(f"{where}: space.{key}: log and step cannot be combined")
     integer = _is_int(low) and _is_int(high) and (step is None or _is_int(step))
@@ -99,8 +113,13 @@ def _dimension(key: str, spec: Any, where: str) -> dict[str, Any]:
     return {"type": "int" if integer else "float", "low": low, "high": high, "step": step, "log": log}
 
 
-def _candidates(dim: dict[str, Any]) -> list[Any]:
-    return dim["choices"] if dim["type"] == "categorical" else [dim["low"], dim["high"]]
+def candidates(dim: dict[str, Any]) -> list[Any]:
+    """The values a dimension's checks try: every choice, or both bounds in the dimension's type
+    (a float range over int bounds gives floats)."""
+    if dim["type"] == "categorical":
+        return dim["choices"]
+    kind = int if dim["type"] == "int" else float
+    return [kind(dim["low"]), kind(dim["high"])]
 
 
 def _check_keys(space: dict[str, dict[str, Any]], hparams: dict[str, Any], hparams_path: Path,
@@ -108,7 +127,7 @@ def _check_keys(space: dict[str, dict[str, Any]], hparams: dict[str, Any], hpara
     """Apply every key with its extreme values the way ``--set`` does: a key ``--set`` refuses, or
     a value the hparams schema refuses, is refused with the same message."""
     for key, dim in space.items():
-        for value in _candidates(dim):
+        for value in candidates(dim):
             try:
                 apply_overrides(hparams, [f"{key}={value!r}"], hparams_path)
             except UserError as error:
@@ -169,6 +188,10 @@ def read_sweep(path: str | Path, hparams: dict[str, Any] | None = None,
         for key, dim in dims.items():
             if dim["type"] == "float" and dim["step"] is None:
                 raise UserError(f"{where}: space.{key}: the grid sampler needs a list or a range with a step")
+        size = Sweep(path, None, None, None, dims).grid_size()
+        if size > MAX_GRID_POINTS:
+            raise UserError(f"{where}: the grid has {size:,.0f} points, over the {MAX_GRID_POINTS:,} a grid "
+                            "sweep may have; use larger steps, fewer values, or the tpe or random sampler")
     seed = raw.get("seed")
     if seed is not None and not _is_int(seed):
         raise UserError(f"{where}: seed must be an int or None")

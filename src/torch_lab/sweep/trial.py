@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import json
 import os
-import signal
 from pathlib import Path
 from typing import Any
 
@@ -21,19 +20,6 @@ def trial_env() -> dict[str, Any] | None:
     task), ``metric``, ``pruner``; None outside a sweep."""
     text = os.environ.get(TRIAL_ENV)
     return json.loads(text) if text else None
-
-
-def follow_sweep(trial: dict[str, Any]) -> None:
-    """Stop this trial cleanly (SIGTERM) when the sweep that started it dies: each trial runs in
-    its own process group, so nothing else would reach it (Linux ``PR_SET_PDEATHSIG``)."""
-    try:
-        import ctypes
-
-        ctypes.CDLL(None).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
-    except (OSError, AttributeError):
-        return
-    if os.getppid() != trial["sweep_pid"]:  # it died before the line above
-        os.kill(os.getpid(), signal.SIGTERM)
 
 
 def sweep_record() -> dict[str, Any] | None:

@@ -152,7 +152,7 @@ def train_config(hparams):
         module=module,
         train_dataloaders=(StatefulDataLoader if config["stateful_loader"] else DataLoader)(
             Noisy(points(64, 0), config["noise"]) if config.get("noise") else points(64, 0),
-            batch_size=16, shuffle=True),
+            batch_size=16, shuffle=True, num_workers=config.get("num_workers", 0)),
         val_dataloaders=DataLoader(Broken(), batch_size=16, num_workers=1) if config.get("val_worker_raises")
         else DataLoader(points(32, 1), batch_size=16),
         test_dataloaders=DataLoader(points(32, 2), batch_size=16),
