@@ -158,14 +158,16 @@ def not_clearml_server(toy: Path) -> Env:
             "CLEARML_API_ACCESS_KEY": "k", "CLEARML_API_SECRET_KEY": "s"}
 
 
-def failed_run(record: str | None, hparams: bool = True) -> Callable[[Path], None]:
-    """A failed toy run ``offline-old`` with ``record`` as its run.json (None: a valid one) and,
-    unless told otherwise, an hparams.json; its last.ckpt is real."""
+def failed_run(record: str | None, hparams: bool = True, of: str | None = None) -> Callable[[Path], None]:
+    """A failed toy run ``offline-old`` with ``record`` as its run.json (None: a valid one, of the
+    toy's hparams.py or the file ``of`` names) and, unless told otherwise, an hparams.json; its
+    last.ckpt is real."""
     def setup(toy: Path) -> None:
         run = toy.parents[2] / "data" / "artifacts" / "01_toy-hparams-offline-old"
         toy_checkpoint(run / "checkpoints" / "last.ckpt")
+        hparams_path = str(toy.parents[2] / of) if of else str(toy.resolve())
         valid = json.dumps({"task_id": "offline-old", "status": "failed", "offline": True,
-                            "hparams_path": str(toy.resolve()), "started": "2026-01-01T00:00:00"})
+                            "hparams_path": hparams_path, "started": "2026-01-01T00:00:00"})
         (run / "run.json").write_text(valid if record is None else record)
         if hparams:
             (run / "hparams.json").write_text(json.dumps({"task": {"project_name": "p"}}))
@@ -344,6 +346,14 @@ CASES: list[Case] = [
          "train: error: --resume offline-old: data/artifacts/01_toy-hparams-offline-old/hparams.json: "
          "cannot be read (No such file or directory)",
          setup=failed_run(None, hparams=False), needs_main_executed=True, slow=True),
+    Case("resume_pattern", "`--resume '*'`: a pattern, not a task id", _train("--resume", "*"),
+         "train: error: --resume task id '*': a task id or the start of one, not a pattern",
+         setup=failed_run(None), needs_main_executed=True),
+    Case("resume_other_hparams", "`--resume` of a run of another hparams file (by the start of its id)",
+         _train("--resume", "old"),
+         "train: error: --resume old: that run is of experiments/02_long/hparams.py, not "
+         f"{HPARAMS}; give its hparams file, or add --resume-other to resume it with this one",
+         setup=failed_run(None, of="experiments/02_long/hparams.py"), needs_main_executed=True),
     Case("cache_dir_is_file", "`CLEARML_CACHE_DIR` is a file", _train("--offline"),
          "train: error: CLEARML_CACHE_DIR cache-file: not a directory (ClearML keeps its cache and "
          "offline sessions there)", setup=file_as_cache_dir, needs_main_executed=True, slow=True),

@@ -139,6 +139,7 @@ def _run(prog: str, args: argparse.Namespace, outcome: dict) -> int:
             dev_run=getattr(args, "dev_run", None),
             extra_args=getattr(args, "extra_args", []),
             resume=getattr(args, "resume", None),
+            resume_other=getattr(args, "resume_other", False),
             overrides=args.overrides,
             devices=getattr(args, "devices", None),
             queue=getattr(args, "queue", None),

@@ -83,6 +83,9 @@ def train_parser() -> argparse.ArgumentParser:
     parser.add_argument("--resume", nargs="?", const="", metavar="TASK_ID",
                         help="continue an unfinished run (that task's, or the latest of this hparams "
                         "file) in its own ClearML task and run directory, from its last checkpoint")
+    parser.add_argument("--resume-other", action="store_true",
+                        help="with --resume TASK_ID: resume it although it was run from another "
+                        "hparams file (its recorded hparams, this file's code)")
     parser.add_argument("--test-only", nargs="?", const="", metavar="TASK_ID|CKPT",
                         help="no training: test that task's best (else last) checkpoint, or a .ckpt "
                         "file, on train_config's test_dataloaders")
@@ -91,7 +94,7 @@ def train_parser() -> argparse.ArgumentParser:
                         "auto, or 0,1")
     parser.add_argument("--queue", metavar="NAME",
                         help="create the task here and enqueue it in ClearML queue NAME for an agent")
-    parser.add_argument("--lr-find", nargs="?", const=0, type=int, metavar="STEPS",
+    parser.add_argument("--lr-find", nargs="?", const=0, type=positive_int, metavar="STEPS",
                         help="no training: Lightning's learning-rate range test over STEPS learning "
                         "rates (default 100); saves its plot and prints the --set to use")
     parser.add_argument("--parallel", action="store_true",

@@ -13,11 +13,7 @@ from pathlib import Path
 from typing import Any, Iterator
 
 from torch_lab.errors import UserError
-from torch_lab.storage.run_dir import LOCK_FILE
-
-#: Folder of the artifacts root holding sweeps (``sweeps/<name>/``), scanned one level deeper.
-SWEEPS = "sweeps"
-
+from torch_lab.storage.run_dir import LOCK_FILE, matching_ids, run_dirs
 
 #: A dotted hparams key as its parts: ``("config", "lr")``.
 Key = tuple[str, ...]
@@ -132,24 +128,6 @@ def count_rows(path: str | Path) -> int:
     return max(lines - 1, 0)
 
 
-def run_dirs(root: Path) -> Iterator[str]:
-    """Directories holding a run.json: ``<root>/*/`` and ``<root>/sweeps/<name>/*/``."""
-    for folder in _subdirs(root):
-        if os.path.isfile(os.path.join(folder, "run.json")):
-            yield folder
-        elif os.path.basename(folder) == SWEEPS:
-            for sweep in _subdirs(folder):
-                yield from (f for f in _subdirs(sweep) if os.path.isfile(os.path.join(f, "run.json")))
-
-
-def _subdirs(folder: str | Path) -> list[str]:
-    try:
-        with os.scandir(folder) as entries:
-            return sorted(entry.path for entry in entries if entry.is_dir())
-    except OSError:
-        return []
-
-
 def read_run(path: str) -> Run:
     """The run in directory ``path``; ValueError when its run.json is not a JSON object."""
     with open(os.path.join(path, "run.json"), "rb") as handle:
@@ -204,18 +182,14 @@ def select(runs: list[Run], pattern: str | None = None, status: list[str] | None
 
 def resolve(runs: list[Run], ident: str, root: Path) -> Run:
     """The run whose task id is ``ident``, or starts with it (with or without ``offline-``)."""
-    exact = [run for run in runs if run.task_id == ident]
-    if exact:
-        return exact[0]
-    found = [run for run in runs if ident and (run.task_id.startswith(ident) or
-             run.task_id.removeprefix("offline-").startswith(ident))]
+    found = matching_ids([run.task_id for run in runs], ident)
     if not found:
         raise UserError(f"no run with task id {ident!r} under {root}")
     if len(found) > 1:
-        shown = ", ".join(run.task_id for run in found[:3]) + (", ..." if len(found) > 3 else "")
+        shown = ", ".join(found[:3]) + (", ..." if len(found) > 3 else "")
         raise UserError(f"task id {ident!r} is ambiguous under {root}: {len(found)} runs match "
                         f"({shown}); give more characters")
-    return found[0]
+    return next(run for run in runs if run.task_id == found[0])
 
 
 def differing(runs: list[Run]) -> list[Key]:
