@@ -59,3 +59,20 @@ def test_starting_a_task_leaves_the_random_generators_alone(tmp_path) -> None:
     )
     result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stderr[-2000:]
+
+
+def test_a_run_writes_nothing_in_home(toy, tmp_path) -> None:
+    """ClearML kept its session cache in ~/.clearml/.session.json whatever CLEARML_CACHE_DIR said
+    (issue 20, item 5). HOME here is read-only (mode 555; root may still write, so the check is
+    that nothing was written at all): the run works and the session cache is in the chosen cache."""
+    import os
+
+    from conftest import run_cli
+
+    home = tmp_path / "readonly-home"
+    home.mkdir()
+    home.chmod(0o555)
+    result = run_cli("train", toy, "--offline", env={"HOME": str(home)})
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert os.listdir(home) == []
+    assert (tmp_path / "clearml-cache" / ".session.json").is_file()
