@@ -174,6 +174,12 @@ def failed_run(record: str | None, hparams: bool = True, of: str | None = None) 
     return setup
 
 
+def lock_directory(toy: Path) -> None:
+    """A failed run ``offline-old`` whose ``.lock`` is a directory, not a file."""
+    failed_run(None)(toy)
+    (toy.parents[2] / "data" / "artifacts" / "01_toy-hparams-offline-old" / ".lock").mkdir()
+
+
 def _train(*args: str) -> tuple[str, ...]:
     return ("train", HPARAMS, *args)
 
@@ -354,6 +360,13 @@ CASES: list[Case] = [
          "train: error: --resume old: that run is of experiments/02_long/hparams.py, not "
          f"{HPARAMS}; give its hparams file, or add --resume-other to resume it with this one",
          setup=failed_run(None, of="experiments/02_long/hparams.py"), needs_main_executed=True),
+    Case("resume_lock_is_directory", "`--resume` of a run whose `.lock` is a directory",
+         _train("--resume", "offline-old"),
+         "train: error: --resume offline-old: data/artifacts/01_toy-hparams-offline-old/.lock: cannot be "
+         "the run's lock file (Is a directory); remove it", setup=lock_directory, needs_main_executed=True),
+    Case("progress_interval_not_a_number", "`TORCH_LAB_PROGRESS_INTERVAL=abc`", _train("--offline"),
+         "train: error: TORCH_LAB_PROGRESS_INTERVAL='abc': expected the seconds between progress "
+         "lines, a number > 0", setup=lambda toy: {"TORCH_LAB_PROGRESS_INTERVAL": "abc"}),
     Case("cache_dir_is_file", "`CLEARML_CACHE_DIR` is a file", _train("--offline"),
          "train: error: CLEARML_CACHE_DIR cache-file: not a directory (ClearML keeps its cache and "
          "offline sessions there)", setup=file_as_cache_dir, needs_main_executed=True, slow=True),

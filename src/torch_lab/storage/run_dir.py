@@ -175,7 +175,11 @@ class RunDirectory:
         """Own this run directory until the process ends: an exclusive ``flock`` on its .lock
         file (the kernel releases it when the process dies, however it dies). Another owner is a
         ``UserError`` naming its pid. Then remove temporary files left by dead writers."""
-        fd = os.open(self.path / LOCK_FILE, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fd = os.open(self.path / LOCK_FILE, os.O_RDWR | os.O_CREAT, 0o644)
+        except OSError as error:  # e.g. a directory named .lock
+            raise UserError(f"{display_path(self.path / LOCK_FILE)}: cannot be the run's lock file "
+                            f"({error.strerror}); remove it") from None
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
