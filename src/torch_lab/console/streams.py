@@ -87,19 +87,16 @@ class Console:
 
     def _broken(self) -> None:
         """Stop writing console.log after a write error (the buffer is not refilled)."""
-        try:
+        with contextlib.suppress(OSError):
             if self._file is not None:
                 self._file.close()
-        except OSError:
-            pass
         self._file = None
         self._buffer = collections.deque(maxlen=0)
 
     def show(self, stream: TextIO, text: str) -> None:
-        """Write ``text`` to a terminal stream, and flush it. A stream that fails (a closed pipe,
-        ``| head -1``; a full disk, ``> /dev/full``) is written no more: its file descriptor
-        then points to /dev/null, so neither the run nor Python's flush at exit fails on it;
-        console.log keeps everything."""
+        """Write ``text`` to a terminal stream and flush it. One that fails (``| head -1``,
+        ``> /dev/full``) is written no more and its fd goes to /dev/null (Python's flush at exit
+        cannot fail either); console.log keeps everything."""
         if id(stream) in self._gone:
             return
         try:
@@ -132,12 +129,10 @@ class Console:
 
 def _to_devnull(stream: TextIO) -> None:
     """Point ``stream``'s file descriptor to /dev/null (what it still buffers goes there)."""
-    try:
+    with contextlib.suppress(OSError, ValueError, AttributeError, io.UnsupportedOperation):
         devnull = os.open(os.devnull, os.O_WRONLY)
         os.dup2(devnull, stream.fileno())
         os.close(devnull)
-    except (OSError, ValueError, AttributeError, io.UnsupportedOperation):
-        pass
 
 
 def _isatty(stream: Any) -> bool:
