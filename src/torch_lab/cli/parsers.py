@@ -10,7 +10,7 @@ from torch_lab.cli.completion import PrintCompletion
 
 
 def positive_int(text: str) -> int:
-    """``--trials`` value: an int >= 1."""
+    """A count (``--trials``, ``--lr-find``, ``runs --last``): an int >= 1."""
     try:
         value = int(text)
     except ValueError:
