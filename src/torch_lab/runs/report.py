@@ -87,24 +87,33 @@ def listing(runs: list[Run], width: int | None = None, columns: list[str] | None
     extra = [[cut(printable(name), cell)] + [cut(printable(short_value(run.hparam(key))), cell)
                                              for run in runs] for name, key in zip(names, keys)]
 
+    kept, dropped = (extra, []) if width is None else fit(fixed, extra, ids, width)
+    header = [*LIST_COLUMNS, *(column[0] for column in kept)]
+    rows = [header] + [[*row, *(column[index + 1] for column in kept)] for index, row in enumerate(fixed)]
+    return table(rows, right=[i for i, name in enumerate(header) if name in RIGHT]), dropped
+
+
+def fit(fixed: list[list[str]], extra: list[list[str]], ids: list[str], width: int) -> tuple[list[list[str]], list[str]]:
+    """Fit a listing into ``width`` display columns: shorten the task ids (``fixed``'s second
+    cells) when all would not fit, then keep the hparams columns of ``extra`` (header first)
+    that fit; returns them and the names of those left out."""
     def size(column: list[str]) -> int:
         return max(display_width(cell) for cell in column) + 2
 
     total = sum(size([head] + [row[i] for row in fixed]) for i, head in enumerate(LIST_COLUMNS))
-    if width is not None and total + sum(size(column) for column in extra) > width:
+    if total + sum(size(column) for column in extra) > width:
         for row, short in zip(fixed, short_ids(ids)):
             row[1] = short
         total = sum(size([head] + [row[i] for row in fixed]) for i, head in enumerate(LIST_COLUMNS))
-    kept, dropped = [], []
+    kept: list[list[str]] = []
+    dropped: list[str] = []
     for column in extra:
-        if width is None or not dropped and total + size(column) <= width + 2:
+        if not dropped and total + size(column) <= width + 2:
             kept.append(column)
             total += size(column)
         else:
             dropped.append(column[0])
-    header = [*LIST_COLUMNS, *(column[0] for column in kept)]
-    rows = [header] + [[*row, *(column[index + 1] for column in kept)] for index, row in enumerate(fixed)]
-    return table(rows, right=[i for i, name in enumerate(header) if name in RIGHT]), dropped
+    return kept, dropped
 
 
 def short_ids(ids: list[str]) -> list[str]:
