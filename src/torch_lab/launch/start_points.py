@@ -63,7 +63,7 @@ def resumable(experiment: Experiment, task_id: str, other: bool = False) -> RunD
             raise UserError(f"--resume {task_id}: no run directory of that task under {artifacts_root()}")
         run = RunDirectory.open(path)
         recorded = run.record.get("hparams_path")
-        if not other and recorded and recorded != str(experiment.hparams_path):
+        if not other and recorded and Path(recorded).resolve() != experiment.hparams_path.resolve():
             raise UserError(f"--resume {task_id}: that run is of {display_path(Path(recorded))}, not "
                             f"{display_path(experiment.hparams_path)}; give its hparams file, or add "
                             "--resume-other to resume it with this one")
