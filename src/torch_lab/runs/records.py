@@ -10,7 +10,7 @@ import sys
 from datetime import datetime, timezone
 from fnmatch import fnmatchcase
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 from torch_lab.errors import UserError
 from torch_lab.text import printable
