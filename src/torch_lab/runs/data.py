@@ -78,6 +78,8 @@ def row(run: Run) -> dict[str, Any]:
 def csv_text(runs: list[Run]) -> str:
     """``runs --csv``: a header, then a row per run (see ``row``), the columns the union of all."""
     rows = [row(run) for run in runs]
+    if not rows:
+        return ""
     columns: dict[str, None] = {}
     for one in rows:
         columns.update(dict.fromkeys(one))
