@@ -47,12 +47,14 @@ def dir_name(task_name: str, task_id: str) -> str:
 
 def find_run_dir(task_id: str, root: str | Path | None = None) -> Path | None:
     """The run directory of task ``task_id`` (exactly that id, never a pattern) under the
-    artifacts root, or None when there is none."""
+    artifacts root (else one of that name whose run.json cannot be read), or None."""
     root = (Path(root) if root is not None else artifacts_root()).absolute()
     if not task_id:
         return None
-    matches = [Path(path) for path in run_dirs(root) if Path(path).name.endswith(f"-{task_id}")]
-    return next((path for path in matches if _task_id(path) == task_id), None)
+    named = {Path(path): _task_id(Path(path)) for path in run_dirs(root) if path.endswith(f"-{task_id}")}
+    # a record that cannot be read is returned by its name, for RunDirectory.open to report it
+    return next((path for path, found in named.items() if found == task_id), None) or next(
+        (path for path, found in named.items() if not found), None)
 
 
 def matching_ids(task_ids: list[str], ident: str) -> list[str]:
