@@ -180,6 +180,17 @@ def lock_directory(toy: Path) -> None:
     (toy.parents[2] / "data" / "artifacts" / "01_toy-hparams-offline-old" / ".lock").mkdir()
 
 
+def recorded_run(history: str) -> Callable[[Path], None]:
+    """A completed run ``offline-r`` under the artifacts root with ``history`` as history.csv."""
+    def setup(toy: Path) -> None:
+        run = toy.parents[2] / "data" / "artifacts" / "r-offline-r"
+        run.mkdir(parents=True)
+        (run / "run.json").write_text(json.dumps({"task_id": "offline-r", "task_name": "r", "status": "completed"}))
+        (run / "hparams.json").write_text(json.dumps({"config": {"lr": 0.1}}))
+        (run / "history.csv").write_text(history)
+    return setup
+
+
 def _train(*args: str) -> tuple[str, ...]:
     return ("train", HPARAMS, *args)
 
@@ -367,6 +378,15 @@ CASES: list[Case] = [
     Case("progress_interval_not_a_number", "`TORCH_LAB_PROGRESS_INTERVAL=abc`", _train("--offline"),
          "train: error: TORCH_LAB_PROGRESS_INTERVAL='abc': expected the seconds between progress "
          "lines, a number > 0", setup=lambda toy: {"TORCH_LAB_PROGRESS_INTERVAL": "abc"}),
+    Case("runs_plot_not_a_number", "`runs plot` of a history.csv holding a value that is not a number",
+         ("runs", "plot", "offline-r"),
+         "runs: error: data/artifacts/r-offline-r/history.csv: line 3: loss/val is 'abc', not a number",
+         setup=recorded_run("epoch,loss/val\n0,0.5\n1,abc\n")),
+    Case("runs_plot_out_directory", "`runs plot --out` a directory", ("runs", "plot", "offline-r", "--out", "experiments"),
+         "runs: error: --out experiments: is a directory; give a file, e.g. experiments/runs.png",
+         setup=recorded_run("epoch,loss/val\n0,0.5\n")),
+    Case("runs_columns_unknown", "`runs --columns` naming no hparams key", ("runs", "--columns", "nope"),
+         "runs: error: --columns nope: is no hparams key of these runs", setup=recorded_run("epoch\n")),
     Case("cache_dir_is_file", "`CLEARML_CACHE_DIR` is a file", _train("--offline"),
          "train: error: CLEARML_CACHE_DIR cache-file: not a directory (ClearML keeps its cache and "
          "offline sessions there)", setup=file_as_cache_dir, needs_main_executed=True, slow=True),
