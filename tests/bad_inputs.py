@@ -377,7 +377,7 @@ CASES: list[Case] = [
          "the run's lock file (Is a directory); remove it", setup=lock_directory, needs_main_executed=True),
     Case("progress_interval_not_a_number", "`TORCH_LAB_PROGRESS_INTERVAL=abc`", _train("--offline"),
          "train: error: TORCH_LAB_PROGRESS_INTERVAL='abc': expected the seconds between progress "
-         "lines, a number > 0", setup=lambda toy: {"TORCH_LAB_PROGRESS_INTERVAL": "abc"}),
+         "lines, a number >= 0", setup=lambda toy: {"TORCH_LAB_PROGRESS_INTERVAL": "abc"}),
     Case("runs_plot_not_a_number", "`runs plot` of a history.csv holding a value that is not a number",
          ("runs", "plot", "offline-r"),
          "runs: error: data/artifacts/r-offline-r/history.csv: line 3: loss/val is 'abc', not a number",

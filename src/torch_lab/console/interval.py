@@ -16,7 +16,7 @@ PROGRESS_LINE_INTERVAL_S = 30.0
 
 def progress_interval() -> float:
     """Seconds between progress lines (``$TORCH_LAB_PROGRESS_INTERVAL``, else 30); a value that is
-    not a number of seconds > 0 is a ``UserError``."""
+    not a number of seconds >= 0 is a ``UserError``."""
     text = os.environ.get(INTERVAL_ENV, "").strip()
     if not text:
         return PROGRESS_LINE_INTERVAL_S
@@ -24,7 +24,7 @@ def progress_interval() -> float:
         seconds = float(text)
     except ValueError:
         seconds = math.nan
-    if not (math.isfinite(seconds) and seconds > 0):
+    if not (math.isfinite(seconds) and seconds >= 0):  # 0: a line each time
         raise UserError(f"{INTERVAL_ENV}={text!r}: expected the seconds between progress lines, "
-                        "a number > 0")
+                        "a number >= 0")
     return seconds
