@@ -159,14 +159,16 @@ def not_clearml_server(toy: Path) -> Env:
             "CLEARML_API_ACCESS_KEY": "k", "CLEARML_API_SECRET_KEY": "s"}
 
 
-def failed_run(record: str | None, hparams: bool = True) -> Callable[[Path], None]:
-    """A failed toy run ``offline-old`` with ``record`` as its run.json (None: a valid one) and,
-    unless told otherwise, an hparams.json; its last.ckpt is real."""
+def failed_run(record: str | None, hparams: bool = True, of: str | None = None) -> Callable[[Path], None]:
+    """A failed toy run ``offline-old`` with ``record`` as its run.json (None: a valid one, of the
+    toy's hparams.py or the file ``of`` names) and, unless told otherwise, an hparams.json; its
+    last.ckpt is real."""
     def setup(toy: Path) -> None:
         run = toy.parents[2] / "data" / "artifacts" / "01_toy-hparams-offline-old"
         toy_checkpoint(run / "checkpoints" / "last.ckpt")
+        hparams_path = str(toy.parents[2] / of) if of else str(toy.resolve())
         valid = json.dumps({"task_id": "offline-old", "status": "failed", "offline": True,
-                            "hparams_path": str(toy.resolve()), "started": "2026-01-01T00:00:00"})
+                            "hparams_path": hparams_path, "started": "2026-01-01T00:00:00"})
         (run / "run.json").write_text(valid if record is None else record)
         if hparams:
             (run / "hparams.json").write_text(json.dumps({"task": {"project_name": "p"}}))
@@ -204,6 +206,23 @@ def sweeps_file(toy: Path) -> None:
     root = toy.parents[2] / "data" / "artifacts"
     root.mkdir(parents=True)
     (root / "sweeps").write_text("not a directory\n")
+
+
+def lock_directory(toy: Path) -> None:
+    """A failed run ``offline-old`` whose ``.lock`` is a directory, not a file."""
+    failed_run(None)(toy)
+    (toy.parents[2] / "data" / "artifacts" / "01_toy-hparams-offline-old" / ".lock").mkdir()
+
+
+def recorded_run(history: str) -> Callable[[Path], None]:
+    """A completed run ``offline-r`` under the artifacts root with ``history`` as history.csv."""
+    def setup(toy: Path) -> None:
+        run = toy.parents[2] / "data" / "artifacts" / "r-offline-r"
+        run.mkdir(parents=True)
+        (run / "run.json").write_text(json.dumps({"task_id": "offline-r", "task_name": "r", "status": "completed"}))
+        (run / "hparams.json").write_text(json.dumps({"config": {"lr": 0.1}}))
+        (run / "history.csv").write_text(history)
+    return setup
 
 
 def _train(*args: str) -> tuple[str, ...]:
@@ -449,6 +468,30 @@ CASES: list[Case] = [
          "train: error: --resume offline-old: data/artifacts/01_toy-hparams-offline-old/hparams.json: "
          "cannot be read (No such file or directory)",
          setup=failed_run(None, hparams=False), needs_main_executed=True, slow=True),
+    Case("resume_pattern", "`--resume '*'`: a pattern, not a task id", _train("--resume", "*"),
+         "train: error: --resume task id '*': a task id or the start of one, not a pattern",
+         setup=failed_run(None), needs_main_executed=True),
+    Case("resume_other_hparams", "`--resume` of a run of another hparams file (by the start of its id)",
+         _train("--resume", "old"),
+         "train: error: --resume old: that run is of experiments/02_long/hparams.py, not "
+         f"{HPARAMS}; give its hparams file, or add --resume-other to resume it with this one",
+         setup=failed_run(None, of="experiments/02_long/hparams.py"), needs_main_executed=True),
+    Case("resume_lock_is_directory", "`--resume` of a run whose `.lock` is a directory",
+         _train("--resume", "offline-old"),
+         "train: error: --resume offline-old: data/artifacts/01_toy-hparams-offline-old/.lock: cannot be "
+         "the run's lock file (Is a directory); remove it", setup=lock_directory, needs_main_executed=True),
+    Case("progress_interval_not_a_number", "`TORCH_LAB_PROGRESS_INTERVAL=abc`", _train("--offline"),
+         "train: error: TORCH_LAB_PROGRESS_INTERVAL='abc': expected the seconds between progress "
+         "lines, a number >= 0", setup=lambda toy: {"TORCH_LAB_PROGRESS_INTERVAL": "abc"}),
+    Case("runs_plot_not_a_number", "`runs plot` of a history.csv holding a value that is not a number",
+         ("runs", "plot", "offline-r"),
+         "runs: error: data/artifacts/r-offline-r/history.csv: line 3: loss/val is 'abc', not a number",
+         setup=recorded_run("epoch,loss/val\n0,0.5\n1,abc\n")),
+    Case("runs_plot_out_directory", "`runs plot --out` a directory", ("runs", "plot", "offline-r", "--out", "experiments"),
+         "runs: error: --out experiments: is a directory; give a file, e.g. experiments/runs.png",
+         setup=recorded_run("epoch,loss/val\n0,0.5\n")),
+    Case("runs_columns_unknown", "`runs --columns` naming no hparams key", ("runs", "--columns", "nope"),
+         "runs: error: --columns nope: is no hparams key of these runs", setup=recorded_run("epoch\n")),
     Case("cache_dir_is_file", "`CLEARML_CACHE_DIR` is a file", _train("--offline"),
          "train: error: CLEARML_CACHE_DIR cache-file: not a directory (ClearML keeps its cache and "
          "offline sessions there)", setup=file_as_cache_dir, needs_main_executed=True, slow=True),

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from torch_lab.errors import UserError, display_path
-from torch_lab.storage.run_dir import find_run_dir
+from torch_lab.storage.run_dir import find_run_dir, resolve_task_id
 
 
 def _offline_sessions_dir() -> Path:
@@ -91,6 +91,7 @@ def resolve_checkpoint(reference: str | Path, name: str | None = None) -> Path:
         if not path.is_file():
             raise UserError(f"checkpoint {display_path(path)}: no such file")
         return path
+    text = resolve_task_id(text)  # the start of a task id under the artifacts root, as ``runs`` takes
     for candidate in [name] if name else ["best", "last"]:
         path = task_checkpoint(text, candidate)
         if path is not None:

@@ -3,16 +3,60 @@ hparams keys, numbers and durations. Standard library only."""
 
 from __future__ import annotations
 
+import unicodedata
 from typing import Any, Sequence
 
 
 def table(rows: Sequence[Sequence[str]], right: Sequence[int] = ()) -> str:
-    """``rows`` (the first one the header) as aligned columns, two spaces apart; the columns
-    numbered in ``right`` are right-aligned."""
-    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
-    lines = ["  ".join(cell.rjust(w) if i in right else cell.ljust(w)
-                       for i, (cell, w) in enumerate(zip(row, widths))).rstrip() for row in rows]
+    """``rows`` (the first one the header) as aligned columns, two spaces apart, control characters
+    escaped (see ``printable``) and wide characters counted as two; the columns numbered in
+    ``right`` are right-aligned."""
+    rows = [[cell if cell.isprintable() else printable(cell) for cell in row] for row in rows]
+    if all(cell.isascii() for row in rows for cell in row):  # the common case, at a third of the cost
+        widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+        lines = ["  ".join(cell.rjust(w) if i in right else cell.ljust(w)
+                           for i, (cell, w) in enumerate(zip(row, widths))).rstrip() for row in rows]
+    else:
+        widths = [max(display_width(row[i]) for row in rows) for i in range(len(rows[0]))]
+        lines = ["  ".join(pad(cell, w, i in right) for i, (cell, w) in enumerate(zip(row, widths))).rstrip()
+                 for row in rows]
     return "\n".join(lines)
+
+
+def printable(text: str) -> str:
+    """``text`` with its control characters (escape sequences, BEL, newlines) escaped as Python
+    writes them (``\\x1b``), so a name cannot move the cursor, retitle or clear the terminal."""
+    if text.isprintable():
+        return text
+    return "".join(ch if ch.isprintable() or ch == " " else ch.encode("unicode_escape").decode("ascii")
+                   for ch in text)
+
+
+def display_width(text: str) -> int:
+    """The columns ``text`` takes on a terminal: wide (CJK, emoji) characters two, combining
+    marks none."""
+    if text.isascii():
+        return len(text)
+    return sum(0 if unicodedata.combining(ch) else 2 if unicodedata.east_asian_width(ch) in "WF" else 1
+               for ch in text)
+
+
+def pad(text: str, width: int, right: bool = False) -> str:
+    """``text`` padded with spaces to ``width`` display columns (on the left when ``right``)."""
+    fill = " " * max(width - display_width(text), 0)
+    return fill + text if right else text + fill
+
+
+def cut(text: str, width: int) -> str:
+    """``text`` cut to at most ``width`` display columns, ending with ``…`` when cut."""
+    if len(text) <= width and text.isascii() or display_width(text) <= width:
+        return text
+    kept = ""
+    for ch in text:
+        if display_width(kept + ch) > width - 1:
+            break
+        kept += ch
+    return kept + "…"
 
 
 def short_names(keys: list[str]) -> list[str]:

@@ -11,7 +11,7 @@ from typing import Any
 import pytorch_lightning as pl
 
 from torch_lab.callbacks.history import RunHistory
-from torch_lab.figures import draw, figure, history_curves, png_bytes
+from torch_lab.figures import draw, figure, figure_bytes, history_curves
 from torch_lab.storage.atomic import atomic_file
 
 log = logging.getLogger(__name__)
@@ -48,7 +48,7 @@ class CurvesPlot(pl.Callback):
         fig.subplots_adjust(left=0.08, right=0.98, bottom=0.16 / rows, top=1 - 0.1 / rows, wspace=0.3,
                             hspace=0.5)
         with atomic_file(self.path) as handle:
-            handle.write(png_bytes(fig))
+            handle.write(figure_bytes(fig))
         self._drawn_at = time.perf_counter()
         self._drawn_row = self.history.rows[-1]
         self.seconds.append(self._drawn_at - began)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytorch_lightning as pl
 
 from torch_lab import console
+from torch_lab.text import printable
 
 
 class RunHeader(pl.Callback):
@@ -22,7 +23,8 @@ class RunHeader(pl.Callback):
 
         task = Task.current_task()
         where = "offline" if Task.is_offline() else "online"
-        name = f"{task.name} ({task.get_project_name()}), {where}" if task is not None else where
+        name = (f"{printable(task.name)} ({printable(task.get_project_name() or '')}), {where}"
+                if task is not None else where)  # control characters escaped: the terminal is not theirs
         total = sum(p.numel() for p in pl_module.parameters())
         trainable = sum(p.numel() for p in pl_module.parameters() if p.requires_grad)
         device = trainer.strategy.root_device

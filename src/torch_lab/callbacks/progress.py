@@ -1,10 +1,9 @@
 """The run on the console: a header when Lightning starts, then a progress bar on a terminal, or
-one progress line every ``PROGRESS_LINE_INTERVAL_S`` seconds into a file or pipe (no redraws
+one progress line every ``TORCH_LAB_PROGRESS_INTERVAL`` seconds into a file or pipe (no redraws
 there), and a summary at the end."""
 
 from __future__ import annotations
 
-import os
 import sys
 import time
 from contextlib import contextmanager
@@ -15,12 +14,11 @@ from pytorch_lightning.callbacks import TQDMProgressBar
 from pytorch_lightning.callbacks.progress import ProgressBar as LightningProgressBar
 
 from torch_lab import console
+from torch_lab.console.interval import progress_interval
 from torch_lab.callbacks.header import RunHeader
 
 #: Seconds between redraws of the training progress bar.
 PROGRESS_REFRESH_S = 0.25
-#: Seconds between progress lines when the console is not a terminal (env TORCH_LAB_PROGRESS_INTERVAL).
-PROGRESS_LINE_INTERVAL_S = 30.0
 
 
 def _without_version(metrics: dict[str, Any]) -> dict[str, Any]:
@@ -113,8 +111,7 @@ class ProgressLines(LightningProgressBar):
 
     def __init__(self, interval: float | None = None) -> None:
         super().__init__()
-        self.interval = interval if interval is not None else float(
-            os.environ.get("TORCH_LAB_PROGRESS_INTERVAL", PROGRESS_LINE_INTERVAL_S))
+        self.interval = interval if interval is not None else progress_interval()
         self._enabled = True
         self._last = time.monotonic()
         self._stage_start = self._last

@@ -17,6 +17,7 @@ import sys
 from typing import TYPE_CHECKING, Any, Callable
 
 from torch_lab import console
+from torch_lab.console.interval import progress_interval
 from torch_lab.errors import UserError, did_you_mean
 from torch_lab.cli.hparams_files import expand_paths
 from torch_lab.children.jobs import GROUP_ENV, RESULT_ENV
@@ -62,6 +63,11 @@ def _command(parser: argparse.ArgumentParser, argv: list[str] | None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     args = parser.parse_intermixed_args(argv)
     console.install(verbose=args.verbose, debug=args.debug)
+    try:
+        progress_interval()  # the environment first: not after an hour of training
+    except UserError as error:
+        print(f"{prog}: error: {error}", file=sys.stderr)
+        return EXIT_USAGE
     if prog == "train":
         try:
             paths = expand_paths(args.hparams_paths)
@@ -217,6 +223,7 @@ def _command_of(prog: str, args: argparse.Namespace) -> tuple[Callable, Any]:
         dev_run=getattr(args, "dev_run", None),
         extra_args=getattr(args, "extra_args", []),
         resume=getattr(args, "resume", None),
+        resume_other=getattr(args, "resume_other", False),
         overrides=args.overrides,
         devices=getattr(args, "devices", None),
         queue=getattr(args, "queue", None),

@@ -11,7 +11,7 @@ from torch_lab.cli.completion import PrintCompletion
 
 
 def positive_int(text: str) -> int:
-    """``--trials`` value: an int >= 1."""
+    """A count (``--trials``, ``--lr-find``, ``runs --last``): an int >= 1."""
     try:
         value = int(text)
     except ValueError:
@@ -116,6 +116,9 @@ def train_parser() -> argparse.ArgumentParser:
     parser.add_argument("--resume", nargs="?", const="", metavar="TASK_ID",
                         help="continue an unfinished run (that task's, or the latest of this hparams "
                         "file) in its own ClearML task and run directory, from its last checkpoint")
+    parser.add_argument("--resume-other", action="store_true",
+                        help="with --resume TASK_ID: resume it although it was run from another "
+                        "hparams file (its recorded hparams, this file's code)")
     parser.add_argument("--test-only", nargs="?", const="", metavar="TASK_ID|CKPT",
                         help="no training: test that task's best (else last) checkpoint, or a .ckpt "
                         "file, on train_config's test_dataloaders")
@@ -124,7 +127,7 @@ def train_parser() -> argparse.ArgumentParser:
                         "auto, or 0,1")
     parser.add_argument("--queue", metavar="NAME",
                         help="create the task here and enqueue it in ClearML queue NAME for an agent")
-    parser.add_argument("--lr-find", nargs="?", const=0, type=int, metavar="STEPS",
+    parser.add_argument("--lr-find", nargs="?", const=0, type=positive_int, metavar="STEPS",
                         help="no training: Lightning's learning-rate range test over STEPS learning "
                         "rates (default 100); saves its plot and prints the --set to use")
     parser.add_argument("--parallel", action="store_true",

@@ -1,6 +1,7 @@
 """Console script ``runs``: list, show, compare and plot the runs under the artifacts root.
 
-    runs [PATTERN] [--status S ...] [--project P] [--sweep NAME] [--last N] [--json]
+    runs [PATTERN] [--status S ...] [--project P] [--sweep NAME] [--last N] [--columns KEY,...]
+         [--json | --csv]
     runs show ID
     runs compare ID ID ...
     runs plot ID ... [--metric M ...] [--steps] [--out FILE.png]
@@ -13,18 +14,20 @@ Imports neither torch nor clearml nor Lightning (matplotlib only for ``plot``). 
 from __future__ import annotations
 
 import argparse
+import os
+import shutil
 import sys
 from pathlib import Path
 
-from torch_lab.cli.parsers import ShowVersion
+from torch_lab.cli.parsers import ShowVersion, positive_int
 from torch_lab.errors import UserError
 from torch_lab.storage.run_dir import artifacts_root
-from torch_lab.runs.records import load_runs, resolve, select
+from torch_lab.runs.records import read_runs, resolve, select
 
 EXIT_OK, EXIT_USAGE = 0, 2
 COMMANDS = ("show", "compare", "plot", "sync")
 #: Options that take a value (their value is never the command).
-VALUED = {"--root", "--status", "--project", "--sweep", "--last", "--metric", "--out"}
+VALUED = {"--root", "--status", "--project", "--sweep", "--last", "--metric", "--out", "--columns"}
 ID_HELP = "a task id, or the start of one (with or without 'offline-')"
 
 
@@ -46,8 +49,13 @@ def list_parser() -> argparse.ArgumentParser:
                         "comma-separated or repeated")
     parser.add_argument("--project", metavar="P", help="only this ClearML project (a shell pattern)")
     parser.add_argument("--sweep", metavar="NAME", help="only the trials of this sweep")
-    parser.add_argument("--last", type=int, metavar="N", help="only the N newest (of those selected)")
-    parser.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    parser.add_argument("--last", type=positive_int, metavar="N", help="only the N newest (of those selected)")
+    parser.add_argument("--columns", metavar="KEY[,KEY...]", help="these hparams columns (a dotted key "
+                        "or its unique end, e.g. lr) instead of those that differ")
+    printed = parser.add_mutually_exclusive_group()
+    printed.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    printed.add_argument("--csv", action="store_true", help="print CSV: a row per run, with the hparams as "
+                         "dotted keys, best and the final metrics (for pandas or a spreadsheet)")
     parser.add_argument("--version", action=ShowVersion)
     _root(parser)
     return parser
@@ -77,7 +85,8 @@ def command_parser(command: str) -> argparse.ArgumentParser:
         parser.add_argument("--steps", action="store_true",
                             help="per-step values from the offline sessions instead of history.csv")
         parser.add_argument("--out", type=Path, default=Path("runs.png"), metavar="FILE.png",
-                            help="where to write the picture (default: runs.png)")
+                            help="where to write the picture (default: runs.png); its suffix picks the "
+                            "format (png, pdf, svg, jpg, ...)")
     _root(parser)
     return parser
 
@@ -104,16 +113,25 @@ def _run(argv: list[str]) -> int:
     root = args.root if args.root is not None else artifacts_root()
     if not root.is_dir():
         raise UserError(f"no artifacts root {root} (give --root DIR, or set TORCH_LAB_ARTIFACTS)")
-    runs = load_runs(root)
+    runs = read_runs(root)
     from torch_lab.runs import report as runs_report
 
     if command is None:
         statuses = [s for given in args.status or [] for s in given.split(",") if s]
         chosen = select(runs, args.pattern, statuses, args.project, args.sweep, args.last)
+        columns = [c.strip() for c in (args.columns or "").split(",") if c.strip()] or None
         if args.json:
             print(runs_report.listing_json(chosen))
+        elif args.csv:
+            from torch_lab.runs.data import csv_text
+
+            sys.stdout.write(csv_text(chosen))
         elif chosen:
-            print(runs_report.listing(chosen))
+            text, dropped = runs_report.listing(chosen, terminal_width(), columns)
+            print(text)
+            if dropped:
+                print(f"runs: {len(dropped)} hparams columns left out to fit the terminal "
+                      f"({', '.join(dropped)}); pick columns with --columns KEY,...", file=sys.stderr)
         else:
             print(f"no runs under {root}{' match' if len(runs) else ''}", file=sys.stderr)
         return EXIT_OK
@@ -131,6 +149,14 @@ def _run(argv: list[str]) -> int:
 
         print(f"runs: wrote {plot_runs(chosen, args.out, args.metric, args.steps)}")
     return EXIT_OK
+
+
+def terminal_width() -> int | None:
+    """The display columns the listing may take: ``$COLUMNS``, else the terminal's; None (no
+    limit) when printing into a file or pipe."""
+    if os.environ.get("COLUMNS", "").strip().isdigit() or sys.stdout.isatty():
+        return max(shutil.get_terminal_size().columns, 40)
+    return None
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -20,6 +20,7 @@ import collections
 import contextlib
 import io
 import logging
+import os
 import sys
 import threading
 import time
@@ -48,6 +49,7 @@ class Console:
         self.hidden: collections.deque[str] = collections.deque(maxlen=HIDDEN_TAIL)
         self._buffer: collections.deque[str] = collections.deque(maxlen=BUFFER_LINES)
         self._file: TextIO | None = None
+        self._gone: set[int] = set()  # ids of the terminal streams that failed (see ``show``)
         self.lock = threading.RLock()
 
     @property
@@ -85,13 +87,25 @@ class Console:
 
     def _broken(self) -> None:
         """Stop writing console.log after a write error (the buffer is not refilled)."""
-        try:
+        with contextlib.suppress(OSError):
             if self._file is not None:
                 self._file.close()
-        except OSError:
-            pass
         self._file = None
         self._buffer = collections.deque(maxlen=0)
+
+    def show(self, stream: TextIO, text: str) -> None:
+        """Write ``text`` to a terminal stream and flush it. One that fails (``| head -1``,
+        ``> /dev/full``) is written no more and its fd goes to /dev/null (Python's flush at exit
+        cannot fail either); console.log keeps everything."""
+        if id(stream) in self._gone:
+            return
+        try:
+            if text:
+                stream.write(text)
+            stream.flush()
+        except (OSError, ValueError):
+            self._gone.add(id(stream))
+            _to_devnull(stream)
 
     def say(self, line: str, stream: TextIO | None = None, logged: bool = False) -> None:
         """Show ``line`` on the console, above any progress bar; ``logged``: console.log has it."""
@@ -100,8 +114,7 @@ class Console:
         with (tqdm.tqdm.external_write_mode(file=self.stderr) if tqdm else contextlib.nullcontext()), self.lock:
             if not logged:
                 self.log(line + "\n")
-            target.write(line + "\n")
-            target.flush()
+            self.show(target, line + "\n")
 
     def hide(self, text: str) -> None:
         """Keep ``text`` for console.log only."""
@@ -112,6 +125,14 @@ class Console:
             if self._file is not None:
                 self._file.close()
                 self._file = None
+
+
+def _to_devnull(stream: TextIO) -> None:
+    """Point ``stream``'s file descriptor to /dev/null (what it still buffers goes there)."""
+    with contextlib.suppress(OSError, ValueError, AttributeError, io.UnsupportedOperation):
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, stream.fileno())
+        os.close(devnull)
 
 
 def _isatty(stream: Any) -> bool:
@@ -137,15 +158,14 @@ class ConsoleStream(io.TextIOBase):
             for line in lines:
                 self._emit(line + "\n")
             if "\r" in self._line and self.isatty():  # a bar redrawn in place: the terminal only
-                self.terminal.write(self._line)
+                self.console.show(self.terminal, self._line)
                 self._line = ""
         return len(text)
 
     def _emit(self, text: str) -> None:
         last = text.rsplit("\r", 1)[-1]  # a redrawn line's last state (a file gets no redraws)
         if self.console.verbose or not last.startswith(CLEARML_PREFIXES):
-            self.terminal.write(text if self.isatty() else last)
-            self.terminal.flush()
+            self.console.show(self.terminal, text if self.isatty() else last)
             self.console.log(last)
         else:
             self.console.hide(text)
@@ -155,7 +175,7 @@ class ConsoleStream(io.TextIOBase):
             if self._line:
                 self._emit(self._line)
                 self._line = ""
-            self.terminal.flush()
+            self.console.show(self.terminal, "")
 
     def isatty(self) -> bool:
         return _isatty(self.terminal)

@@ -12,7 +12,7 @@ from torch_lab.launch.options import RunOptions
 from torch_lab.launch.start_points import StartPoint, check_start
 from torch_lab.launch.tracked import TrackedRun
 from torch_lab.launch.trainer_args import check_kwargs
-from torch_lab.storage.run_dir import RunDirectory
+from torch_lab.storage.run_dir import RunDirectory, resolve_task_id
 from torch_lab.tracking import task as tracking
 
 
@@ -32,8 +32,8 @@ def evaluate(experiment: Experiment, options: RunOptions) -> RunDirectory:
         raise UserError(f"{display_path(experiment.main_path)}: train_config returned no "
                         "'test_dataloaders' for --test-only")
     path = checkpoints.resolve_checkpoint(reference, None if options.test_only else block["checkpoint_name"])
-    lineage = {"path": str(path)} if str(reference).endswith(".ckpt") else {"task_id": reference,
-                                                                            "path": str(path)}
+    lineage = {"path": str(path)} if str(reference).endswith(".ckpt") else {
+        "task_id": resolve_task_id(str(reference)), "path": str(path)}
     start = StartPoint(path, True, f"checkpoint {reference} ({path})", lineage)
     check_start(config["module"], start)
 

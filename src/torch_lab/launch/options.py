@@ -13,6 +13,7 @@ class RunOptions:
     dev_run: int | float | None = None
     extra_args: list[str] = field(default_factory=list)
     resume: str | None = None  # "" = the latest unfinished run of the hparams file
+    resume_other: bool = False  # --resume-other: the run may be of another hparams file
     overrides: list[str] = field(default_factory=list)
     devices: int | str | list[int] | None = None
     queue: str | None = None

@@ -11,7 +11,8 @@ from torch_lab import checkpoints
 from torch_lab.errors import UserError, display_path
 from torch_lab.experiment import Experiment
 from torch_lab.launch import ranks
-from torch_lab.storage.run_dir import RunDirectory, artifacts_root, find_run_dir, runs_of
+from torch_lab.storage.run_dir import (RunDirectory, artifacts_root, find_run_dir, resolve_task_id,
+                                       runs_of)
 
 #: Outcomes a run does not resume from.
 FINISHED = ("completed", "pruned")
@@ -32,7 +33,7 @@ def from_task(hparams: dict[str, Any]) -> StartPoint | None:
     block = hparams["checkpoint"]
     if not block["checkpoint_task_id"]:
         return None
-    task_id, name = block["checkpoint_task_id"], block["checkpoint_name"]
+    task_id, name = resolve_task_id(block["checkpoint_task_id"]), block["checkpoint_name"]
     path = checkpoints.resolve_checkpoint(task_id, name)
     return StartPoint(path, block["weights_only"], f"checkpoint task '{task_id}' ('{name}', {path})",
                       {"task_id": task_id, "checkpoint": name, "path": str(path),
@@ -47,15 +48,26 @@ def is_training_run(record: dict[str, Any]) -> bool:
     return not str(record.get("task_name", "")).startswith(("infer_", "test_"))
 
 
-def resumable(experiment: Experiment, task_id: str) -> RunDirectory:
-    """The run ``--resume [TASK_ID]`` continues: that task's, or the latest unfinished training
-    run of the hparams file. The run directory is owned (``RunDirectory.lock``) before anything
-    else is decided, so two resumes of one run never both go ahead."""
+def resumable(experiment: Experiment, task_id: str, other: bool = False) -> RunDirectory:
+    """The run ``--resume [TASK_ID]`` continues: that task's (an id or its unique start, never a
+    pattern), or the latest unfinished training run of the hparams file. A run recorded for
+    another hparams file is refused unless ``other`` (``--resume-other``). The run directory is
+    owned (``RunDirectory.lock``) before anything else is decided, so two resumes of one run never
+    both go ahead."""
     if task_id:
-        path = find_run_dir(task_id)
+        try:
+            full_id = resolve_task_id(task_id)
+        except UserError as error:
+            raise UserError(f"--resume {error}") from None
+        path = find_run_dir(full_id)
         if path is None:
             raise UserError(f"--resume {task_id}: no run directory of that task under {artifacts_root()}")
         run = RunDirectory.open(path)
+        recorded = run.record.get("hparams_path")
+        if not other and recorded and Path(recorded).resolve() != experiment.hparams_path.resolve():
+            raise UserError(f"--resume {task_id}: that run is of {display_path(Path(recorded))}, not "
+                            f"{display_path(experiment.hparams_path)}; give its hparams file, or add "
+                            "--resume-other to resume it with this one")
     else:
         unfinished = [r for r in runs_of(experiment.hparams_path)
                       if r.record.get("status") not in FINISHED and is_training_run(r.record)]

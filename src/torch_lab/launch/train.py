@@ -80,7 +80,7 @@ def train(experiment: Experiment, options: RunOptions) -> RunDirectory:
 
 def make_plan(experiment: Experiment, options: RunOptions) -> Plan:
     """Resolve the run's hparams once and check everything that can be checked before a task."""
-    resume = resumable(experiment, options.resume) if options.resume is not None else None
+    resume = resumable(experiment, options.resume, options.resume_other) if options.resume is not None else None
     hparams, task_name, tags = experiment.hparams, experiment.name, []
     if resume is not None:
         if options.dev_run is not None:

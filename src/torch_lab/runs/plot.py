@@ -1,62 +1,87 @@
-"""``runs plot``: the runs' curves in one PNG, one panel per metric and a line per run, by epoch
-(history.csv) or by step (the offline sessions). Drawn with ``torch_lab.figures``."""
+"""``runs plot``: the runs' curves in one picture, one panel per metric and a line per run, by
+epoch (history.csv) or by step (the offline sessions), with one legend for the figure beside the
+panels. Drawn with ``torch_lab.figures``; a file it cannot use is one line, exit 2."""
 
 from __future__ import annotations
 
-import csv
 import json
 import zipfile
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from torch_lab.errors import UserError
-from torch_lab.figures import draw, figure, history_curves, png_bytes
+from torch_lab.figures import draw, figure, figure_bytes, formats, history_curves
+from torch_lab.runs.data import history_rows
 from torch_lab.runs.records import Run, differing
+from torch_lab.storage.atomic import atomic_file
 
-def read_history(path: Path) -> dict[str, tuple[list[float], list[float]]]:
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
+
+Curves = dict[str, tuple[list[float], list[float]]]
+#: Inches of figure width per character of the longest legend label.
+LEGEND_INCH_PER_CHAR = 0.055
+
+
+def read_history(path: Path) -> Curves:
     """A run's history.csv as curves by epoch (none when it has no history yet)."""
     try:
-        with open(path / "history.csv", newline="") as handle:
-            return history_curves(csv.DictReader(handle))
-    except FileNotFoundError:
-        return {}
+        return history_curves(history_rows(path))
+    except ValueError as error:
+        raise UserError(str(error)) from None
 
 
-def session_curves(zip_path: str | None) -> dict[str, tuple[list[float], list[float]]]:
+def session_curves(zip_path: str | None) -> Curves:
     """Every scalar of an offline ClearML session (its folder, else its zip) as (steps, values),
-    named as torch-lab logged it (``loss/val``; ``lr-SGD``)."""
+    named as torch-lab logged it (``loss/val``; ``lr-SGD``). A torn last line (a kill mid-write)
+    is left out; any other line of the wrong shape is a ``UserError``."""
     if not zip_path:
         return {}
-    folder = Path(zip_path).with_suffix("")
-    if (folder / "metrics.jsonl").is_file():
-        text = (folder / "metrics.jsonl").read_text()
-    elif Path(zip_path).is_file():
-        with zipfile.ZipFile(zip_path) as zipped:
-            text = zipped.read("metrics.jsonl").decode() if "metrics.jsonl" in zipped.namelist() else ""
-    else:
-        return {}
-    curves: dict[str, tuple[list[float], list[float]]] = {}
-    for line in text.splitlines():
-        for event in json.loads(line) if line.strip() else []:
-            if event.get("type") == "training_stats_scalar":
-                title, series = event["metric"], event["variant"]
-                steps, values = curves.setdefault(title if title == series else f"{title}/{series}", ([], []))
-                steps.append(float(event["iter"]))
-                values.append(float(event["value"]))
+    folder, where = Path(zip_path).with_suffix(""), f"{zip_path}: metrics.jsonl"
+    try:
+        if (folder / "metrics.jsonl").is_file():
+            text, where = (folder / "metrics.jsonl").read_text(), str(folder / "metrics.jsonl")
+        elif Path(zip_path).is_file():
+            with zipfile.ZipFile(zip_path) as zipped:
+                text = zipped.read("metrics.jsonl").decode() if "metrics.jsonl" in zipped.namelist() else ""
+        else:
+            return {}
+    except (OSError, UnicodeDecodeError, zipfile.BadZipFile) as error:
+        raise UserError(f"{zip_path}: unreadable ({error})") from None
+    curves: Curves = {}
+    lines = text.splitlines()
+    for number, line in enumerate(lines, 1):
+        try:
+            events = json.loads(line) if line.strip() else []
+            for event in events if isinstance(events, list) else [None]:
+                _add_event(curves, event)
+        except (ValueError, TypeError, KeyError, AttributeError):
+            if number == len(lines) and not text.endswith("\n"):
+                continue  # a torn last line
+            raise UserError(f"{where}: line {number} is not a list of ClearML events") from None
     return curves
+
+
+def _add_event(curves: Curves, event: Any) -> None:
+    if event.get("type") == "training_stats_scalar":
+        title, series = str(event["metric"]), str(event["variant"])
+        steps, values = curves.setdefault(title if title == series else f"{title}/{series}", ([], []))
+        steps.append(float(event["iter"]))
+        values.append(float(event["value"]))
 
 
 def run_labels(runs: list[Run]) -> list[str]:
     """The runs' legend entries: the start of the task id, the task name when they differ, and
-    the first three hparams that differ (``a75aa0dc learning_rate=0.01``)."""
-    from torch_lab.runs.report import value_text
-    from torch_lab.text import short_names
+    the first three hparams that differ at 4 significant digits (``a75aa0dc lr=0.01``)."""
+    from torch_lab.runs.report import short_ids, short_value
+    from torch_lab.text import cut, printable, short_names
 
     keys = differing(runs)[:3]
     names = short_names([".".join(key) for key in keys])
     same_name = len({run.task_name for run in runs}) == 1
-    return [" ".join([run.task_id.removeprefix("offline-")[:8], *([] if same_name else [run.task_name]),
-                      *(f"{name}={value_text(run.hparam(key))}" for name, key in zip(names, keys))])
-            for run in runs]
+    return [printable(" ".join([short, *([] if same_name else [cut(run.task_name, 24)]),
+                                *(f"{name}={cut(short_value(run.hparam(key)), 16)}" for name, key in zip(names, keys))]))
+            for run, short in zip(runs, short_ids([run.task_id for run in runs]))]
 
 
 def pick_metrics(available: list[str], asked: list[str] | None) -> list[str]:
@@ -73,9 +98,9 @@ def pick_metrics(available: list[str], asked: list[str] | None) -> list[str]:
     return chosen
 
 
-def plot_runs(runs: list[Run], out: Path, metrics: list[str] | None = None, steps: bool = False) -> Path:
-    """Write ``out``: one panel per metric, a line per run, from history.csv (by epoch) or, with
-    ``steps``, from each run's offline session (by step)."""
+def runs_figure(runs: list[Run], metrics: list[str] | None = None, steps: bool = False) -> Figure:
+    """One panel per metric, a line per run (a colour each), from history.csv (by epoch) or, with
+    ``steps``, from each run's offline session (by step); one legend, right of the panels."""
     curves = {run.task_id: session_curves(run.record.get("offline_session")) if steps
               else read_history(run.path) for run in runs}
     available: list[str] = []
@@ -88,8 +113,24 @@ def plot_runs(runs: list[Run], out: Path, metrics: list[str] | None = None, step
     labels = dict(zip((run.task_id for run in runs), run_labels(runs)))
     panels = {name: [(labels[run.task_id], *curves[run.task_id][name]) for run in runs
                      if name in curves[run.task_id]] for name in chosen}
-    fig = figure(len(panels))
-    draw(fig, panels, "step" if steps else "epoch")
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_bytes(png_bytes(fig))
+    fig = figure(len(panels), extra_width=0.6 + LEGEND_INCH_PER_CHAR * max(map(len, labels.values())))
+    draw(fig, panels, "step" if steps else "epoch", figure_legend=True)
+    return fig
+
+
+def plot_runs(runs: list[Run], out: Path, metrics: list[str] | None = None, steps: bool = False) -> Path:
+    """Write ``out`` in the format its suffix names (see ``runs_figure``), making its folder."""
+    kind = out.suffix.lower().lstrip(".")
+    if out.is_dir():
+        raise UserError(f"--out {out}: is a directory; give a file, e.g. {out / 'runs.png'}")
+    fig = runs_figure(runs, metrics, steps)
+    if kind not in formats(fig):
+        raise UserError(f"--out {out}: matplotlib cannot write {kind or 'a file without a suffix'}; "
+                        f"give one of .{', .'.join(formats(fig))}")
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        with atomic_file(out) as handle:
+            handle.write(figure_bytes(fig, kind))
+    except OSError as error:
+        raise UserError(f"--out {out}: cannot write it ({error.strerror or error})") from None
     return out

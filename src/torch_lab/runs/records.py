@@ -10,14 +10,11 @@ import sys
 from datetime import datetime, timezone
 from fnmatch import fnmatchcase
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 from torch_lab.errors import UserError
-from torch_lab.storage.run_dir import LOCK_FILE
-
-#: Folder of the artifacts root holding sweeps (``sweeps/<name>/``), scanned one level deeper.
-SWEEPS = "sweeps"
-
+from torch_lab.text import printable
+from torch_lab.storage.run_dir import LOCK_FILE, matching_ids, run_dirs
 
 #: A dotted hparams key as its parts: ``("config", "lr")``.
 Key = tuple[str, ...]
@@ -132,30 +129,18 @@ def count_rows(path: str | Path) -> int:
     return max(lines - 1, 0)
 
 
-def run_dirs(root: Path) -> Iterator[str]:
-    """Directories holding a run.json: ``<root>/*/`` and ``<root>/sweeps/<name>/*/``."""
-    for folder in _subdirs(root):
-        if os.path.isfile(os.path.join(folder, "run.json")):
-            yield folder
-        elif os.path.basename(folder) == SWEEPS:
-            for sweep in _subdirs(folder):
-                yield from (f for f in _subdirs(sweep) if os.path.isfile(os.path.join(f, "run.json")))
-
-
-def _subdirs(folder: str | Path) -> list[str]:
-    try:
-        with os.scandir(folder) as entries:
-            return sorted(entry.path for entry in entries if entry.is_dir())
-    except OSError:
-        return []
-
-
-def read_run(path: str) -> Run:
-    """The run in directory ``path``; ValueError when its run.json is not a JSON object."""
+def read_run(path: str, warn: Any = None) -> Run:
+    """The run in directory ``path``; ValueError when its run.json is not a JSON object. Each
+    field of the wrong shape is reported through ``warn`` and left out (see ``SHAPES``)."""
     with open(os.path.join(path, "run.json"), "rb") as handle:
         record = json.loads(handle.read())
     if not isinstance(record, dict):
         raise ValueError(f"expected a JSON object, got {type(record).__name__}")
+    for key in [key for key in record if not _fits(key, record[key])]:
+        if warn:
+            warn(f"{os.path.join(path, 'run.json')}: {key} is {_shape(record[key])}, expected "
+                 f"{SHAPES[key][1]}; left out")
+        del record[key]
     try:
         with open(os.path.join(path, "hparams.json"), "rb") as handle:
             hparams = json.loads(handle.read())
@@ -165,14 +150,45 @@ def read_run(path: str) -> Run:
                count_rows(os.path.join(path, "history.csv")))
 
 
-def load_runs(root: Path, warn: Any = None) -> list[Run]:
-    """Every readable run under ``root``, oldest first; each unreadable run.json is reported once
-    through ``warn`` (a line on stderr by default) and left out."""
-    warn = warn or (lambda line: print(f"runs: warning: {line}", file=sys.stderr))
+def _number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def _metrics(value: Any) -> bool:
+    return isinstance(value, dict) and all(_number(v) or v is None for v in value.values())
+
+
+#: run.json fields the listing reads: a test of the shape and its description for the warning.
+SHAPES: dict[str, tuple[Any, str]] = {
+    "task_id": (lambda v: isinstance(v, str), "a string"),
+    "task_name": (lambda v: isinstance(v, str), "a string"),
+    "best": (lambda v: v is None or isinstance(v, dict) and (v.get("value") is None or _number(v["value"])),
+             "an object with a numeric value"),
+    "metrics": (lambda v: v is None or _metrics(v), "an object of numbers"),
+    "start_metrics": (lambda v: v is None or _metrics(v), "an object of numbers"),
+    "sweep": (lambda v: v is None or isinstance(v, dict), "an object"),
+    "started_from": (lambda v: v is None or isinstance(v, dict), "an object"),
+    "offline_session": (lambda v: v is None or isinstance(v, str), "a path"),
+}
+
+
+def _fits(key: str, value: Any) -> bool:
+    return key not in SHAPES or SHAPES[key][0](value)
+
+
+def _shape(value: Any) -> str:
+    text = json.dumps(value, default=str)
+    return f"{type(value).__name__} {text[:40]}{'...' if len(text) > 40 else ''}"
+
+
+def read_runs(root: Path, warn: Any = None) -> list[Run]:
+    """Every readable run under ``root``, oldest first; each unreadable run.json (or field of it)
+    is reported once through ``warn`` (a line on stderr by default) and left out."""
+    warn = warn or (lambda line: print(f"runs: warning: {printable(line)}", file=sys.stderr))
     runs = []
     for path in run_dirs(root):
         try:
-            runs.append(read_run(path))
+            runs.append(read_run(path, warn))
         except (OSError, ValueError) as error:
             warn(f"{os.path.join(path, 'run.json')}: unreadable ({error}); left out")
     return sorted(runs, key=_start_key)
@@ -204,18 +220,14 @@ def select(runs: list[Run], pattern: str | None = None, status: list[str] | None
 
 def resolve(runs: list[Run], ident: str, root: Path) -> Run:
     """The run whose task id is ``ident``, or starts with it (with or without ``offline-``)."""
-    exact = [run for run in runs if run.task_id == ident]
-    if exact:
-        return exact[0]
-    found = [run for run in runs if ident and (run.task_id.startswith(ident) or
-             run.task_id.removeprefix("offline-").startswith(ident))]
+    found = matching_ids([run.task_id for run in runs], ident)
     if not found:
         raise UserError(f"no run with task id {ident!r} under {root}")
     if len(found) > 1:
-        shown = ", ".join(run.task_id for run in found[:3]) + (", ..." if len(found) > 3 else "")
+        shown = ", ".join(found[:3]) + (", ..." if len(found) > 3 else "")
         raise UserError(f"task id {ident!r} is ambiguous under {root}: {len(found)} runs match "
                         f"({shown}); give more characters")
-    return found[0]
+    return next(run for run in runs if run.task_id == found[0])
 
 
 def differing(runs: list[Run]) -> list[Key]:

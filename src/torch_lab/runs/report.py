@@ -5,14 +5,19 @@ from __future__ import annotations
 
 import json
 import os
+import sys
 from pathlib import Path
 from typing import Any
 
-from torch_lab.runs.records import MISSING, Run, differing, lineage
-from torch_lab.text import duration_text, short_names, table
+from torch_lab.errors import UserError
+from torch_lab.runs.data import finite
+from torch_lab.runs.records import MISSING, Key, Run, differing, lineage
+from torch_lab.text import cut, display_width, duration_text, number_text, pad, printable, short_names, table
 
 LIST_COLUMNS = ("task name", "task id", "status", "started", "duration", "epochs", "best")
 RIGHT = {"duration", "epochs"}  # right-aligned columns of the listing
+#: Display columns a listing's cells are cut to (the task name's own).
+CELL_WIDTH, NAME_WIDTH = 24, 32
 
 
 def value_text(value: Any) -> str:
@@ -40,27 +45,100 @@ def best_text(run: Run, digits: int = 4) -> str:
     return f"{best.get('monitor', '?')}={metric_text(best['value'], digits)}"
 
 
-def listing(runs: list[Run]) -> str:
-    """One line per run (newest last) with the hparams that differ among ``runs`` as columns,
-    each headed by the shortest unambiguous end of its dotted key."""
-    keys = differing(runs)
-    header = [*LIST_COLUMNS, *short_names([".".join(key) for key in keys])]
-    rows = [header] + [[run.task_name, run.task_id, run.status, time_text(run), duration_text(run.duration),
-                        str(run.epochs), best_text(run),
-                        *(value_text(run.hparam(key)) for key in keys)]
-                       for run in runs]
-    return table(rows, right=[i for i, name in enumerate(header) if name in RIGHT])
+def short_value(value: Any) -> str:
+    """An hparams value in a listing or a legend: floats (in lists too) to 4 significant digits."""
+    if isinstance(value, float):
+        return number_text(value)
+    if isinstance(value, (list, tuple)) and any(isinstance(item, float) for item in value):
+        return "[" + ", ".join(short_value(item) for item in value) + "]"
+    return value_text(value)
+
+
+def pick_columns(runs: list[Run], asked: list[str]) -> list[Key]:
+    """The hparams keys ``--columns`` names: each a dotted key (``config.lr``) or its unique end
+    (``lr``)."""
+    known: dict[str, None] = {}
+    for run in runs:
+        known.update(dict.fromkeys(run.hparams))
+    keys = []
+    for name in asked:
+        found = [key for key in known if key == name or key.endswith(f".{name}")]
+        exact = [key for key in found if key == name]
+        if len(found) != 1 and not exact:
+            what = f"is ambiguous ({', '.join(found[:4])})" if found else "is no hparams key of these runs"
+            raise UserError(f"--columns {name}: {what}")
+        keys.append(tuple((exact or found)[0].split(".")))
+    return keys
+
+
+def listing(runs: list[Run], width: int | None = None, columns: list[str] | None = None) -> tuple[str, list[str]]:
+    """One line per run (newest last) with the hparams that differ among ``runs`` (or those
+    ``columns`` names) as columns, each headed by the shortest unambiguous end of its dotted key;
+    numbers to 4 significant digits. Within ``width`` display columns (None: no limit, for a file
+    or pipe): long cells cut with ``…``, task ids shortened to their unique start if need be, and
+    the hparams columns that do not fit left out. Returns the table and the names of the columns left out."""
+    keys = pick_columns(runs, columns) if columns else differing(runs)
+    names = short_names([".".join(key) for key in keys])
+    ids = [run.task_id for run in runs]
+    name_width, cell = (NAME_WIDTH, CELL_WIDTH) if width is not None else (sys.maxsize, sys.maxsize)
+    fixed = [[cut(printable(run.task_name), name_width), run.task_id, run.status, time_text(run),
+              duration_text(run.duration), str(run.epochs), cut(printable(best_text(run)), cell)]
+             for run in runs]
+    extra = [[cut(printable(name), cell)] + [cut(printable(short_value(run.hparam(key))), cell)
+                                             for run in runs] for name, key in zip(names, keys)]
+
+    kept, dropped = (extra, []) if width is None else fit(fixed, extra, ids, width)
+    header = [*LIST_COLUMNS, *(column[0] for column in kept)]
+    rows = [header] + [[*row, *(column[index + 1] for column in kept)] for index, row in enumerate(fixed)]
+    return table(rows, right=[i for i, name in enumerate(header) if name in RIGHT]), dropped
+
+
+def fit(fixed: list[list[str]], extra: list[list[str]], ids: list[str], width: int) -> tuple[list[list[str]], list[str]]:
+    """Fit a listing into ``width`` display columns: shorten the task ids (``fixed``'s second
+    cells) when all would not fit, then keep the hparams columns of ``extra`` (header first)
+    that fit; returns them and the names of those left out."""
+    def size(column: list[str]) -> int:
+        return max(display_width(cell) for cell in column) + 2
+
+    total = sum(size([head] + [row[i] for row in fixed]) for i, head in enumerate(LIST_COLUMNS))
+    if total + sum(size(column) for column in extra) > width:
+        for row, short in zip(fixed, short_ids(ids)):
+            row[1] = short
+        total = sum(size([head] + [row[i] for row in fixed]) for i, head in enumerate(LIST_COLUMNS))
+    kept: list[list[str]] = []
+    dropped: list[str] = []
+    for column in extra:
+        if not dropped and total + size(column) <= width + 2:
+            kept.append(column)
+            total += size(column)
+        else:
+            dropped.append(column[0])
+    return kept, dropped
+
+
+def short_ids(ids: list[str]) -> list[str]:
+    """Each task id as its shortest start (8 characters or more, without ``offline-``) that no
+    other of ``ids`` shares: what ``runs show`` and ``--resume`` take."""
+    bare = [task_id.removeprefix("offline-") for task_id in ids]
+    shorts = []
+    for task_id in bare:
+        length = min(8, len(task_id))
+        while length < len(task_id) and sum(other.startswith(task_id[:length]) for other in bare) > 1:
+            length += 1
+        shorts.append(task_id[:length])
+    return shorts
 
 
 def listing_json(runs: list[Run]) -> str:
-    """The listing as a JSON list: each run's summary, its path and its flattened hparams."""
-    return json.dumps([{
+    """The listing as a JSON list: each run's summary, its path and its flattened hparams; NaN and
+    infinities as null (JSON has none)."""
+    return json.dumps(finite([{
         "task_id": run.task_id, "task_name": run.task_name,
         "project_name": run.record.get("project_name"), "status": run.status,
         "started": run.record.get("started"), "finished": run.record.get("finished"),
         "duration_s": run.duration, "epochs": run.epochs, "best": run.record.get("best"),
         "sweep": run.record.get("sweep"), "path": str(run.path), "hparams": run.hparams,
-    } for run in runs], indent=2, default=str)
+    } for run in runs]), indent=2, default=str, allow_nan=False)
 
 
 def show(run: Run, runs: list[Run]) -> str:
@@ -81,7 +159,7 @@ def show(run: Run, runs: list[Run]) -> str:
              _section("hparams", _pairs([(k, value_text(v)) for k, v in run.hparams.items()]))]
     best = run.best
     if best.get("value") is not None:
-        parts.append(f"best: {best_text(run, 6)} ({best.get('mode', '?')}) at epoch {best.get('epoch')}")
+        parts.append(printable(f"best: {best_text(run, 6)} ({best.get('mode', '?')}) at epoch {best.get('epoch')}"))
     parts.append(_section("final metrics", _pairs(_metrics(record.get("metrics")))))
     if record.get("start_metrics"):
         parts.append(_section("metrics at the start (inherited model)",
@@ -116,13 +194,14 @@ def _metrics(metrics: dict[str, Any] | None) -> list[tuple[str, str]]:
 
 def _pairs(pairs: list[tuple[str, str]]) -> list[str]:
     """``key  value`` lines, the values aligned."""
-    width = max((len(key) for key, _ in pairs), default=0)
-    return [f"{key.ljust(width)}  {value}".rstrip() for key, value in pairs]
+    pairs = [(printable(key), printable(value)) for key, value in pairs]
+    width = max((display_width(key) for key, _ in pairs), default=0)
+    return [f"{pad(key, width)}  {value}".rstrip() for key, value in pairs]
 
 
 def _section(title: str, lines: list[str]) -> str:
     """``title:`` and its lines indented, or ``title: none``."""
-    return f"{title}:\n" + "\n".join(f"  {line}" for line in lines) if lines else f"{title}: none"
+    return f"{title}:\n" + "\n".join(f"  {printable(line)}" for line in lines) if lines else f"{title}: none"
 
 
 def _lineage(run: Run, runs: list[Run]) -> list[str]:
@@ -151,7 +230,10 @@ def _files(path: Path) -> list[tuple[str, str]]:
 
 
 def _size(path: Path) -> str:
-    size = float(path.stat().st_size)
+    try:
+        size = float(path.stat().st_size)
+    except OSError:  # a dangling symlink
+        return "(a link to nothing)" if path.is_symlink() else "(unreadable)"
     for unit in ("B", "kB", "MB", "GB"):
         if size < 1000 or unit == "GB":
             return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"

@@ -13,7 +13,7 @@ import os
 import re
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
 from torch_lab.errors import UserError, display_path
 from torch_lab.storage.atomic import atomic_file, dumps, write_atomic
@@ -22,6 +22,10 @@ ARTIFACTS_ENV = "TORCH_LAB_ARTIFACTS"
 #: history.csv's columns that are not metrics.
 NOT_METRICS = ("epoch", "train_seconds", "val_seconds")
 LOCK_FILE = ".lock"  # flock-ed by the one process that owns the run directory
+#: Folder of the artifacts root holding sweeps (``sweeps/<name>/``), scanned one level deeper.
+SWEEPS = "sweeps"
+#: What makes a task id a shell pattern (refused: an id names one run).
+GLOB_CHARACTERS = "*?[]"
 
 
 def artifacts_root() -> Path:
@@ -42,10 +46,84 @@ def dir_name(task_name: str, task_id: str) -> str:
 
 
 def find_run_dir(task_id: str, root: str | Path | None = None) -> Path | None:
-    """The run directory of ``task_id`` under the artifacts root, or None when there is none."""
+    """The run directory of task ``task_id`` (exactly that id, never a pattern) under the
+    artifacts root (else one of that name whose run.json cannot be read), or None."""
     root = (Path(root) if root is not None else artifacts_root()).absolute()
-    matches = sorted(root.glob(f"*-{task_id}")) if root.is_dir() and task_id else []
-    return next((m for m in matches if (m / "run.json").is_file()), None)
+    if not task_id:
+        return None
+    named = {Path(path): _task_id(Path(path)) for path in run_dirs(root) if path.endswith(f"-{task_id}")}
+    # a record that cannot be read is returned by its name, for RunDirectory.open to report it
+    return next((path for path, found in named.items() if found == task_id), None) or next(
+        (path for path, found in named.items() if not found), None)
+
+
+def matching_ids(task_ids: list[str], ident: str) -> list[str]:
+    """The ids of ``task_ids`` that ``ident`` names: itself, else those starting with it (with or
+    without ``offline-``)."""
+    if ident in task_ids:
+        return [ident]
+    return [task_id for task_id in dict.fromkeys(task_ids) if ident and (
+        task_id.startswith(ident) or task_id.removeprefix("offline-").startswith(ident))]
+
+
+def resolve_task_id(ident: str, root: str | Path | None = None) -> str:
+    """The full task id of ``ident``: a task id, or the start of one unique among the runs under
+    the artifacts root (returned unchanged when no run there has it: an offline session's or the
+    server's). A pattern or an ambiguous start is a ``UserError``."""
+    if any(char in ident for char in GLOB_CHARACTERS):
+        raise UserError(f"task id {ident!r}: a task id or the start of one, not a pattern")
+    root = (Path(root) if root is not None else artifacts_root()).absolute()
+    found = matching_ids([task_id for path in run_dirs(root) if (task_id := _task_id(Path(path)))], ident)
+    if len(found) > 1:
+        shown = ", ".join(found[:3]) + (", ..." if len(found) > 3 else "")
+        raise UserError(f"task id {ident!r} is ambiguous under {display_path(root)}: {len(found)} runs "
+                        f"match ({shown}); give more characters")
+    return found[0] if found else ident
+
+
+def _task_id(path: Path) -> str:
+    """The task id run.json records in ``path`` ('' when unreadable)."""
+    try:
+        record = json.loads((path / "run.json").read_bytes())
+    except (OSError, ValueError):
+        return ""
+    return str(record.get("task_id") or "") if isinstance(record, dict) else ""
+
+
+def run_dirs(root: str | Path) -> Iterator[str]:
+    """Directories holding a run.json: ``<root>/*/`` and ``<root>/sweeps/<name>/*/``, each once
+    (a symlink to a folder already seen, or to the root itself, is skipped)."""
+    try:
+        seen = {_inode(os.stat(root))}
+    except OSError:
+        return
+    for folder in _subdirs(root, seen):
+        if os.path.isfile(os.path.join(folder, "run.json")):
+            yield folder
+        elif os.path.basename(folder) == SWEEPS:
+            for sweep in _subdirs(folder, seen):
+                yield from (f for f in _subdirs(sweep, seen) if os.path.isfile(os.path.join(f, "run.json")))
+
+
+def _inode(stat: os.stat_result) -> tuple[int, int]:
+    return stat.st_dev, stat.st_ino
+
+
+def _subdirs(folder: str | Path, seen: set[tuple[int, int]]) -> list[str]:
+    """The sub-folders of ``folder`` not in ``seen`` (by inode, folders before symlinks), sorted;
+    they join ``seen``."""
+    try:
+        with os.scandir(folder) as scanned:
+            entries = sorted((entry.is_symlink(), entry.path, entry) for entry in scanned if entry.is_dir())
+        found = []
+        for _, path, entry in entries:
+            inode = _inode(entry.stat())
+            if inode not in seen:
+                seen.add(inode)
+                found.append(path)
+        return sorted(found)
+    except OSError:
+        return []
 
 
 def runs_of(hparams_path: Path, root: str | Path | None = None) -> list[RunDirectory]:
@@ -99,7 +177,11 @@ class RunDirectory:
         """Own this run directory until the process ends: an exclusive ``flock`` on its .lock
         file (the kernel releases it when the process dies, however it dies). Another owner is a
         ``UserError`` naming its pid. Then remove temporary files left by dead writers."""
-        fd = os.open(self.path / LOCK_FILE, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fd = os.open(self.path / LOCK_FILE, os.O_RDWR | os.O_CREAT, 0o644)
+        except OSError as error:  # e.g. a directory named .lock
+            raise UserError(f"{display_path(self.path / LOCK_FILE)}: cannot be the run's lock file "
+                            f"({error.strerror}); remove it") from None
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:

@@ -21,6 +21,7 @@ import pytorch_lightning as pl
 import torch
 from clearml import Task
 
+from torch_lab.errors import UserError
 from torch_lab.storage.atomic import write_atomic
 
 log = logging.getLogger(__name__)
@@ -51,14 +52,25 @@ class FlushBeforeCheckpoint(pl.Callback):
 
 def rewind_offline_metrics(session_folder: Path, checkpoint: Path) -> None:
     """Drop from ``session_folder``'s metrics.jsonl the events of the steps from ``checkpoint``'s
-    global step on (rewritten atomically; nothing to do without the file)."""
+    global step on, and a torn last line (a process killed mid-write), as a database drops a torn
+    log tail (rewritten atomically; nothing to do without the file). Any other line that is not
+    JSON is a ``UserError`` naming the file and the line."""
     metrics = session_folder / "metrics.jsonl"
     if not metrics.is_file():
         return
     step = torch.load(checkpoint, map_location="cpu", weights_only=True, mmap=True)["global_step"]
+    lines = metrics.read_text().splitlines()
     kept, dropped = [], 0
-    for line in metrics.read_text().splitlines():
-        events = json.loads(line)
+    for number, line in enumerate(lines, 1):
+        try:
+            events = json.loads(line)
+        except ValueError:
+            if number < len(lines):
+                raise UserError(f"{metrics}: line {number} is not JSON; the offline session is "
+                                "damaged (move it away to resume without it)") from None
+            log.warning("dropping the torn last line of %s (a write cut short)", metrics)
+            dropped += 1
+            continue
         before = [e for e in events if not isinstance(e.get("iter"), int) or e["iter"] < step]
         dropped += len(events) - len(before)
         if before:

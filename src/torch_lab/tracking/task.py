@@ -31,7 +31,8 @@ from clearml import config as clearml_config
 from clearml.backend_api import config as clearml_api_config
 from clearml.backend_config import Config
 from clearml.backend_config.defs import get_active_config_file
-from clearml.config import ConfigSDKWrapper, ConfigWrapper
+from clearml.config import ConfigSDKWrapper, ConfigWrapper, get_cache_dir
+from clearml.config.cache import SessionCache
 
 from torch_lab import console
 from torch_lab.errors import UserError
@@ -110,6 +111,10 @@ def configure(offline: bool) -> None:
     config.initialize_logging()
     ConfigWrapper.set_config_impl(config)
     ConfigSDKWrapper.clear_config_impl()
+    # Task.init keeps its last task ids in ~/.clearml/.session.json, whatever CLEARML_CACHE_DIR
+    # says (no setting moves it): keep it in the cache the user chose, so a read-only or shared
+    # home directory is never written.
+    SessionCache.SESSION_CACHE_FOLDER = str(get_cache_dir())
     Task.set_offline(offline)
     Task.set_random_seed(None)  # Task.init would reseed torch with 1337 over the run's own seed
     console.route_clearml_logging()  # ClearML's log lines into console.log

@@ -55,6 +55,14 @@ def test_bad_command_line_is_exit_2(toy: Path) -> None:
     assert result.returncode == 2 and "--dev-run: expected an int or a float" in result.stderr
 
 
+@pytest.mark.parametrize("steps", ["-5", "0"])
+def test_lr_find_needs_a_positive_step_count(toy: Path, steps: str) -> None:
+    """``--lr-find -5`` ran 0 steps and exited 0 (issue 20, item 19)."""
+    result = run_cli("train", toy, "--lr-find", steps)
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert result.stderr.strip().splitlines()[-1] == f"train: error: argument --lr-find: must be at least 1, got {steps}"
+
+
 def test_debug_prints_traceback_and_enters_the_debugger(toy: Path) -> None:
     toy.write_text("hparams = {'task': {}}\n")
     result = run_cli("train", toy, "--debug", stdin="p 'inspected'\nq\n")

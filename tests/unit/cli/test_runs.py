@@ -124,12 +124,13 @@ def test_plot_real_runs(real: SimpleNamespace, tmp_path: Path) -> None:
     out = tmp_path / "plots" / "all.png"
     result = runs("plot", real.a, real.b, real.c, "--out", out, "--root", real.root)
     assert result.returncode == 0 and result.stdout == f"runs: wrote {out}\n", result.stderr
-    # 5 metrics (accuracy and loss of train and val, lr-SGD): 2 rows of 3 panels, 4.2 x 3 in at 100 dpi
-    assert imread(out).shape[:2] == (600, 1260)
+    # 5 metrics (accuracy and loss of train and val, lr-SGD): 2 rows of 3 panels, 4.2 x 3 in at 100
+    # dpi, and the legend at their right
+    assert imread(out).shape[0] == 600 and imread(out).shape[1] > 1260
     steps = runs("plot", real.a, real.b, "--steps", "--metric", "loss", "--out", tmp_path / "s.png",
                  "--root", real.root)
     assert steps.returncode == 0, steps.stderr
-    assert imread(tmp_path / "s.png").shape[:2] == (300, 1260)  # loss/train, loss/val, loss/test
+    assert imread(tmp_path / "s.png").shape[0] == 300  # loss/train, loss/val, loss/test: one row
     unknown = runs("plot", real.a, "--metric", "los", "--root", real.root)
     assert unknown.returncode == 2 and unknown.stderr.startswith("runs: error: --metric los: no run has it;")
 
@@ -160,6 +161,53 @@ def test_unknown_and_ambiguous_ids(real: SimpleNamespace) -> None:
     assert ambiguous.returncode == 2 and len(ambiguous.stderr.splitlines()) == 1
     assert ambiguous.stderr.startswith("runs: error: task id 'offline-' is ambiguous under ")
     assert "3 runs match" in ambiguous.stderr and "give more characters" in ambiguous.stderr
+
+
+def test_load_runs_and_csv_of_real_runs(real: SimpleNamespace) -> None:
+    """``load_runs`` and ``runs --csv`` give the recorded values exactly (issue 19, item 3)."""
+    import csv
+    import io
+
+    from torch_lab.runs import load_runs
+
+    loaded = {run["task_id"]: run for run in load_runs(real.root)}
+    assert set(loaded) == {real.a, real.b, real.c}
+    b, recorded = loaded[real.b], record(real.root, real.b)
+    assert (b["task_name"], b["status"], b["epochs"]) == ("01_toy-hparams", "completed", 3)
+    assert (b["started"], b["finished"]) == (recorded["started"], recorded["finished"])
+    assert b["best"] == recorded["best"] and b["metrics"] == recorded["metrics"]
+    assert b["hparams"]["config"]["lr"] == 0.05 and b["hparams_dotted"]["config.lr"] == 0.05
+    assert b["hparams_dotted"]["checkpoint.checkpoint_task_id"] == real.a
+    assert [row["epoch"] for row in b["history"]] == [0.0, 1.0, 2.0]
+    with open(b["path"] / "history.csv", newline="") as handle:
+        assert [float(r["loss/val"]) for r in csv.DictReader(handle)] == [r["loss/val"] for r in b["history"]]
+    assert b["row"]["best.value"] == recorded["best"]["value"] and b["row"]["loss/test"] == recorded["metrics"]["loss/test"]
+    assert [run["task_id"] for run in load_runs(real.root, pattern="dev_*")] == [real.c]
+    assert load_runs(real.root, status="failed") == []
+
+    result = runs("--csv", "--root", real.root)
+    assert result.returncode == 0 and result.stderr == ""
+    rows = {row["task_id"]: row for row in csv.DictReader(io.StringIO(result.stdout))}
+    assert set(rows) == {real.a, real.b, real.c}
+    assert rows[real.b]["config.lr"] == "0.05" and rows[real.a]["trainer.init.max_epochs"] == "2"
+    assert float(rows[real.b]["best.value"]) == recorded["best"]["value"]
+    assert float(rows[real.b]["loss/test"]) == recorded["metrics"]["loss/test"]
+
+
+def test_the_readme_notebook_example_runs(real: SimpleNamespace) -> None:
+    """The README's pandas example on real runs: all of it when pandas is installed, else the
+    load_runs part (pandas is not a dependency)."""
+    import importlib.util
+
+    from conftest import REPO
+
+    text = (REPO / "README.md").read_text().split("### Runs as data (a notebook)", 1)[1]
+    code = text.split("```python\n", 1)[1].split("```", 1)[0].replace('"data/artifacts"', repr(str(real.root)))
+    if importlib.util.find_spec("pandas") is None:
+        code = code.split("import pandas", 1)[0]
+    namespace: dict = {}
+    exec(compile(code, "README.md", "exec"), namespace)
+    assert {run["task_id"] for run in namespace["runs"]} == {real.a, real.b, real.c}
 
 
 # ---------------------------------------------------------------- the reading helpers

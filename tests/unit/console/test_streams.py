@@ -142,3 +142,23 @@ def test_verbose_shows_what_the_default_hides(toy: Path, tmp_path: Path) -> None
                             capture_output=True, text=True, env=environment(tmp_path), timeout=300)
     assert result.returncode == 0, result.stderr
     assert "GPU available: False" in result.stderr and "ClearML Task: created new task id" in result.stdout
+
+
+def test_a_closed_or_full_stdout_never_fails_a_run(toy: Path, tmp_path: Path) -> None:
+    """``train ... | head -1`` (the pipe closes after the first line) and ``train ... > /dev/full``
+    (every write fails) complete the run, checkpoints and all (issue 20, item 15); console.log
+    keeps every line."""
+    head = subprocess.Popen(["bash", "-c", f"set -o pipefail; '{script('train')}' '{toy}' --offline | head -1"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    shown, _ = head.communicate(timeout=300)
+    with open("/dev/full", "w") as full:
+        filled = subprocess.run([script("train"), str(toy), "--offline"], stdout=full,
+                                stderr=subprocess.PIPE, text=True, timeout=300)
+    assert len(shown.splitlines()) == 1 and head.returncode == 0 and filled.returncode == 0, filled.stderr
+    assert "Traceback" not in filled.stderr and "full" not in filled.stderr
+    runs = sorted((tmp_path / "data" / "artifacts").glob("*/run.json"))
+    assert len(runs) == 2
+    for record in runs:
+        assert json.loads(record.read_text())["status"] == "completed"
+        assert (record.parent / "checkpoints" / "last.ckpt").is_file()
+        assert "torch-lab: completed in" in (record.parent / "console.log").read_text()

@@ -47,7 +47,7 @@ def test_resume_picks_training_runs_and_keeps_hparams_until_the_values_pass(toy:
     assert record(training)["status"] == "completed"
     assert json.loads((training / "hparams.json").read_text())["config"]["crash_at_epoch"] is None
     assert record(inference)["status"] == "interrupted"
-    only_infer = run_cli("train", toy, "--resume", record(inference)["task_id"])
+    only_infer = run_cli("train", toy, "--resume", record(inference)["task_id"][:12])  # its start
     assert only_infer.returncode == 2
     assert only_infer.stderr.strip().endswith("only training runs resume")
 
@@ -72,3 +72,25 @@ def test_two_resumes_of_one_run_at_once(toy: Path, tmp_path: Path) -> None:
         stored = session_scalars(Path(record(run)["offline_session"]))
         assert max(stored.values()) == 1, attempt
         assert sorted(i for m, s, i in stored if (m, s) == ("loss", "val")) == [3, 7, 11]
+
+
+@pytest.mark.slow
+def test_resume_of_another_hparams_file_needs_resume_other(toy: Path, tmp_path: Path) -> None:
+    """Issue 20, item 3: ``--resume ID`` of a run of another hparams file is refused (exit 2,
+    naming both files), by the start of its id too; ``--resume-other`` resumes it."""
+    import shutil
+
+    other = tmp_path / "experiments" / "02_other"
+    shutil.copytree(toy.parent, other)
+    crashed = run_cli("train", other / "hparams.py", "--offline", *CRASH)
+    assert crashed.returncode == 1, crashed.stderr
+    [run] = run_dirs(tmp_path / "data" / "artifacts")
+    short = record(run)["task_id"].removeprefix("offline-")[:8]
+    refused = run_cli("train", toy, "--resume", short, "--set", "config.crash_at_epoch=None")
+    assert refused.returncode == 2
+    assert refused.stderr.strip().splitlines()[-1] == (
+        f"train: error: --resume {short}: that run is of experiments/02_other/hparams.py, not "
+        "experiments/01_toy/hparams.py; give its hparams file, or add --resume-other to resume it with this one")
+    resumed = run_cli("train", toy, "--resume", short, "--resume-other", "--set", "config.crash_at_epoch=None")
+    assert resumed.returncode == 0, resumed.stderr[-2000:]
+    assert record(run)["status"] == "completed"

@@ -142,17 +142,19 @@ def test_infer_uses_the_checkpoint_block_and_is_tracked(toy: Path, tmp_path: Pat
     assert run_cli("train", toy, "--offline").returncode == 0
     [trained] = run_dirs(tmp_path)
     task_id = json.loads((trained / "run.json").read_text())["task_id"]
-    result = run_cli("infer", toy, "6", "--offline", "--set", f"checkpoint.checkpoint_task_id='{task_id}'")
+    short = task_id.removeprefix("offline-")[:6]  # the start of the id, as ``runs`` takes it
+    result = run_cli("infer", toy, "6", "--offline", "--set", f"checkpoint.checkpoint_task_id='{short}'")
     assert result.returncode == 0, result.stderr
     [inferred] = [p for p in run_dirs(tmp_path) if p != trained]
     record = json.loads((inferred / "run.json").read_text())
     assert record["status"] == "completed" and record["task_name"] == "infer_01_toy-hparams"
+    assert record["started_from"]["task_id"] == task_id
     assert not (tmp_path / "lightning_logs").exists()
 
-    missing = run_cli("infer", toy, "6", "--offline", "--set", "checkpoint.checkpoint_task_id='offline-0'")
+    missing = run_cli("infer", toy, "6", "--offline", "--set", "checkpoint.checkpoint_task_id='offline-z'")
     assert missing.returncode == 2
     assert missing.stderr.strip() == (
-        "infer: error: checkpoint task 'offline-0': no checkpoint 'last' found (looked in its run "
+        "infer: error: checkpoint task 'offline-z': no checkpoint 'last' found (looked in its run "
         "directory under the artifacts root, its ClearML offline session and, when online, the "
         "ClearML server)")
 

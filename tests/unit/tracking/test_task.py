@@ -85,3 +85,20 @@ def test_train_with_clearml_offline_mode_runs_offline_beside_a_configured_server
     assert result.returncode == 0, result.stderr
     [record] = [json.loads(p.read_text()) for p in (tmp_path / "data" / "artifacts").glob("*/run.json")]
     assert record["offline"] is True and record["task_id"].startswith("offline-")
+
+
+def test_a_run_writes_nothing_in_home(toy, tmp_path) -> None:
+    """ClearML kept its session cache in ~/.clearml/.session.json whatever CLEARML_CACHE_DIR said
+    (issue 20, item 5). HOME here is read-only (mode 555; root may still write, so the check is
+    that nothing was written at all): the run works and the session cache is in the chosen cache."""
+    import os
+
+    from conftest import run_cli
+
+    home = tmp_path / "readonly-home"
+    home.mkdir()
+    home.chmod(0o555)
+    result = run_cli("train", toy, "--offline", env={"HOME": str(home)})
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert os.listdir(home) == []
+    assert (tmp_path / "clearml-cache" / ".session.json").is_file()
