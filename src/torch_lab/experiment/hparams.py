@@ -95,25 +95,41 @@ def validate(hparams: Any, source: str | Path) -> dict[str, Any]:
                 f"{source}: unknown top-level key '{key}'{did_you_mean(key, TOP_LEVEL_KEYS)}"
             )
     _check_plain(hparams, "hparams", source)
+    _validate_task(hparams, source)
+    _validate_checkpoint(_block(hparams, "checkpoint", tuple(CHECKPOINT_DEFAULTS), source, CHECKPOINT_DEFAULTS),
+                         source)
+    trainer = _block(hparams, "trainer", TRAINER_BLOCKS, source)
+    for name in TRAINER_BLOCKS:
+        _require_dict(trainer.setdefault(name, {}), f"trainer.{name}", source)
+    _validate_monitor(_block(hparams, "monitor", tuple(MONITOR_DEFAULTS), source, MONITOR_DEFAULTS), source)
+    _validate_seed(hparams.setdefault("seed", None), source)
+    _require_dict(hparams.setdefault("config", {}), "config", source)
+    return hparams
 
+
+def _block(hparams: dict[str, Any], name: str, keys: tuple[str, ...], source: str,
+           defaults: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The fixed-shape block ``name``: a dict of ``keys`` only (a misspelt one is named, with the
+    closest), ``defaults`` filled in."""
+    block = _require_dict(hparams.setdefault(name, {}), name, source)
+    for key in block:
+        if key not in keys:
+            raise UserError(f"{source}: unknown key '{name}.{key}'{did_you_mean(key, keys)}")
+    for key, default in (defaults or {}).items():
+        block.setdefault(key, default)
+    return block
+
+
+def _validate_task(hparams: dict[str, Any], source: str) -> None:
     if "task" not in hparams:
         raise UserError(f"{source}: missing key 'task' (needs at least task.project_name)")
     task = _require_dict(hparams["task"], "task", source)
     if not isinstance(task.get("project_name"), str) or not task["project_name"]:
         raise UserError(f"{source}: task.project_name must be a non-empty string")
 
-    checkpoint = _require_dict(hparams.setdefault("checkpoint", {}), "checkpoint", source)
-    for key in checkpoint:
-        if key not in CHECKPOINT_DEFAULTS:
-            raise UserError(
-                f"{source}: unknown key 'checkpoint.{key}'"
-                f"{did_you_mean(key, tuple(CHECKPOINT_DEFAULTS))}"
-            )
-    for key, default in CHECKPOINT_DEFAULTS.items():
-        checkpoint.setdefault(key, default)
-    if checkpoint["checkpoint_task_id"] is not None and not isinstance(
-        checkpoint["checkpoint_task_id"], str
-    ):
+
+def _validate_checkpoint(checkpoint: dict[str, Any], source: str) -> None:
+    if checkpoint["checkpoint_task_id"] is not None and not isinstance(checkpoint["checkpoint_task_id"], str):
         raise UserError(f"{source}: checkpoint.checkpoint_task_id must be a string or None")
     if not isinstance(checkpoint["checkpoint_name"], str):
         raise UserError(f"{source}: checkpoint.checkpoint_name must be a string")
@@ -123,41 +139,23 @@ def validate(hparams: Any, source: str | Path) -> dict[str, Any]:
     if steps is not None and not _is_int(steps, minimum=1):
         raise UserError(f"{source}: checkpoint.every_n_train_steps must be a positive int or None")
 
-    trainer = _require_dict(hparams.setdefault("trainer", {}), "trainer", source)
-    for key in trainer:
-        if key not in TRAINER_BLOCKS:
-            raise UserError(
-                f"{source}: unknown key 'trainer.{key}'{did_you_mean(key, TRAINER_BLOCKS)}"
-            )
-    for block in TRAINER_BLOCKS:
-        _require_dict(trainer.setdefault(block, {}), f"trainer.{block}", source)
 
-    monitor = _require_dict(hparams.setdefault("monitor", {}), "monitor", source)
-    for key in monitor:
-        if key not in MONITOR_DEFAULTS:
-            raise UserError(
-                f"{source}: unknown key 'monitor.{key}'{did_you_mean(key, tuple(MONITOR_DEFAULTS))}"
-            )
-    for key, default in MONITOR_DEFAULTS.items():
-        monitor.setdefault(key, default)
+def _validate_monitor(monitor: dict[str, Any], source: str) -> None:
     if not isinstance(monitor["metric"], str) or "/" not in monitor["metric"]:
         raise UserError(f"{source}: monitor.metric must name a logged metric, e.g. 'loss/val'")
     if monitor["mode"] not in ("min", "max"):
         raise UserError(f"{source}: monitor.mode must be 'min' or 'max', got {monitor['mode']!r}")
     if monitor["patience"] is not None and not _is_int(monitor["patience"], minimum=0):
         raise UserError(f"{source}: monitor.patience must be an int >= 0 or None")
-    if isinstance(monitor["min_delta"], bool) or not isinstance(monitor["min_delta"], (int, float)) \
-            or monitor["min_delta"] < 0:
+    delta = monitor["min_delta"]
+    if isinstance(delta, bool) or not isinstance(delta, (int, float)) or delta < 0:
         raise UserError(f"{source}: monitor.min_delta must be a number >= 0")
 
-    hparams.setdefault("seed", None)
-    seed = hparams["seed"]
+
+def _validate_seed(seed: Any, source: str) -> None:
     if seed is not None and (not _is_int(seed, minimum=0) or seed >= 2**32):
         raise UserError(f"{source}: seed must be an int in [0, 2**32) (NumPy's range) or None "
                         "(None: a random seed, recorded)")
-
-    _require_dict(hparams.setdefault("config", {}), "config", source)
-    return hparams
 
 
 def _is_int(value: Any, minimum: int) -> bool:

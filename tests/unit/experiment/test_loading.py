@@ -105,6 +105,7 @@ def test_an_experiment_folder_as_the_user_named_it(toy: Path, tmp_path: Path) ->
     folder = tmp_path / "experiments" / "02_net[v2]"
     folder.mkdir()
     (folder / "hparams.py").symlink_to(toy)
+    (folder / "signals.py").symlink_to(toy.parent / "signals.py")  # a module of the toy's
     (folder / "models.py").write_text("from torch import nn\n\n\ndef make_model():\n"
                                       "    return nn.Sequential(nn.Linear(4, 3), nn.Linear(3, 2))\n")
     main = (toy.parent / "__main__.py").read_text()
