@@ -144,6 +144,7 @@ def test_verbose_shows_what_the_default_hides(toy: Path, tmp_path: Path) -> None
     assert "GPU available: False" in result.stderr and "ClearML Task: created new task id" in result.stdout
 
 
+@pytest.mark.slow  # several real runs: the slow stage keeps the default suite short
 def test_a_closed_or_full_stdout_never_fails_a_run(toy: Path, tmp_path: Path) -> None:
     """``train ... | head -1`` (the pipe closes after the first line) and ``train ... > /dev/full``
     (every write fails) complete the run, checkpoints and all (issue 20, item 15); console.log

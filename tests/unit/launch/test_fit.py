@@ -38,6 +38,7 @@ def tensorboard_scalars(folder: Path) -> dict[str, list[tuple[int, float]]]:
     return {tag: [(e.step, e.value) for e in events.Scalars(tag)] for tag in events.Tags()["scalars"]}
 
 
+@pytest.mark.slow  # several real runs: the slow stage keeps the default suite short
 def test_own_loggers_get_every_metric_once_and_resume_appends(toy: Path, tmp_path: Path) -> None:
     with_loggers(toy)
     crashed = run_cli("train", toy, "--set", "trainer.init.max_epochs=3", "--set", "config.crash_at_epoch=1")

@@ -4,6 +4,8 @@ be tested here: there is none.)"""
 
 from __future__ import annotations
 
+import pytest
+
 import json
 import socket
 from pathlib import Path
@@ -16,6 +18,7 @@ def snapshot(folder: Path) -> dict[str, bytes]:
     return {str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
 
 
+@pytest.mark.slow  # several real runs: the slow stage keeps the default suite short
 def test_sync_without_a_server_changes_nothing(toy: Path, tmp_path: Path) -> None:
     trained = run_cli("train", toy, "--set", "trainer.init.max_epochs=1")
     assert trained.returncode == 0, trained.stderr

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import pytest
+
 import json
 from pathlib import Path
 
 from conftest import run_cli, session_scalars
 
 
+@pytest.mark.slow  # several real runs: the slow stage keeps the default suite short
 def test_resume_drops_a_torn_last_metrics_line(toy: Path, tmp_path: Path) -> None:
     """A kill mid-write leaves half a line at the end of metrics.jsonl: every ``--resume`` failed
     with JSONDecodeError (issue 20, item 18). The torn tail is dropped; each scalar stays once."""

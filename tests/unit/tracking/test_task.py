@@ -69,6 +69,7 @@ def test_clearml_offline_mode_means_offline(monkeypatch: pytest.MonkeyPatch, val
     assert tracking.select_offline(False) is offline
 
 
+@pytest.mark.slow  # several real runs: the slow stage keeps the default suite short
 def test_train_with_clearml_offline_mode_runs_offline_beside_a_configured_server(toy, tmp_path) -> None:
     """A configured server nobody answers is not even tried: the run is offline."""
     import json
