@@ -49,7 +49,7 @@ def test_starting_a_task_leaves_the_random_generators_alone(tmp_path) -> None:
 
     script = (
         "import torch\n"
-        "from torch_lab import tracking\n"
+        "from torch_lab.tracking import task as tracking\n"
         "torch.manual_seed(5); expected = torch.rand(3)\n"
         "torch.manual_seed(5)\n"
         "tracking.configure(offline=True)\n"
