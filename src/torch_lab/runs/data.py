@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import csv
 import io
-import math
 import sys
 from pathlib import Path
 from typing import Any
@@ -46,17 +45,6 @@ def history_rows(path: Path) -> list[dict[str, float | None]]:
             raise ValueError(f"{path / 'history.csv'}: line {number}: no epoch")
         rows.append(row)
     return rows
-
-
-def finite(value: Any) -> Any:
-    """``value`` with NaN and infinities (nested in lists and dicts) as None: JSON has no NaN."""
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    if isinstance(value, dict):
-        return {key: finite(item) for key, item in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [finite(item) for item in value]
-    return value
 
 
 #: The summary fields of a run (``row``'s first columns, ``load_runs``' top-level keys).

@@ -10,8 +10,8 @@ from pathlib import Path
 from typing import Any
 
 from torch_lab.errors import UserError
-from torch_lab.runs.data import finite
 from torch_lab.runs.records import MISSING, Key, Run, differing, lineage
+from torch_lab.storage.atomic import plain_json
 from torch_lab.text import cut, display_width, duration_text, number_text, pad, printable, short_names, table
 
 LIST_COLUMNS = ("task name", "task id", "status", "started", "duration", "epochs", "best")
@@ -132,7 +132,7 @@ def short_ids(ids: list[str]) -> list[str]:
 def listing_json(runs: list[Run]) -> str:
     """The listing as a JSON list: each run's summary, its path and its flattened hparams; NaN and
     infinities as null (JSON has none)."""
-    return json.dumps(finite([{
+    return json.dumps(plain_json([{
         "task_id": run.task_id, "task_name": run.task_name,
         "project_name": run.record.get("project_name"), "status": run.status,
         "started": run.record.get("started"), "finished": run.record.get("finished"),
