@@ -130,6 +130,27 @@ def run_command(command: Sequence[str | Path], env: dict[str, str] | None = None
     return seconds, stdout
 
 
+def variant_parser(name: str, description: str, variants: Sequence[str], file_flag: str) -> argparse.ArgumentParser:
+    """``parser`` plus ``--max-batches`` and the hidden flags of a variant's child side
+    (``--variant``, ``--hparams-json``, ``--checkpoint`` and ``file_flag``, a path)."""
+    result = parser(name, description)
+    result.add_argument("--max-batches", type=int, help="cap on prediction batches")
+    result.add_argument("--variant", choices=variants, help=argparse.SUPPRESS)
+    for flag in ("--hparams-json", "--checkpoint", file_flag):
+        result.add_argument(flag, type=Path, help=argparse.SUPPRESS)
+    return result
+
+
+def run_variant(args: argparse.Namespace, variants: dict[str, Callable[..., Any]], file: Path | None) -> bool:
+    """On a variant's child side: run it on the parent's hparams, checkpoint and ``file``, print
+    its JSON result for ``in_fresh_process``, and return True; else False."""
+    if not args.variant:
+        return False
+    hparams = json.loads(args.hparams_json.read_text())
+    print(json.dumps(variants[args.variant](hparams, args.checkpoint, file, args.max_batches)))
+    return True
+
+
 def in_fresh_process(script: str | Path, variant: str, *args: str | Path,
                      max_batches: int | None = None) -> Any:
     """Run ``script --variant VARIANT ARGS`` (a benchmark's child side) in a new Python process, so

@@ -10,7 +10,6 @@ The weights are a freshly initialised SmallCNN saved as a checkpoint: neither ti
 
 from __future__ import annotations
 
-import argparse
 import json
 import tempfile
 import time
@@ -69,16 +68,8 @@ def export_command(data: common.Data, checkpoint: Path, folder: Path, fmt: str) 
 
 
 def main() -> None:
-    parser = common.parser("export", __doc__.splitlines()[0])
-    parser.add_argument("--max-batches", type=int, help="cap on prediction batches")
-    parser.add_argument("--variant", choices=VARIANTS, help=argparse.SUPPRESS)
-    parser.add_argument("--hparams-json", type=Path, help=argparse.SUPPRESS)
-    parser.add_argument("--checkpoint", type=Path, help=argparse.SUPPRESS)
-    parser.add_argument("--onnx", type=Path, help=argparse.SUPPRESS)
-    args = parser.parse_args()
-    if args.variant:  # the child side of common.in_fresh_process
-        hparams = json.loads(args.hparams_json.read_text())
-        print(json.dumps(VARIANTS[args.variant](hparams, args.checkpoint, args.onnx, args.max_batches)))
+    args = common.variant_parser("export", __doc__.splitlines()[0], VARIANTS, "--onnx").parse_args()
+    if common.run_variant(args, VARIANTS, args.onnx):  # the child side of common.in_fresh_process
         return
     max_batches = common.SMOKE_BATCHES if args.smoke else args.max_batches
     count = common.repeats(args)
