@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import collections
 import json
+import os
 import sys
+import threading
 import time
 from typing import Any
 
@@ -39,28 +41,69 @@ def accuracy() -> torchmetrics.Metric:
 
 
 def clocks() -> dict[str, float]:
-    """Wall seconds and the CPU seconds of this process (all its threads)."""
-    return {"seconds": time.perf_counter(), "cpu_seconds": time.process_time()}
+    """Wall seconds, the CPU seconds of this process (all its threads) and of this thread alone."""
+    return {"seconds": time.perf_counter(), "cpu_seconds": time.process_time(),
+            "thread_cpu_seconds": time.thread_time()}
+
+
+def thread_cpu() -> dict[int, float]:
+    """CPU seconds (user and system) of each of this process's threads, by native thread id, from
+    ``/proc/self/task/*/stat`` (Linux; clock-tick resolution, 10 ms)."""
+    ticks = os.sysconf("SC_CLK_TCK")
+    seconds = {}
+    for tid in os.listdir("/proc/self/task"):
+        try:
+            fields = open(f"/proc/self/task/{tid}/stat").read().rsplit(")", 1)[1].split()
+        except OSError:  # the thread ended meanwhile
+            continue
+        seconds[int(tid)] = (int(fields[11]) + int(fields[12])) / ticks  # utime, stime
+    return seconds
+
+
+def thread_owners() -> dict[int, str]:
+    """The package each Python thread runs code of (its target's, else its class's): ``clearml``,
+    ``torch_lab``, ...; this (the training) thread is ``training``."""
+    owners = {}
+    for thread in threading.enumerate():
+        if thread.native_id is None:
+            continue
+        code = getattr(thread, "_target", None)
+        owner = (getattr(code, "__module__", None) if code is not None else None) or type(thread).__module__
+        owners[thread.native_id] = owner.split(".")[0]
+    owners[threading.get_native_id()] = "training"
+    return owners
+
+
+def cpu_by_owner(before: dict[int, float], after: dict[int, float]) -> dict[str, float]:
+    """CPU seconds spent between two ``thread_cpu`` readings, summed by ``thread_owners``; threads
+    that are not Python threads (torch's intra-op pool, native libraries) are ``native``."""
+    owners = thread_owners()
+    spent: dict[str, float] = collections.Counter()
+    for tid, seconds in after.items():
+        spent[owners.get(tid, "native")] += seconds - before.get(tid, 0.0)
+    return dict(spent)
 
 
 class EpochTimer(pl.Callback):
     """Wall and CPU seconds of the timed epoch, from its start to the end of training (the
-    epoch-end work, checkpoints included), written as JSON to ``path``."""
+    epoch-end work, checkpoints included), and every thread's CPU seconds by owner, written as
+    JSON to ``path``."""
 
     def __init__(self, path: str | None) -> None:
         self.path = path
-        self._start = clocks()
+        self._start, self._threads = clocks(), thread_cpu()
 
     def on_train_epoch_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         if trainer.current_epoch == TIMED_EPOCH:
-            self._start = clocks()
+            self._start, self._threads = clocks(), thread_cpu()
 
     def on_train_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         if self.path:
-            end = clocks()
+            end, threads = clocks(), thread_cpu()
             with open(self.path, "w") as handle:
                 json.dump({"steps": trainer.num_training_batches,
-                           **{name: end[name] - self._start[name] for name in end}}, handle)
+                           **{name: end[name] - self._start[name] for name in end},
+                           "threads": cpu_by_owner(self._threads, threads)}, handle)
 
 
 class CallCounter(pl.Callback):

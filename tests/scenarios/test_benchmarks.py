@@ -23,10 +23,12 @@ EXPECTED = {
     "inference": {"variants", "ratio_infer/hand_written", "infer_wall_seconds", "identical_predictions"},
     "dataloading": {"loaders", "model_samples_per_s", "data_share_of_step_workers0"},
     "runs_listing": {"wall_seconds", "cpu_seconds", "bar_s", "under_bar"},
-    "step_overhead": {"rounds", "cpu_seconds_us_per_step", "seconds_us_per_step"},
+    "step_overhead": {"rounds", "cpu_seconds_us_per_step", "thread_cpu_seconds_us_per_step", "seconds_us_per_step",
+                      "thread_owner_cpu_us_per_step"},
     "step_components": {"components_us_per_step"},
     "step_calls": {"variants", "ratio_train/lightning_defaults", "torch_lab_calls_per_step"},
     "export": {"export_wall_seconds", "samples_per_s", "ratio_onnx_runtime/torch_loop"},
+    "thread_cpu": {"variants"},
 }
 
 
@@ -79,6 +81,16 @@ def test_step_overhead_smoke(tmp_path: Path) -> None:
     cpu = results["cpu_seconds_us_per_step"]
     assert cpu["variants"].keys() == {"lightning", "train"}
     assert cpu["differences"]["train over bare Lightning, no metrics"]["baseline"] == "lightning"
+    assert results["thread_owner_cpu_us_per_step"]["train"].keys() >= {"training"}
+
+
+def test_thread_cpu_smoke(tmp_path: Path) -> None:
+    """Both variants run the real train on the MNIST demo; every thread's CPU is accounted for."""
+    results = smoke("thread_cpu", tmp_path / "no-mnist-here", tmp_path / "thread_cpu.json")
+    assert TOP_KEYS | EXPECTED["thread_cpu"] <= results.keys()
+    for variant in results["variants"].values():
+        [process], [thread] = variant["process_cpu_s"], variant["training_thread_cpu_s"]
+        assert 0 < thread <= process and variant["owners_cpu_s"]["training"] == [pytest.approx(thread, abs=0.05)]
 
 
 def test_step_calls_stay_within_the_recorded_count(tmp_path: Path) -> None:
