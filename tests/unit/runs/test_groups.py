@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import run_cli, sets
+from conftest import REPO, run_cli, sets
 from torch_lab.runs import load_groups
 from torch_lab.runs.groups import group_labels, group_runs, spread
 from torch_lab.runs.records import read_runs
@@ -53,6 +53,7 @@ def test_listing(root: Path) -> None:
     assert runs(root, "--group") == LISTING
     assert runs(root, "--group", "--status", "completed").splitlines()[2].split()[2:7] == [
         "2", "2", "completed", "0,1", "loss/val=0.9"]  # the groups of the runs selected
+    assert runs(root, "--group", "--columns", "lr").splitlines()[0].split()[-2:] == ["(min-max)", "lr"]
 
 
 def test_compare_gives_the_statistics_of_the_runs_bests(root: Path) -> None:
@@ -97,6 +98,15 @@ def test_json_csv_and_load_groups(root: Path) -> None:
         ("offline-c1", "1", "0.7", "")]
 
 
+def test_the_readme_load_groups_example(root: Path, capsys: pytest.CaptureFixture) -> None:
+    text = (REPO / "README.md").read_text().split("### Runs as data (a notebook)", 1)[1]
+    code = text.split("```python\n")[2].split("```", 1)[0].replace('"data/artifacts"', repr(str(root)))
+    namespace: dict = {}
+    exec(compile(code, "README.md", "exec"), namespace)
+    assert namespace["groups"] == load_groups(root)
+    assert capsys.readouterr().out.splitlines()[2] == "None 1 0.7 None"
+
+
 def test_spread_averages_the_runs_that_have_each_epoch() -> None:
     assert spread([([0, 1, 2], [1.0, 2.0, 3.0]), ([0, 1], [3.0, 4.0])]) == (
         [0, 1, 2], [2.0, 3.0, 3.0], [1.0, 2.0, 3.0], [3.0, 4.0, 3.0])
@@ -126,3 +136,7 @@ def test_real_runs_of_train_seeds_are_one_group(toy: Path, tmp_path: Path) -> No
     bests = [json.loads(path.read_text())["best"]["value"]
              for path in (tmp_path / "data" / "artifacts").glob("*/run.json")]
     assert f"loss/val={statistics.fmean(bests):.4g} ± {statistics.stdev(bests):.4g}" in line
+    plotted = run_cli("runs", "plot", "--group", line.split()[1], "--steps", "--metric", "loss",
+                      "--out", tmp_path / "steps.png", "--root", tmp_path / "data" / "artifacts", timeout=120)
+    assert plotted.returncode == 0 and plotted.stderr == "", plotted.stderr
+    assert (tmp_path / "steps.png").stat().st_size > 0
