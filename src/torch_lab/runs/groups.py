@@ -56,7 +56,8 @@ class Group:
 
     @property
     def monitor(self) -> str:
-        return "/".join(sorted({str(run.best["monitor"]) for run in self.runs if run.best.get("monitor")})) or "best"
+        """The monitored metric(s) of the runs' bests (``""`` when none has one)."""
+        return "/".join(sorted({str(run.best["monitor"]) for run in self.runs if run.best.get("monitor")}))
 
     def metric(self, name: str) -> list[float]:
         """The runs' final values of metric ``name`` (those without one left out)."""
@@ -110,7 +111,7 @@ def seeds_text(group: Group) -> str:
 def best_text(group: Group) -> str:
     """``<monitor>=mean ± std (min-max)`` of the runs' best values, or ``-``."""
     bests = group.bests
-    return f"{group.monitor}={stats_text(bests)}" if bests else "-"
+    return f"{group.monitor or 'best'}={stats_text(bests)}" if bests else "-"
 
 
 def listing(groups: list[Group], columns: list[str] | None = None) -> str:
@@ -139,7 +140,7 @@ def compare(groups: list[Group]) -> str:
             ["hparams that differ" if keys else "hparams: all the same", *("" for _ in groups)]]
     rows += [[f"  {'.'.join(key)}", *(value_text(group.config.hparam(key)) for group in groups)] for key in keys]
     rows.append(["mean ± std (min-max)", *("" for _ in groups)])
-    rows.append([f"  best {'/'.join(dict.fromkeys(group.monitor for group in groups))}",
+    rows.append([f"  best {'/'.join(dict.fromkeys(filter(None, (group.monitor for group in groups))))}".rstrip(),
                  *(stats_text(group.bests) for group in groups)])
     names = sorted({name for group in groups for name in group.metric_names})
     rows += [[f"  {name}", *(stats_text(group.metric(name)) for group in groups)] for name in names]
@@ -152,7 +153,7 @@ def group_dict(group: Group) -> dict[str, Any]:
             "task_ids": [run.task_id for run in group.runs], "n": len(group.runs),
             "statuses": group.statuses, "seeds": group.seeds, "hparams": group.config.tree,
             "hparams_dotted": group.config.hparams,
-            "best": {"monitor": group.monitor, **stats(group.bests)} if group.bests else None,
+            "best": {"monitor": group.monitor or None, **stats(group.bests)} if group.bests else None,
             "metrics": {name: stats(group.metric(name)) for name in group.metric_names}}
 
 
