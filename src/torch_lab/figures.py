@@ -59,8 +59,10 @@ def colours(count: int) -> list[tuple[Any, str]]:
     return [(palette[i % len(palette)], styles[i // len(palette) % len(styles)]) for i in range(count)]
 
 
-def draw(fig: Figure, panels: dict[str, list[Line]], xlabel: str, figure_legend: bool = False) -> None:
-    """One panel per entry of ``panels`` (its title), a line per curve. The legend: with
+def draw(fig: Figure, panels: dict[str, list[Line]], xlabel: str, figure_legend: bool = False,
+         bands: dict[str, dict[str, tuple[list[float], list[float]]]] | None = None) -> None:
+    """One panel per entry of ``panels`` (its title), a line per curve, and under a line the
+    band ``bands[title][label]`` (lows, highs at its xs) in its colour, if given. The legend: with
     ``figure_legend`` one for the whole figure, outside every panel at its right, each label in
     one colour in every panel; else one in each panel with more than one line."""
     columns = min(max(len(panels), 1), 3)
@@ -74,6 +76,8 @@ def draw(fig: Figure, panels: dict[str, list[Line]], xlabel: str, figure_legend:
             colour, style = styles.get(label, (None, "-"))
             [handles[label]] = axes.plot(xs, ys, label=label, color=colour, linestyle=style,
                                          marker="o" if len(xs) <= MARKED_POINTS else None, markersize=3)
+            if (band := (bands or {}).get(title, {}).get(label)) is not None:
+                axes.fill_between(xs, *band, color=handles[label].get_color(), alpha=0.2, linewidth=0)
         axes.set_title(title, fontsize=10)
         axes.set_xlabel(xlabel, fontsize=8)
         axes.tick_params(labelsize=7)

@@ -1,8 +1,12 @@
-"""Plain-text helpers shared by every command's output: aligned tables, short names for dotted
-hparams keys, numbers and durations. Standard library only."""
+"""Plain-text helpers shared by every command's output: aligned tables, CSV, short names for
+dotted hparams keys, numbers, statistics and durations. Standard library only."""
 
 from __future__ import annotations
 
+import csv
+import io
+import math
+import statistics
 import unicodedata
 from typing import Any, Sequence
 
@@ -86,3 +90,36 @@ def duration_text(seconds: float | None) -> str:
         return "-"
     minutes, secs = divmod(int(round(max(seconds, 0.0))), 60)
     return f"{minutes // 60}:{minutes % 60:02d}:{secs:02d}"
+
+
+def finite_number(value: Any) -> bool:
+    """Whether ``value`` is an int or float (not a bool), and finite."""
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def stats_text(values: list[float]) -> str:
+    """``mean ± std (min-max)`` to 4 significant digits (the sample standard deviation, ``-`` for
+    one value); ``-`` for none."""
+    if not values:
+        return "-"
+    spread = number_text(statistics.stdev(values)) if len(values) > 1 else "-"
+    return f"{number_text(statistics.fmean(values))} ± {spread} ({number_text(min(values))}-{number_text(max(values))})"
+
+
+def csv_table(rows: list[dict[str, Any]]) -> str:
+    """CSV text: a header (the union of the rows' keys, in order of appearance), then each row;
+    None as an empty cell, lists and dicts as Python literals."""
+    if not rows:
+        return ""
+    columns: dict[str, None] = {}
+    for one in rows:
+        columns.update(dict.fromkeys(one))
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=list(columns), lineterminator="\n")
+    writer.writeheader()
+    writer.writerows({key: _cell(value) for key, value in one.items()} for one in rows)
+    return buffer.getvalue()
+
+
+def _cell(value: Any) -> Any:
+    return "" if value is None else repr(value) if isinstance(value, (list, dict, tuple)) else value

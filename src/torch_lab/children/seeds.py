@@ -4,13 +4,11 @@ process, task and run directory) tagged as one group; then each seed's outcome, 
 
 from __future__ import annotations
 
-import math
 import random
-import statistics
 import time
 from typing import Any
 
-from torch_lab.text import number_text, table
+from torch_lab.text import finite_number, number_text, stats_text, table
 
 #: The seed of a job's label: ``<hparams path> seed=<seed>``.
 SEED_MARK = " seed="
@@ -39,14 +37,6 @@ def jobs(paths: list[str], seeds: list[int], child_args: list[str]) -> list[tupl
             for path in paths for seed in seeds]
 
 
-def _stats(values: list[float]) -> str:
-    """``mean ± std (min-max)`` (the sample standard deviation; ``-`` for one value)."""
-    if not values:
-        return "-"
-    spread = number_text(statistics.stdev(values)) if len(values) > 1 else "-"
-    return f"{number_text(statistics.fmean(values))} ± {spread} ({number_text(min(values))}-{number_text(max(values))})"
-
-
 def summary(results: list[tuple[str, dict[str, Any]]]) -> str:
     """One row per run (file, seed, task id, status, best), then per file n, mean ± std (min-max)
     of the best value and of each final metric over its completed runs."""
@@ -56,7 +46,7 @@ def summary(results: list[tuple[str, dict[str, Any]]]) -> str:
         path, _, seed = label.rpartition(SEED_MARK)
         best = result.get("best") or {}
         value = best.get("value")
-        shown = f"{best.get('monitor')}={number_text(float(value))}" if _number(value) else "-"
+        shown = f"{best.get('monitor')}={number_text(float(value))}" if finite_number(value) else "-"
         rows.append((path, seed, result.get("task_id") or "-", result.get("status", "?"), shown))
         by_file.setdefault(path, []).append(result)
     lines = [table(rows)]
@@ -65,17 +55,13 @@ def summary(results: list[tuple[str, dict[str, Any]]]) -> str:
         lines.append(f"{path}: n={len(done)} of {len(runs)} completed")
         stats = [("metric", "mean ± std (min-max)")]
         monitors = {(run.get("best") or {}).get("monitor") for run in done} - {None}
-        bests = [float(run["best"]["value"]) for run in done if _number((run.get("best") or {}).get("value"))]
+        bests = [float(run["best"]["value"]) for run in done if finite_number((run.get("best") or {}).get("value"))]
         if bests:
-            stats.append((f"best {'/'.join(sorted(monitors))}", _stats(bests)))
-        names = sorted({name for run in done for name, v in (run.get("metrics") or {}).items() if _number(v)})
+            stats.append((f"best {'/'.join(sorted(monitors))}", stats_text(bests)))
+        names = sorted({name for run in done for name, v in (run.get("metrics") or {}).items() if finite_number(v)})
         for name in names:
-            stats.append((name, _stats([float(run["metrics"][name]) for run in done
-                                         if _number((run.get("metrics") or {}).get(name))])))
+            stats.append((name, stats_text([float(run["metrics"][name]) for run in done
+                                         if finite_number((run.get("metrics") or {}).get(name))])))
         if len(stats) > 1:
             lines.append(table(stats))
     return "\n".join(lines)
-
-
-def _number(value: Any) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)

@@ -1,10 +1,10 @@
 """Console script ``runs``: list, show, compare and plot the runs under the artifacts root.
 
     runs [PATTERN] [--status S ...] [--project P] [--sweep NAME] [--last N] [--columns KEY,...]
-         [--json | --csv]
+         [--json | --csv] [--group]
     runs show ID
-    runs compare ID ID ...
-    runs plot ID ... [--metric M ...] [--steps] [--out FILE.png]
+    runs compare ID ID ... [--group]
+    runs plot ID ... [--metric M ...] [--steps] [--out FILE.png] [--group]
     runs sync [ID ...]
 
 Imports neither torch nor clearml nor Lightning (matplotlib only for ``plot``). Exit codes: 0,
@@ -36,6 +36,11 @@ def _root(parser: argparse.ArgumentParser) -> None:
                         help="the artifacts root (default: $TORCH_LAB_ARTIFACTS, else ./data/artifacts)")
 
 
+def _group(parser: argparse.ArgumentParser, what: str) -> None:
+    parser.add_argument("--group", action="store_true", help=f"{what}: groups of runs whose hparams differ "
+                        "only in seed (whether or not train --seeds started them)")
+
+
 def list_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="runs", description="List the runs under the artifacts root, newest last, with the hparams "
@@ -56,6 +61,7 @@ def list_parser() -> argparse.ArgumentParser:
     printed.add_argument("--json", action="store_true", help="print JSON instead of a table")
     printed.add_argument("--csv", action="store_true", help="print CSV: a row per run, with the hparams as "
                          "dotted keys, best and the final metrics (for pandas or a spreadsheet)")
+    _group(parser, "one line per group, with n, statuses and mean ± std (min-max) of the best value")
     parser.add_argument("--version", action=ShowVersion)
     _root(parser)
     return parser
@@ -71,6 +77,7 @@ def command_parser(command: str) -> argparse.ArgumentParser:
         parser = argparse.ArgumentParser(prog="runs compare", description="Runs side by side: the "
                                          "hparams that differ and their metrics.")
         parser.add_argument("ids", nargs="+", metavar="ID", help=ID_HELP)
+        _group(parser, "the groups of the runs given side by side, with mean ± std of each metric")
     elif command == "sync":
         parser = argparse.ArgumentParser(prog="runs sync", description="Import offline runs' sessions "
                                          "into the configured ClearML server (all not yet imported, "
@@ -87,6 +94,7 @@ def command_parser(command: str) -> argparse.ArgumentParser:
         parser.add_argument("--out", type=Path, default=Path("runs.png"), metavar="FILE.png",
                             help="where to write the picture (default: runs.png); its suffix picks the "
                             "format (png, pdf, svg, jpg, ...)")
+        _group(parser, "a line per group of the runs given: the mean of its runs in a min-max band")
     _root(parser)
     return parser
 
@@ -120,7 +128,13 @@ def _run(argv: list[str]) -> int:
         statuses = [s for given in args.status or [] for s in given.split(",") if s]
         chosen = select(runs, args.pattern, statuses, args.project, args.sweep, args.last)
         columns = [c.strip() for c in (args.columns or "").split(",") if c.strip()] or None
-        if args.json:
+        if args.group and chosen:
+            from torch_lab.runs import groups
+
+            found = groups.group_runs(chosen)
+            print(groups.listing_json(found) if args.json else groups.csv_text(found).rstrip("\n") if args.csv
+                  else groups.listing(found, columns))
+        elif args.json:
             print(runs_report.listing_json(chosen))
         elif args.csv:
             from torch_lab.runs.data import csv_text
@@ -142,8 +156,17 @@ def _run(argv: list[str]) -> int:
         return sync_runs([run.path for run in chosen or runs if chosen or run.record.get("offline")])
     if command == "show":
         print(runs_report.show(chosen[0], runs))
+    elif command == "compare" and args.group:
+        from torch_lab.runs import groups
+
+        print(groups.compare(groups.groups_of(chosen, runs)))
     elif command == "compare":
         print(runs_report.compare(chosen))
+    elif args.group:
+        from torch_lab.runs.groups import groups_of
+        from torch_lab.runs.plot import plot_groups
+
+        print(f"runs: wrote {plot_groups(groups_of(chosen, runs), args.out, args.metric, args.steps)}")
     else:
         from torch_lab.runs.plot import plot_runs
 

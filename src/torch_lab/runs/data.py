@@ -4,14 +4,14 @@
 from __future__ import annotations
 
 import csv
-import io
 import sys
 from pathlib import Path
 from typing import Any
 
+from torch_lab.runs.groups import group_dict, group_runs
 from torch_lab.runs.records import Run, read_runs, select
 from torch_lab.storage.run_dir import artifacts_root
-from torch_lab.text import printable
+from torch_lab.text import csv_table, printable
 
 
 def history_rows(path: Path) -> list[dict[str, float | None]]:
@@ -65,21 +65,7 @@ def row(run: Run) -> dict[str, Any]:
 
 def csv_text(runs: list[Run]) -> str:
     """``runs --csv``: a header, then a row per run (see ``row``), the columns the union of all."""
-    rows = [row(run) for run in runs]
-    if not rows:
-        return ""
-    columns: dict[str, None] = {}
-    for one in rows:
-        columns.update(dict.fromkeys(one))
-    buffer = io.StringIO()
-    writer = csv.DictWriter(buffer, fieldnames=list(columns), lineterminator="\n")
-    writer.writeheader()
-    writer.writerows({key: _cell(value) for key, value in one.items()} for one in rows)
-    return buffer.getvalue()
-
-
-def _cell(value: Any) -> Any:
-    return "" if value is None else repr(value) if isinstance(value, (list, dict, tuple)) else value
+    return csv_table([row(run) for run in runs])
 
 
 def load_runs(root: str | Path | None = None, pattern: str | None = None,
@@ -94,10 +80,8 @@ def load_runs(root: str | Path | None = None, pattern: str | None = None,
     def warn(line: str) -> None:
         print(f"load_runs: warning: {printable(line)}", file=sys.stderr)
 
-    root = Path(root) if root is not None else artifacts_root()
-    statuses = [status] if isinstance(status, str) else status
-    runs = select(read_runs(root, warn), pattern, statuses, None, sweep)
     loaded = []
+    runs = _selected(root, pattern, status, sweep, warn)
     for run in runs:
         try:
             history = history_rows(run.path)
@@ -110,3 +94,24 @@ def load_runs(root: str | Path | None = None, pattern: str | None = None,
                        "hparams": run.tree, "hparams_dotted": run.hparams, "history": history,
                        "path": run.path, "row": flat})
     return loaded
+
+
+def load_groups(root: str | Path | None = None, pattern: str | None = None,
+                status: str | list[str] | None = None, sweep: str | None = None) -> list[dict[str, Any]]:
+    """The runs ``load_runs`` returns grouped over seeds as ``runs --group`` groups them (the same
+    task name and hparams but ``seed``), in the order of their first runs, as plain dicts:
+    ``task_name``, ``group`` (the ``train --seeds`` group, if all share one), ``task_ids``, ``n``,
+    ``statuses`` (a count per status), ``seeds``, ``hparams`` (nested, without the seed),
+    ``hparams_dotted``, ``best`` (``monitor``, and n, mean, std, min, max of the runs' best values;
+    None when no run has one) and ``metrics`` (the same statistics per final metric). std is the
+    sample standard deviation, None for one value."""
+    def warn(line: str) -> None:
+        print(f"load_groups: warning: {printable(line)}", file=sys.stderr)
+
+    return [group_dict(group) for group in group_runs(_selected(root, pattern, status, sweep, warn))]
+
+
+def _selected(root: str | Path | None, pattern: str | None, status: str | list[str] | None,
+              sweep: str | None, warn: Any) -> list[Run]:
+    root = Path(root) if root is not None else artifacts_root()
+    return select(read_runs(root, warn), pattern, [status] if isinstance(status, str) else status, None, sweep)

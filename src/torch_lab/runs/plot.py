@@ -1,5 +1,6 @@
-"""``runs plot``: the runs' curves in one picture, one panel per metric and a line per run, by
-epoch (history.csv) or by step (the offline sessions), with one legend for the figure beside the
+"""``runs plot``: the runs' curves in one picture, one panel per metric and a line per run (or,
+with ``--group``, per group of runs over seeds: their mean in a min-max band), by epoch
+(history.csv) or by step (the offline sessions), with one legend for the figure beside the
 panels. Drawn with ``torch_lab.figures``; a file it cannot use is one line, exit 2."""
 
 from __future__ import annotations
@@ -7,11 +8,12 @@ from __future__ import annotations
 import json
 import zipfile
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Callable
 
 from torch_lab.errors import UserError
-from torch_lab.figures import draw, figure, figure_bytes, formats, history_curves
+from torch_lab.figures import Line, draw, figure, figure_bytes, formats, history_curves
 from torch_lab.runs.data import history_rows
+from torch_lab.runs.groups import Group, group_labels, spread
 from torch_lab.runs.records import Run, differing
 from torch_lab.storage.atomic import atomic_file
 
@@ -98,32 +100,73 @@ def pick_metrics(available: list[str], asked: list[str] | None) -> list[str]:
     return chosen
 
 
-def runs_figure(runs: list[Run], metrics: list[str] | None = None, steps: bool = False) -> Figure:
-    """One panel per metric, a line per run (a colour each), from history.csv (by epoch) or, with
-    ``steps``, from each run's offline session (by step); one legend, right of the panels."""
-    curves = {run.task_id: session_curves(run.record.get("offline_session")) if steps
-              else read_history(run.path) for run in runs}
+def run_curves(run: Run, steps: bool = False) -> Curves:
+    """A run's curves: from history.csv (by epoch) or, with ``steps``, its offline session."""
+    return session_curves(run.record.get("offline_session")) if steps else read_history(run.path)
+
+
+def metrics_of(curves: list[Curves], asked: list[str] | None, steps: bool) -> list[str]:
+    """The metrics to plot of these curves (see ``pick_metrics``); a ``UserError`` when none has any."""
     available: list[str] = []
-    for run_curves in curves.values():
-        available += [name for name in run_curves if name not in available]
+    for one in curves:
+        available += [name for name in one if name not in available]
     if not available:
         where = "offline sessions" if steps else "history.csv files"
         raise UserError(f"nothing to plot: the runs' {where} hold no metrics")
-    chosen = pick_metrics(available, metrics)
+    return pick_metrics(available, asked)
+
+
+def runs_figure(runs: list[Run], metrics: list[str] | None = None, steps: bool = False) -> Figure:
+    """One panel per metric, a line per run (a colour each), from history.csv (by epoch) or, with
+    ``steps``, from each run's offline session (by step); one legend, right of the panels."""
+    curves = {run.task_id: run_curves(run, steps) for run in runs}
+    chosen = metrics_of(list(curves.values()), metrics, steps)
     labels = dict(zip((run.task_id for run in runs), run_labels(runs)))
     panels = {name: [(labels[run.task_id], *curves[run.task_id][name]) for run in runs
                      if name in curves[run.task_id]] for name in chosen}
-    fig = figure(len(panels), extra_width=0.6 + LEGEND_INCH_PER_CHAR * max(map(len, labels.values())))
-    draw(fig, panels, "step" if steps else "epoch", figure_legend=True)
+    return _figure(panels, list(labels.values()), steps)
+
+
+def groups_figure(groups: list[Group], metrics: list[str] | None = None, steps: bool = False) -> Figure:
+    """One panel per metric, a line per group: the mean over its runs that have each epoch (or
+    step), in a band from their min to their max; one legend, labelled by what differs."""
+    curves = [[run_curves(run, steps) for run in group.runs] for group in groups]
+    chosen = metrics_of([one for group in curves for one in group], metrics, steps)
+    labels = group_labels(groups)
+    panels: dict[str, list[Line]] = {name: [] for name in chosen}
+    bands: dict[str, dict[str, tuple[list[float], list[float]]]] = {name: {} for name in chosen}
+    for name in chosen:
+        for label, group in zip(labels, curves):
+            xs, means, lows, highs = spread([one[name] for one in group if name in one])
+            if xs:
+                panels[name].append((label, xs, means))
+                bands[name][label] = (lows, highs)
+    return _figure(panels, labels, steps, bands)
+
+
+def _figure(panels: dict[str, list[Line]], labels: list[str], steps: bool,
+            bands: dict[str, dict[str, tuple[list[float], list[float]]]] | None = None) -> Figure:
+    fig = figure(len(panels), extra_width=0.6 + LEGEND_INCH_PER_CHAR * max(map(len, labels)))
+    draw(fig, panels, "step" if steps else "epoch", figure_legend=True, bands=bands)
     return fig
 
 
 def plot_runs(runs: list[Run], out: Path, metrics: list[str] | None = None, steps: bool = False) -> Path:
     """Write ``out`` in the format its suffix names (see ``runs_figure``), making its folder."""
+    return write_figure(out, lambda: runs_figure(runs, metrics, steps))
+
+
+def plot_groups(groups: list[Group], out: Path, metrics: list[str] | None = None, steps: bool = False) -> Path:
+    """Write ``out`` (see ``groups_figure``), as ``plot_runs`` does."""
+    return write_figure(out, lambda: groups_figure(groups, metrics, steps))
+
+
+def write_figure(out: Path, make: Callable[[], Figure]) -> Path:
+    """Write the figure ``make`` draws to ``out``, in the format its suffix names, making its folder."""
     kind = out.suffix.lower().lstrip(".")
     if out.is_dir():
         raise UserError(f"--out {out}: is a directory; give a file, e.g. {out / 'runs.png'}")
-    fig = runs_figure(runs, metrics, steps)
+    fig = make()
     if kind not in formats(fig):
         raise UserError(f"--out {out}: matplotlib cannot write {kind or 'a file without a suffix'}; "
                         f"give one of .{', .'.join(formats(fig))}")

@@ -10,8 +10,9 @@ from pathlib import Path
 import pytest
 
 from conftest import REPO, run_cli, sets
-from torch_lab.children.seeds import _stats, jobs, summary
+from torch_lab.children.seeds import jobs, summary
 from torch_lab.cli.parsers import seeds_value
+from torch_lab.text import stats_text
 
 REGRESSION = REPO / "src" / "example_project" / "experiments" / "01_regression" / "hparams.py"
 SMALL = sets("trainer.init.max_epochs=1", "config.train_size=256", "config.val_size=64")
@@ -33,8 +34,8 @@ def test_summary_statistics() -> None:
             for s, v in ((0, 1.0), (1, 2.0), (2, 4.0))]
     text = summary([*runs, ("a.py seed=3", {"status": "failed", "task_id": "t3"})])
     assert "a.py: n=3 of 4 completed" in text
-    assert f"best loss/val  {_stats([1.0, 2.0, 4.0])}" in text
-    assert _stats([1.0, 2.0, 4.0]) == f"2.333 ± {statistics.stdev([1.0, 2.0, 4.0]):.4g} (1-4)"
+    assert f"best loss/val  {stats_text([1.0, 2.0, 4.0])}" in text
+    assert stats_text([1.0, 2.0, 4.0]) == f"2.333 ± {statistics.stdev([1.0, 2.0, 4.0]):.4g} (1-4)"
 
 
 @pytest.mark.slow
@@ -50,5 +51,5 @@ def test_three_seeds_are_three_runs_of_one_group(tmp_path: Path, parallel: bool)
     assert seeds == [0, 1, 2]
     bests = [r["best"]["value"] for r in records]
     line = next(line for line in result.stdout.splitlines() if line.startswith("best mse/val"))
-    assert line.split(None, 2)[2] == _stats(bests)
+    assert line.split(None, 2)[2] == stats_text(bests)
     assert f"n=3 of 3 completed" in result.stdout
