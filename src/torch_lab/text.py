@@ -86,3 +86,13 @@ def duration_text(seconds: float | None) -> str:
         return "-"
     minutes, secs = divmod(int(round(max(seconds, 0.0))), 60)
     return f"{minutes // 60}:{minutes % 60:02d}:{secs:02d}"
+
+
+def size_text(size: float) -> str:
+    """A number of bytes for people, in powers of 1000: ``512 B``, ``18.3 kB``, ``1.2 GB``."""
+    unit = "B"
+    for bigger in ("kB", "MB", "GB", "TB"):
+        if size < 1000:
+            break
+        size, unit = size / 1000, bigger
+    return f"{size:.0f} B" if unit == "B" else f"{size:.1f} {unit}"
