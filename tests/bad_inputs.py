@@ -493,7 +493,7 @@ CASES: list[Case] = [
          "train: error: --resume offline-old: data/artifacts/01_toy-hparams-offline-old/checkpoints/last.ckpt "
          "is missing, nothing to resume from (runs prune --keep best removes it); to train on from another "
          "checkpoint of the run, set checkpoint.checkpoint_task_id in a new run",
-         setup=pruned_run, needs_main_executed=True),
+         setup=pruned_run, needs_main_executed=True, slow=True),  # default suite: tests/unit/runs/test_tidy.py
     Case("progress_interval_not_a_number", "`TORCH_LAB_PROGRESS_INTERVAL=abc`", _train("--offline"),
          "train: error: TORCH_LAB_PROGRESS_INTERVAL='abc': expected the seconds between progress "
          "lines, a number >= 0", setup=lambda toy: {"TORCH_LAB_PROGRESS_INTERVAL": "abc"}),

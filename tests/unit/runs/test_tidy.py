@@ -94,12 +94,11 @@ def test_du_what_each_run_holds(real: SimpleNamespace) -> None:
         path = real.dir_a if row[1] == real.a else real.dir_b
         session = Path(json.loads((path / "run.json").read_text())["offline_session"])
         assert session.is_file()  # the zip (and its folder) in ClearML's cache
-        checkpoints, session_bytes = files_bytes(path / "checkpoints"), session.stat().st_size + (
-            files_bytes(session.with_suffix("")) if session.with_suffix("").is_dir() else 0)
-        expected = checkpoints + session_bytes + files_bytes(path) - checkpoints
+        checkpoints, other = files_bytes(path / "checkpoints"), files_bytes(path) - files_bytes(path / "checkpoints")
+        session_bytes = session.stat().st_size + files_bytes(session.with_suffix(""))
+        expected = checkpoints + session_bytes + other
         assert listed[row[1]]["size_bytes"] == expected
-        assert row[3:] == [size_text(checkpoints), size_text(session_bytes), size_text(expected - checkpoints
-                                                                                      - session_bytes), size_text(expected)]
+        assert row[3:] == [size_text(checkpoints), size_text(session_bytes), size_text(other), size_text(expected)]
         assert checkpoints > 1000 and session_bytes > 1000
         shown = runs("show", row[1], "--root", real.root).stdout
         assert re.search(rf"\nsize +{re.escape(row[6])} \(checkpoints {re.escape(row[3])}, offline session "
@@ -174,8 +173,8 @@ def test_rm_asks_on_a_terminal(real: SimpleNamespace) -> None:
 
 def test_prune_dry_run_then_prune(real: SimpleNamespace, tmp_path: Path) -> None:
     """``--dry-run`` prints what prune removes and changes nothing; prune removes it (each run's
-    last.ckpt, keeping best.ckpt) and frees that space; the pruned runs still list, show and
-    plot, and the failed one no longer resumes: one line naming the missing file."""
+    last.ckpt, keeping best.ckpt) and frees that space; the pruned runs still list, show, compare
+    and plot, and the failed one no longer resumes: one line naming the missing file."""
     before = snapshot(real.root, real.cache)
     last = [real.dir_a / "checkpoints" / "last.ckpt", real.dir_b / "checkpoints" / "last.ckpt"]
     sizes = [path.stat().st_size for path in last]
@@ -202,6 +201,8 @@ def test_prune_dry_run_then_prune(real: SimpleNamespace, tmp_path: Path) -> None
     assert listed.returncode == 0 and real.a in listed.stdout and real.b in listed.stdout
     shown = runs("show", real.a, "--root", real.root)
     assert shown.returncode == 0 and "checkpoints/best.ckpt" in shown.stdout and "last.ckpt" not in shown.stdout
+    compared = runs("compare", real.a, real.b, "--root", real.root)
+    assert compared.returncode == 0 and "loss/val" in compared.stdout
     out = tmp_path / "pruned.png"
     plotted = runs("plot", real.a, real.b, "--out", out, "--root", real.root)
     assert plotted.returncode == 0, plotted.stderr
