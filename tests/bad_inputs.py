@@ -214,6 +214,14 @@ def lock_directory(toy: Path) -> None:
     (toy.parents[2] / "data" / "artifacts" / "01_toy-hparams-offline-old" / ".lock").mkdir()
 
 
+def pruned_run(toy: Path) -> None:
+    """A failed run ``offline-old`` as ``runs prune --keep best`` leaves it: best.ckpt, no
+    last.ckpt."""
+    failed_run(None)(toy)
+    checkpoints = toy.parents[2] / "data" / "artifacts" / "01_toy-hparams-offline-old" / "checkpoints"
+    (checkpoints / "last.ckpt").rename(checkpoints / "best.ckpt")
+
+
 def recorded_run(history: str) -> Callable[[Path], None]:
     """A completed run ``offline-r`` under the artifacts root with ``history`` as history.csv."""
     def setup(toy: Path) -> None:
@@ -480,6 +488,12 @@ CASES: list[Case] = [
          _train("--resume", "offline-old"),
          "train: error: --resume offline-old: data/artifacts/01_toy-hparams-offline-old/.lock: cannot be "
          "the run's lock file (Is a directory); remove it", setup=lock_directory, needs_main_executed=True),
+    Case("resume_pruned_run", "`--resume` of a run without last.ckpt (`runs prune --keep best` removed it)",
+         _train("--resume", "offline-old"),
+         "train: error: --resume offline-old: data/artifacts/01_toy-hparams-offline-old/checkpoints/last.ckpt "
+         "is missing, nothing to resume from (runs prune --keep best removes it); to train on from another "
+         "checkpoint of the run, set checkpoint.checkpoint_task_id in a new run",
+         setup=pruned_run, needs_main_executed=True, slow=True),  # default suite: tests/unit/runs/test_tidy.py
     Case("progress_interval_not_a_number", "`TORCH_LAB_PROGRESS_INTERVAL=abc`", _train("--offline"),
          "train: error: TORCH_LAB_PROGRESS_INTERVAL='abc': expected the seconds between progress "
          "lines, a number >= 0", setup=lambda toy: {"TORCH_LAB_PROGRESS_INTERVAL": "abc"}),

@@ -123,3 +123,13 @@ def csv_table(rows: list[dict[str, Any]]) -> str:
 
 def _cell(value: Any) -> Any:
     return "" if value is None else repr(value) if isinstance(value, (list, dict, tuple)) else value
+
+
+def size_text(size: float) -> str:
+    """A number of bytes for people, in powers of 1000: ``512 B``, ``18.3 kB``, ``1.2 GB``."""
+    unit = "B"
+    for bigger in ("kB", "MB", "GB", "TB"):
+        if size < 1000:
+            break
+        size, unit = size / 1000, bigger
+    return f"{size:.0f} B" if unit == "B" else f"{size:.1f} {unit}"

@@ -1,5 +1,6 @@
-"""Shell completion for ``train`` and ``infer``: shtab turns their argparse parsers into bash and
-zsh completion scripts (``train --print-completion bash``). shtab is imported only then."""
+"""Shell completion for ``train``, ``infer`` and ``runs`` (its subcommands too): shtab turns their
+argparse parsers into bash and zsh completion scripts (``train --print-completion bash``). shtab
+is imported only then."""
 
 from __future__ import annotations
 

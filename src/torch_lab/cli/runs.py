@@ -1,4 +1,5 @@
-"""Console script ``runs``: list, show, compare and plot the runs under the artifacts root.
+"""Console script ``runs``: list, show, compare, plot, sync and tidy the runs under the artifacts
+root (the parsers: ``torch_lab.cli.runs_parsers``).
 
     runs [PATTERN] [--status S ...] [--project P] [--sweep NAME] [--last N] [--columns KEY,...]
          [--json | --csv] [--group]
@@ -6,9 +7,13 @@
     runs compare ID ID ... [--group]
     runs plot ID ... [--metric M ...] [--steps] [--out FILE.png] [--group]
     runs sync [ID ...]
+    runs du [PATTERN] [--status S ...]
+    runs rm ID ... [--yes]
+    runs prune [PATTERN] [--keep best|last] [--status S ...] [--dry-run] [--yes]
 
 Imports neither torch nor clearml nor Lightning (matplotlib only for ``plot``). Exit codes: 0,
-2 for a mistake (an unknown or ambiguous task id, no run matching), with one line on stderr.
+2 for a mistake (an unknown or ambiguous task id, no run matching, a run in use, removing
+without a terminal to ask on and without ``--yes``), with one line on stderr.
 """
 
 from __future__ import annotations
@@ -17,161 +22,161 @@ import argparse
 import os
 import shutil
 import sys
-from pathlib import Path
+from typing import Callable
 
-from torch_lab.cli.parsers import ShowVersion, positive_int
+from torch_lab.cli.runs_parsers import parse
 from torch_lab.errors import UserError
+from torch_lab.runs.records import Run, read_runs, resolve, select
 from torch_lab.storage.run_dir import artifacts_root
-from torch_lab.runs.records import read_runs, resolve, select
+from torch_lab.text import size_text
 
 EXIT_OK, EXIT_USAGE = 0, 2
-COMMANDS = ("show", "compare", "plot", "sync")
-#: Options that take a value (their value is never the command).
-VALUED = {"--root", "--status", "--project", "--sweep", "--last", "--metric", "--out", "--columns"}
-ID_HELP = "a task id, or the start of one (with or without 'offline-')"
-
-
-def _root(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--root", type=Path, metavar="DIR",
-                        help="the artifacts root (default: $TORCH_LAB_ARTIFACTS, else ./data/artifacts)")
-
-
-def _group(parser: argparse.ArgumentParser, what: str) -> None:
-    parser.add_argument("--group", action="store_true", help=f"{what}: groups of runs whose hparams differ "
-                        "only in seed (whether or not train --seeds started them)")
-
-
-def list_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="runs", description="List the runs under the artifacts root, newest last, with the hparams "
-        "that differ among them. Also: 'runs show ID', 'runs compare ID ID ...', 'runs plot ID ...' "
-        "(see 'runs plot --help'), 'runs sync [ID ...]'.")
-    parser.add_argument("pattern", nargs="?", metavar="PATTERN",
-                        help="a shell pattern on the run directory name (<task name>-<task id>), "
-                        "or a part of it")
-    parser.add_argument("--status", action="append", metavar="S[,S...]",
-                        help="only these statuses (running, completed, failed, interrupted, pruned), "
-                        "comma-separated or repeated")
-    parser.add_argument("--project", metavar="P", help="only this ClearML project (a shell pattern)")
-    parser.add_argument("--sweep", metavar="NAME", help="only the trials of this sweep")
-    parser.add_argument("--last", type=positive_int, metavar="N", help="only the N newest (of those selected)")
-    parser.add_argument("--columns", metavar="KEY[,KEY...]", help="these hparams columns (a dotted key "
-                        "or its unique end, e.g. lr) instead of those that differ")
-    printed = parser.add_mutually_exclusive_group()
-    printed.add_argument("--json", action="store_true", help="print JSON instead of a table")
-    printed.add_argument("--csv", action="store_true", help="print CSV: a row per run, with the hparams as "
-                         "dotted keys, best and the final metrics (for pandas or a spreadsheet)")
-    _group(parser, "one line per group, with n, statuses and mean ± std (min-max) of the best value")
-    parser.add_argument("--version", action=ShowVersion)
-    _root(parser)
-    return parser
-
-
-def command_parser(command: str) -> argparse.ArgumentParser:
-    """The parser of ``runs show``, ``runs compare`` or ``runs plot``."""
-    if command == "show":
-        parser = argparse.ArgumentParser(prog="runs show", description="One run in full: hparams, "
-                                         "metrics, lineage, files and its offline session.")
-        parser.add_argument("ids", nargs=1, metavar="ID", help=ID_HELP)
-    elif command == "compare":
-        parser = argparse.ArgumentParser(prog="runs compare", description="Runs side by side: the "
-                                         "hparams that differ and their metrics.")
-        parser.add_argument("ids", nargs="+", metavar="ID", help=ID_HELP)
-        _group(parser, "the groups of the runs given side by side, with mean ± std of each metric")
-    elif command == "sync":
-        parser = argparse.ArgumentParser(prog="runs sync", description="Import offline runs' sessions "
-                                         "into the configured ClearML server (all not yet imported, "
-                                         "or those given); run.json records the server's task id.")
-        parser.add_argument("ids", nargs="*", metavar="ID", help=ID_HELP)
-    else:
-        parser = argparse.ArgumentParser(prog="runs plot", description="Plot runs' curves: one panel "
-                                         "per metric, a line per run.")
-        parser.add_argument("ids", nargs="+", metavar="ID", help=ID_HELP)
-        parser.add_argument("--metric", nargs="+", action="extend", metavar="M",
-                            help="only these metrics: loss/val, or loss for all its stages")
-        parser.add_argument("--steps", action="store_true",
-                            help="per-step values from the offline sessions instead of history.csv")
-        parser.add_argument("--out", type=Path, default=Path("runs.png"), metavar="FILE.png",
-                            help="where to write the picture (default: runs.png); its suffix picks the "
-                            "format (png, pdf, svg, jpg, ...)")
-        _group(parser, "a line per group of the runs given: the mean of its runs in a min-max band")
-    _root(parser)
-    return parser
-
-
-def split_command(argv: list[str]) -> tuple[str | None, list[str]]:
-    """The command (``show``, ``compare``, ``plot``; None to list) and the other arguments: the
-    command is the first argument that is neither an option nor an option's value."""
-    index = 0
-    while index < len(argv):
-        if argv[index] in VALUED:
-            index += 2
-        elif argv[index].startswith("-"):
-            index += 1
-        else:
-            break
-    if index < len(argv) and argv[index] in COMMANDS:
-        return argv[index], argv[:index] + argv[index + 1:]
-    return None, argv
 
 
 def _run(argv: list[str]) -> int:
-    command, argv = split_command(argv)
-    args = (command_parser(command) if command else list_parser()).parse_args(argv)
+    args = parse(argv)
     root = args.root if args.root is not None else artifacts_root()
     if not root.is_dir():
         raise UserError(f"no artifacts root {root} (give --root DIR, or set TORCH_LAB_ARTIFACTS)")
     runs = read_runs(root)
-    from torch_lab.runs import report as runs_report
-
-    if command is None:
-        statuses = [s for given in args.status or [] for s in given.split(",") if s]
-        chosen = select(runs, args.pattern, statuses, args.project, args.sweep, args.last)
-        columns = [c.strip() for c in (args.columns or "").split(",") if c.strip()] or None
-        if args.group and chosen:
-            from torch_lab.runs import groups
-
-            found = groups.group_runs(chosen)
-            print(groups.listing_json(found) if args.json else groups.csv_text(found).rstrip("\n") if args.csv
-                  else groups.listing(found, columns))
-        elif args.json:
-            print(runs_report.listing_json(chosen))
-        elif args.csv:
-            from torch_lab.runs.data import csv_text
-
-            sys.stdout.write(csv_text(chosen))
-        elif chosen:
-            text, dropped = runs_report.listing(chosen, terminal_width(), columns)
-            print(text)
-            if dropped:
-                print(f"runs: {len(dropped)} hparams columns left out to fit the terminal "
-                      f"({', '.join(dropped)}); pick columns with --columns KEY,...", file=sys.stderr)
-        else:
+    if args.command in (None, "du", "prune"):
+        chosen = select(runs, args.pattern, statuses(args.status), *(
+            (args.project, args.sweep, args.last) if args.command is None else ()))
+        if not chosen and not (args.command is None and (args.json or args.csv)):
             print(f"no runs under {root}{' match' if len(runs) else ''}", file=sys.stderr)
-        return EXIT_OK
-    chosen = [resolve(runs, ident, root) for ident in args.ids]
-    if command == "sync":
-        from torch_lab.tracking.offline_import import sync_runs
+            return EXIT_OK
+    else:  # an id given twice counts once
+        chosen = list(dict.fromkeys(resolve(runs, ident, root) for ident in args.ids))
+    return COMMANDS[args.command](args, chosen, runs)
 
-        return sync_runs([run.path for run in chosen or runs if chosen or run.record.get("offline")])
-    if command == "show":
-        print(runs_report.show(chosen[0], runs))
-    elif command == "compare" and args.group:
+
+def statuses(given: list[str] | None) -> list[str]:
+    """``--status`` values: comma-separated, repeated, or both."""
+    return [status for one in given or [] for status in one.split(",") if status]
+
+
+def _list(args: argparse.Namespace, chosen: list[Run], runs: list[Run]) -> int:
+    from torch_lab.runs import report
+
+    columns = [c.strip() for c in (args.columns or "").split(",") if c.strip()] or None
+    if args.group and chosen:
+        from torch_lab.runs import groups
+
+        found = groups.group_runs(chosen)
+        print(groups.listing_json(found) if args.json else groups.csv_text(found).rstrip("\n") if args.csv
+              else groups.listing(found, columns))
+    elif args.json:
+        print(report.listing_json(chosen))
+    elif args.csv:
+        from torch_lab.runs.data import csv_text
+
+        sys.stdout.write(csv_text(chosen))
+    else:
+        text, dropped = report.listing(chosen, terminal_width(), columns)
+        print(text)
+        if dropped:
+            print(f"runs: {len(dropped)} hparams columns left out to fit the terminal "
+                  f"({', '.join(dropped)}); pick columns with --columns KEY,...", file=sys.stderr)
+    return EXIT_OK
+
+
+def _show(args: argparse.Namespace, chosen: list[Run], runs: list[Run]) -> int:
+    from torch_lab.runs import report
+
+    print(report.show(chosen[0], runs))
+    return EXIT_OK
+
+
+def _compare(args: argparse.Namespace, chosen: list[Run], runs: list[Run]) -> int:
+    if args.group:
         from torch_lab.runs import groups
 
         print(groups.compare(groups.groups_of(chosen, runs)))
-    elif command == "compare":
-        print(runs_report.compare(chosen))
-    elif args.group:
+        return EXIT_OK
+    from torch_lab.runs import report
+
+    print(report.compare(chosen))
+    return EXIT_OK
+
+
+def _plot(args: argparse.Namespace, chosen: list[Run], runs: list[Run]) -> int:
+    if args.group:
         from torch_lab.runs.groups import groups_of
         from torch_lab.runs.plot import plot_groups
 
         print(f"runs: wrote {plot_groups(groups_of(chosen, runs), args.out, args.metric, args.steps)}")
-    else:
-        from torch_lab.runs.plot import plot_runs
+        return EXIT_OK
+    from torch_lab.runs.plot import plot_runs
 
-        print(f"runs: wrote {plot_runs(chosen, args.out, args.metric, args.steps)}")
+    print(f"runs: wrote {plot_runs(chosen, args.out, args.metric, args.steps)}")
     return EXIT_OK
+
+
+def _sync(args: argparse.Namespace, chosen: list[Run], runs: list[Run]) -> int:
+    from torch_lab.tracking.offline_import import sync_runs
+
+    return sync_runs([run.path for run in chosen or runs if chosen or run.record.get("offline")])
+
+
+def _du(args: argparse.Namespace, chosen: list[Run], runs: list[Run]) -> int:
+    from torch_lab.runs import tidy
+
+    print(tidy.du_text(chosen))
+    return EXIT_OK
+
+
+def _rm(args: argparse.Namespace, chosen: list[Run], runs: list[Run]) -> int:
+    from torch_lab.runs import tidy
+
+    plan, size = tidy.removal(chosen)
+    what = f"{len(chosen)} run{'s' * (len(chosen) != 1)} ({size_text(size)})"
+    if not confirmed(args.yes, plan, f"remove {what}"):
+        return EXIT_OK
+    tidy.remove_runs(chosen)
+    print(f"runs: removed {what}; their offline sessions, if any, stay in ClearML's cache")
+    return EXIT_OK
+
+
+def _prune(args: argparse.Namespace, chosen: list[Run], runs: list[Run]) -> int:
+    from torch_lab.runs import tidy
+
+    plan = tidy.pruning(chosen, args.keep)
+    for note in plan.notes:
+        print(f"runs: {note}", file=sys.stderr)
+    what = f"{plan.count} checkpoint file{'s' * (plan.count != 1)} of {len(plan.files)} run" \
+        f"{'s' * (len(plan.files) != 1)} ({size_text(plan.size)})"
+    if not plan.files:
+        print(f"runs: no checkpoints to prune (keeping {tidy.KEPT[args.keep]})")
+    elif args.dry_run:
+        print(f"{plan.text()}\nruns: would remove {what}; a dry run: nothing removed")
+    elif confirmed(args.yes, plan.text(), f"remove {what}"):
+        freed, notes = tidy.prune(plan)
+        for note in notes:
+            print(f"runs: {note}", file=sys.stderr)
+        print(f"runs: freed {size_text(freed)}")
+    return EXIT_OK
+
+
+def confirmed(yes: bool, plan: str, question: str) -> bool:
+    """Whether to go ahead with ``question`` (``remove 2 runs (1.2 MB)``) after printing
+    ``plan``: yes with ``--yes``, else what the user answers on the terminal. Without a terminal
+    to ask on, a UserError: nothing is done."""
+    if not yes and not sys.stdin.isatty():
+        raise UserError(f"{question}: no terminal to ask on, so nothing removed; add --yes to remove them")
+    print(plan, flush=True)
+    if yes:
+        return True
+    print(f"{question}? [y/N] ", end="", flush=True)
+    if sys.stdin.readline().strip().lower() in ("y", "yes"):
+        return True
+    print("runs: nothing removed")
+    return False
+
+
+#: What each command does with the runs chosen (by pattern and filters, or by id) and all runs.
+COMMANDS: dict[str | None, Callable[[argparse.Namespace, list[Run], list[Run]], int]] = {
+    None: _list, "show": _show, "compare": _compare, "plot": _plot, "sync": _sync, "du": _du,
+    "rm": _rm, "prune": _prune}
 
 
 def terminal_width() -> int | None:

@@ -89,7 +89,9 @@ def resumable(experiment: Experiment, task_id: str, other: bool = False) -> RunD
         raise UserError(f"--resume {name}: that run {run.record['status']}; to train on from it, "
                         "set checkpoint.checkpoint_task_id in a new run")
     if not (run.checkpoints / "last.ckpt").is_file():
-        raise UserError(f"--resume {name}: no checkpoints/last.ckpt to resume from in {run.path}")
+        raise UserError(f"--resume {name}: {display_path(run.checkpoints / 'last.ckpt')} is missing, nothing "
+                        "to resume from (runs prune --keep best removes it); to train on from another "
+                        "checkpoint of the run, set checkpoint.checkpoint_task_id in a new run")
     return run
 
 

@@ -82,12 +82,19 @@ class Run:
 def owned(path: Path) -> bool:
     """Whether a live process holds the run directory's lock (see ``RunDirectory.lock``); run
     directories from before the lock count as owned."""
+    return lock_held(path) is not False
+
+
+def lock_held(path: Path) -> bool | None:
+    """Whether a live process holds the run directory's lock: a shared, non-blocking ``flock``
+    on its .lock fails while ``RunDirectory.lock`` holds it. Changes nothing. None when there is
+    no .lock to try (a run from before the lock)."""
     import fcntl
 
     try:
         fd = os.open(path / LOCK_FILE, os.O_RDONLY)
     except OSError:
-        return True
+        return None
     try:
         fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
     except BlockingIOError:

@@ -11,8 +11,10 @@ from typing import Any
 
 from torch_lab.errors import UserError
 from torch_lab.runs.records import MISSING, Key, Run, differing, lineage
+from torch_lab.runs.tidy import usage
 from torch_lab.storage.atomic import plain_json
-from torch_lab.text import cut, display_width, duration_text, number_text, pad, printable, short_names, table
+from torch_lab.text import (cut, display_width, duration_text, number_text, pad, printable, short_names,
+                            size_text, table)
 
 LIST_COLUMNS = ("task name", "task id", "status", "started", "duration", "epochs", "best")
 RIGHT = {"duration", "epochs"}  # right-aligned columns of the listing
@@ -130,19 +132,21 @@ def short_ids(ids: list[str]) -> list[str]:
 
 
 def listing_json(runs: list[Run]) -> str:
-    """The listing as a JSON list: each run's summary, its path and its flattened hparams; NaN and
-    infinities as null (JSON has none)."""
+    """The listing as a JSON list: each run's summary, its path, its bytes on disk (see
+    ``tidy.usage``) and its flattened hparams; NaN and infinities as null (JSON has none)."""
     return json.dumps(plain_json([{
         "task_id": run.task_id, "task_name": run.task_name,
         "project_name": run.record.get("project_name"), "status": run.status,
         "started": run.record.get("started"), "finished": run.record.get("finished"),
         "duration_s": run.duration, "epochs": run.epochs, "best": run.record.get("best"),
-        "sweep": run.record.get("sweep"), "path": str(run.path), "hparams": run.hparams,
+        "sweep": run.record.get("sweep"), "path": str(run.path), "size_bytes": usage(run).total,
+        "hparams": run.hparams,
     } for run in runs]), indent=2, default=str, allow_nan=False)
 
 
 def show(run: Run, runs: list[Run]) -> str:
-    """One run in full: summary, hparams, metrics, lineage, files and its offline session."""
+    """One run in full: summary (its size on disk too), hparams, metrics, lineage, files and its
+    offline session."""
     record = run.record
     summary = [("task id", run.task_id), ("task name", run.task_name),
                ("project", str(record.get("project_name", "-"))), ("status", run.status),
@@ -154,7 +158,8 @@ def show(run: Run, runs: list[Run]) -> str:
         summary.append(("error", str(record["error"])))
     if isinstance(record.get("synced"), dict):  # runs sync imported it into a ClearML server
         summary.append(("synced", f"task {record['synced'].get('task_id')} ({record['synced'].get('at')})"))
-    summary += [("hparams file", str(record.get("hparams_path", "-"))), ("directory", str(run.path))]
+    summary += [("hparams file", str(record.get("hparams_path", "-"))), ("directory", str(run.path)),
+                ("size", usage(run).text())]
     parts = ["\n".join(_pairs(summary)),
              _section("hparams", _pairs([(k, value_text(v)) for k, v in run.hparams.items()]))]
     best = run.best
@@ -231,14 +236,9 @@ def _files(path: Path) -> list[tuple[str, str]]:
 
 def _size(path: Path) -> str:
     try:
-        size = float(path.stat().st_size)
+        return size_text(path.stat().st_size)
     except OSError:  # a dangling symlink
         return "(a link to nothing)" if path.is_symlink() else "(unreadable)"
-    for unit in ("B", "kB", "MB", "GB"):
-        if size < 1000 or unit == "GB":
-            return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
-        size /= 1000
-    return ""
 
 
 def _session(zip_path: str | None) -> list[str]:

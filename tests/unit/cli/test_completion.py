@@ -37,3 +37,28 @@ def test_bash_completes_options_and_files(tmp_path: Path) -> None:
     assert completions("--dev") == ["--dev-run", "--devices"]
     assert completions("hparams_w") == ["hparams_wide.py"]
     assert completions("hparams_wide.py", "--print-completion", "''") == ["bash", "zsh"]
+
+
+@pytest.mark.skipif(shutil.which("bash") is None, reason="no bash")
+def test_bash_completes_runs_subcommands_and_their_options(tmp_path: Path) -> None:
+    script = tmp_path / "runs.bash"
+    generated = run_cli("runs", "--print-completion", "bash")
+    assert generated.returncode == 0, generated.stderr
+    script.write_text(generated.stdout)
+    zsh = run_cli("runs", "--print-completion", "zsh")
+    assert zsh.returncode == 0 and zsh.stdout.startswith("#compdef runs") and "--dry-run" in zsh.stdout
+    complete = ("source {script}; COMP_WORDS=(runs {words}); COMP_CWORD={index}; _shtab_runs; "
+                "echo \"${{COMPREPLY[@]}}\"")
+
+    def completions(*words: str) -> list[str]:
+        command = complete.format(script=script, words=" ".join(words), index=len(words))
+        return subprocess.run(["bash", "-c", command], capture_output=True, text=True, cwd=tmp_path,
+                              check=True).stdout.split()
+
+    assert completions("''") == ["show", "compare", "plot", "sync", "du", "rm", "prune"]
+    assert completions("pr") == ["prune"] and completions("--root", "x", "d") == ["du"]
+    assert completions("prune", "--") == ["--help", "--root", "--status", "--keep", "--dry-run", "--yes"]
+    assert completions("prune", "--keep", "''") == ["best", "last"]
+    assert completions("rm", "offline-1", "--") == ["--help", "--root", "--yes"]
+    assert completions("plot", "a", "--m") == ["--metric"]
+    assert completions("--st") == ["--status"]  # the listing's own options

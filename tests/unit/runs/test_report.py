@@ -97,6 +97,7 @@ def test_json(root: Path) -> None:
         "best": {"monitor": "loss/val", "mode": "min", "value": 0.85, "epoch": 2,
                  "path": "/data/mlp-hparams-offline-dd44/checkpoints/best.ckpt"},
         "sweep": None, "path": str(root / "mlp-hparams-offline-dd44"),
+        "size_bytes": 121 + 196 + 587 + 1500,  # its files, as ``runs show`` lists them
         "hparams": {"task.project_name": "demo", "trainer.init.max_epochs": 3, "config.lr": 0.1,
                     "config.model.hidden": 32, "seed": 1},
     }]
@@ -114,6 +115,7 @@ duration      0:01:00
 epochs        3
 hparams file  -
 directory     {root}/mlp-hparams-offline-dd44
+size          2.4 kB (checkpoints 1.5 kB, offline session 0 B, other 904 B)
 
 hparams:
   task.project_name        demo
