@@ -11,6 +11,7 @@ set.
 from __future__ import annotations
 
 import json
+import os
 import socket
 from dataclasses import dataclass
 from pathlib import Path
@@ -111,6 +112,18 @@ def toy_checkpoint(path: Path) -> None:
 
     path.parent.mkdir(parents=True, exist_ok=True)
     torch.save({"state_dict": torch.nn.Linear(4, 2).state_dict(), "epoch": 0}, path)
+
+
+def without_onnx(toy: Path) -> Env:
+    """The ``onnx`` extra as if not installed, in the command's interpreter only: a
+    sitecustomize.py, first on its PYTHONPATH, puts None in ``sys.modules`` for each package, which
+    is Python's own way to block an import (``import`` raises ModuleNotFoundError and
+    ``importlib.util.find_spec`` returns None). Stubs that raise on import would still be found."""
+    blocker = toy.parents[2] / "no_onnx"
+    blocker.mkdir()
+    (blocker / "sitecustomize.py").write_text(
+        "import sys\n\nfor name in ('onnx', 'onnxscript', 'onnxruntime'):\n    sys.modules[name] = None\n")
+    return {"PYTHONPATH": os.pathsep.join(filter(None, (str(blocker), os.environ.get("PYTHONPATH"))))}
 
 
 def garbage_checkpoint(toy: Path) -> None:
@@ -343,6 +356,21 @@ CASES: list[Case] = [
              "    def forward(self, x):\n        return super().forward(x) if x.sum() > 0 else -super().forward(x)"
              "\n\n\ndef train_config(hparams):")(toy), edit_main("nn.Linear(4, 2),\n        loss_function",
                                                                   "Branchy(4, 2),\n        loss_function")(toy))[-1]),
+    Case("export_onnx_no_mapping", "a model with an op ONNX export has no function for (`torch.cummax`)",
+         ("export-model", HPARAMS, "model.ckpt", "--format", "onnx", "--offline"),
+         "export-model: run failed: RuntimeError: ONNX export failed: No ONNX function found for "
+         "aten.cummax.default; try --format exported instead (traceback: {run}/traceback.txt)",
+         exit_code=1, before_training=False, needs_main_executed=True, slow=True,
+         setup=lambda toy: (toy_checkpoint(toy.parents[2] / "model.ckpt"), edit_main(
+             "def train_config(hparams):", "class CumMax(nn.Linear):  # aten.cummax: no ONNX function\n"
+             "    def forward(self, x):\n        return torch.cummax(super().forward(x), dim=1).values"
+             "\n\n\ndef train_config(hparams):")(toy), edit_main("nn.Linear(4, 2),\n        loss_function",
+                                                                  "CumMax(4, 2),\n        loss_function")(toy))[-1]),
+    Case("export_onnx_extra_missing", "`export-model --format onnx` without the `onnx` extra installed",
+         ("export-model", HPARAMS, "model.ckpt", "--format", "onnx", "--offline"),
+         "export-model: error: --format onnx needs onnx, onnxscript, onnxruntime: pip install 'torch-lab[onnx]'",
+         setup=lambda toy: (toy_checkpoint(toy.parents[2] / "model.ckpt"), without_onnx(toy))[-1],
+         needs_main_executed=True),
     Case("trainer_init_unknown_arg", "`trainer.init` key that `pl.Trainer` does not take",
          _train("--set", "trainer.init.max_epoch=1"),
          f"train: error: {HPARAMS}: trainer.init.max_epoch is not an argument of Trainer "

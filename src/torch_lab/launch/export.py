@@ -10,6 +10,7 @@ module's model followed by its ``output_transform``, as ``predict_step`` compute
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -31,6 +32,8 @@ from torch_lab.tracking import task as tracking
 #: Each format's exporter, and the format to suggest when it fails.
 EXPORTER = {"torchscript": "TorchScript", "exported": "torch.export", "onnx": "ONNX export"}
 INSTEAD = {"torchscript": "exported", "exported": "torchscript", "onnx": "exported"}
+#: How torch writes an op in its errors: ``<OpOverload(op='aten.cummax', overload='default')>``.
+OP_OVERLOAD = re.compile(r"<OpOverload\(op='([^']+)', overload='([^']+)'\)>")
 
 
 @dataclass(frozen=True)
@@ -98,8 +101,7 @@ def _export(module: Any, example: torch.Tensor, target: Path, options: ExportOpt
     try:
         details = formats.write(options.format, predictor, example, target, options.dynamic_batch)
     except Exception as error:
-        first = next((line for line in str(error).splitlines() if line.strip()), type(error).__name__)
-        raise RuntimeError(f"{EXPORTER[options.format]} failed: {first.strip().split('. ')[0].rstrip('.')}; "
+        raise RuntimeError(f"{EXPORTER[options.format]} failed: {_reason(error)}; "
                            f"try --format {INSTEAD[options.format]} instead") from error
     batches = [example, torch.cat([example, example])] if options.dynamic_batch else [example]
     checks = check(predictor, formats.load(options.format, target), batches, options.atol, options.rtol)
@@ -108,6 +110,16 @@ def _export(module: Any, example: torch.Tensor, target: Path, options: ExportOpt
             "input": {"shape": list(example.shape), "dtype": str(example.dtype).removeprefix("torch.")},
             "dynamic_axes": {"x": [0]} if options.dynamic_batch else {},
             "atol": options.atol, "rtol": options.rtol, "checks": checks, "ok": all(c["ok"] for c in checks)}
+
+
+def _reason(error: BaseException) -> str:
+    """The first sentence of the innermost cause of an exporter's error: ONNX export wraps the
+    failing op's error in two of its own ("Failed to convert the exported program ..."), whose
+    cause names the op: ``No ONNX function found for aten.cummax.default``."""
+    while error.__cause__ is not None:
+        error = error.__cause__
+    first = next((line.strip() for line in str(error).splitlines() if line.strip()), type(error).__name__)
+    return OP_OVERLOAD.sub(r"\1.\2", first.split(". ")[0].rstrip("."))
 
 
 def example_input(experiment: Experiment, config: dict[str, Any]) -> torch.Tensor:
