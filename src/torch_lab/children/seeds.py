@@ -39,12 +39,24 @@ def jobs(paths: list[str], seeds: list[int], child_args: list[str]) -> list[tupl
             for path in paths for seed in seeds]
 
 
+def mean_std(values: list[float]) -> tuple[float, float | None]:
+    """The mean and the sample standard deviation (None for one value) of ``values`` (not empty)."""
+    return statistics.fmean(values), statistics.stdev(values) if len(values) > 1 else None
+
+
+def mean_std_text(values: list[float]) -> str:
+    """``mean ± std`` (``-`` for no value, ``mean ± -`` for one)."""
+    if not values:
+        return "-"
+    mean, std = mean_std(values)
+    return f"{number_text(mean)} ± {number_text(std)}"
+
+
 def _stats(values: list[float]) -> str:
     """``mean ± std (min-max)`` (the sample standard deviation; ``-`` for one value)."""
     if not values:
         return "-"
-    spread = number_text(statistics.stdev(values)) if len(values) > 1 else "-"
-    return f"{number_text(statistics.fmean(values))} ± {spread} ({number_text(min(values))}-{number_text(max(values))})"
+    return f"{mean_std_text(values)} ({number_text(min(values))}-{number_text(max(values))})"
 
 
 def summary(results: list[tuple[str, dict[str, Any]]]) -> str:
