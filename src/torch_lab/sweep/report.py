@@ -23,6 +23,8 @@ from torch_lab.text import duration_text, number_text, short_names, table
 log = logging.getLogger(__name__)
 
 PICTURES = ("optimization_history", "param_importances", "parallel_coordinate")
+#: Fewer completed trials than this draw no parameter importances (2 trials give e.g. 0.99 / 0.01).
+MIN_IMPORTANCE_TRIALS = 5
 
 
 def start_task(experiment: Any, sweep: Sweep, name: str, offline: bool) -> Any:
@@ -125,8 +127,9 @@ def write_outputs(study: Any, sweep: Sweep, folder: Path) -> list[Path]:
 
 def pictures(study: Any, folder: Path, metric: str) -> list[Path]:
     """Optuna's matplotlib plots as PNGs (Agg, no display); parameter importances by
-    ``PedAnovaImportanceEvaluator`` (no scikit-learn needed). A plot Optuna cannot draw yet
-    (e.g. importances of fewer than two completed trials) is skipped with a log line."""
+    ``PedAnovaImportanceEvaluator`` (no scikit-learn needed), from ``MIN_IMPORTANCE_TRIALS``
+    completed trials on (else one line says why there are none). A plot Optuna cannot draw is
+    skipped with a log line."""
     from optuna.importance import PedAnovaImportanceEvaluator
     from optuna.visualization import matplotlib as plots
 
@@ -139,10 +142,16 @@ def pictures(study: Any, folder: Path, metric: str) -> list[Path]:
         "parallel_coordinate": lambda: plots.plot_parallel_coordinate(study, target_name=metric),
     }
     written: list[Path] = []
-    if not any(t.user_attrs.get("status") == "completed" for t in study.get_trials(deepcopy=False)):
+    completed = sum(t.user_attrs.get("status") == "completed" for t in study.get_trials(deepcopy=False))
+    if not completed:
         return written  # nothing to draw
     for name in PICTURES:
         path = folder / f"{name}.png"
+        if name == "param_importances" and completed < MIN_IMPORTANCE_TRIALS:
+            print(f"torch-lab: no {path.name}: param importances need at least {MIN_IMPORTANCE_TRIALS} "
+                  f"completed trials; have {completed}", flush=True)
+            path.unlink(missing_ok=True)
+            continue
         try:
             with warnings.catch_warnings():  # a picture's warnings would end the sweep's output
                 warnings.simplefilter("ignore")
