@@ -82,8 +82,11 @@ def _check_owner(sweep: Sweep, folder: Path, recorded: dict[str, Any], owner: di
                         f"{display_path(folder)} has {space.get(key)}; the space of a study cannot change; {fix}")
     seeds = recorded.get("seeds")  # a study begun before seeds existed has none: one run a trial
     if seeds != owner["seeds"]:
-        raise UserError(f"{where}: seeds is {owner['seeds']}, but the study in {display_path(folder)} has {seeds}; "
-                        f"the seeds of a study cannot change; {fix}")
+        def shown(value: list[int] | None) -> str:
+            return str(value) if value else "none (one run a trial)"
+
+        raise UserError(f"{where}: seeds is {shown(owner['seeds'])}, but the study in {display_path(folder)} has "
+                        f"{shown(seeds)}; the seeds of a study cannot change; {fix}")
 
 
 def open_study(sweep: Sweep, name: str, folder: Path, parallel: bool, hparams_path: Path) -> Any:
