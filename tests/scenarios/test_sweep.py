@@ -362,6 +362,29 @@ def test_median_pruner_prunes_a_bad_trial(toy: Path, tmp_path: Path) -> None:
 
 
 @pytest.mark.slow
+def test_pruner_over_seeds_prunes_during_the_first_seed_and_skips_the_rest(toy: Path, tmp_path: Path) -> None:
+    """Over seeds, the first seed reports to the pruner: a useless trial is pruned during its first
+    seed's run and its second seed never runs; completed trials ran both."""
+    write_sweep(tmp_path, '{"trials": 3, "seed": 0, "seeds": [0, 1], "sampler": "random", '
+                          '"space": {"config.lr": [0.5, 1e-7]}, "pruner": {"type": "median", "n_startup_trials": 1}}')
+    result = run_cli("train", toy, "--sweep", "sweep.py", "--offline", "--set", "trainer.init.max_epochs=2",
+                     timeout=900)
+    assert result.returncode == 0, result.stderr[-3000:]
+    runs: dict[int, list[dict]] = {}
+    for record in run_dirs(tmp_path):
+        runs.setdefault(record["sweep"]["trial"], []).append(record)
+    rows = {int(row["trial"]): row for row in csv.DictReader(
+        open(tmp_path / "data/artifacts/sweeps/01_toy-hparams-sweep/trials.csv"))}
+    assert "pruned" in {row["status"] for row in rows.values()}, rows
+    for trial, row in rows.items():
+        if row["status"] == "pruned":
+            [record] = runs[trial]
+            assert (record["status"], record["sweep"]["seed"], row["n"]) == ("pruned", 0, "0")
+        else:
+            assert row["status"] == "completed" and sorted(r["sweep"]["seed"] for r in runs[trial]) == [0, 1]
+
+
+@pytest.mark.slow
 def test_ctrl_c_interrupts_the_trial_and_the_next_start_replaces_it(toy: Path, tmp_path: Path) -> None:
     write_sweep(tmp_path, '{"trials": 1, "space": {"config.lr": [0.1]}}')
     command = [str(Path(sys.executable).parent / "train"), str(toy), "--sweep", "sweep.py", "--offline",
