@@ -195,10 +195,10 @@ def sweep_file(text: str) -> Callable[[Path], None]:
     return setup
 
 
-def existing_study(hparams_path: str | None, space: dict) -> Callable[[Path], Env]:
+def existing_study(hparams_path: str | None, space: dict, seeds: list[int] | None = None) -> Callable[[Path], Env]:
     """A setup with sweep.py over ``config.lr`` and the study its sweep would continue, made (as a
-    sweep makes it) for ``hparams_path`` (None: the toy's) and ``space``; ``TOY`` is the toy's
-    resolved path."""
+    sweep makes it) for ``hparams_path`` (None: the toy's), ``space`` and ``seeds``; ``TOY`` is
+    the toy's resolved path."""
     def setup(toy: Path) -> Env:
         from torch_lab.sweep.study import open_study
         from torch_lab.sweep.space import read_sweep
@@ -207,7 +207,7 @@ def existing_study(hparams_path: str | None, space: dict) -> Callable[[Path], En
         folder = toy.parents[2] / "data" / "artifacts" / "sweeps" / "01_toy-hparams-sweep"
         folder.mkdir(parents=True)
         sweep = read_sweep(toy.parent / "sweep.py")
-        sweep.direction, sweep.space = "minimize", space
+        sweep.direction, sweep.space, sweep.seeds = "minimize", space, seeds
         open_study(sweep, folder.name, folder, False, Path(hparams_path or toy))
         return {"TOY": str(toy.resolve())}
     return setup
@@ -418,6 +418,22 @@ CASES: list[Case] = [
          "0.3]}; the space of a study cannot change; rename sweep.py or remove "
          "data/artifacts/sweeps/01_toy-hparams-sweep to start afresh",
          setup=existing_study(None, {"config.lr": {"type": "categorical", "choices": [0.1, 0.3]}})),
+    Case("sweep_seeds_string", "a sweep's `seeds` as a string", _train("--sweep", SWEEP, "--offline"),
+         f"train: error: {SWEEP}: seeds must be a non-empty list of distinct ints, e.g. [0, 1, 2], got '0,1'",
+         setup=sweep_file('{"trials": 2, "seeds": "0,1", "space": {"config.lr": [0.1]}}')),
+    Case("sweep_seeds_empty", "a sweep's `seeds` empty", _train("--sweep", SWEEP, "--offline"),
+         f"train: error: {SWEEP}: seeds must be a non-empty list of distinct ints, e.g. [0, 1, 2], got []",
+         setup=sweep_file('{"trials": 2, "seeds": [], "space": {"config.lr": [0.1]}}')),
+    Case("sweep_seeds_queue", "a sweep over seeds with `--queue`", _train("--sweep", SWEEP, "--queue", "gpu"),
+         f"train: error: {SWEEP}: seeds: a sweep over seeds runs here only, not with --queue (ClearML's optimizer "
+         "runs one task per trial)",
+         setup=sweep_file('{"trials": 2, "seeds": [0, 1], "space": {"config.lr": [0.1]}}')),
+    Case("sweep_seeds_changed", "a sweep whose seeds changed since its study began",
+         _train("--sweep", SWEEP, "--offline"),
+         f"train: error: {SWEEP}: seeds is none (one run a trial), but the study in data/artifacts/sweeps/01_toy-hparams-sweep has "
+         "[0, 1]; the seeds of a study cannot change; rename sweep.py or remove "
+         "data/artifacts/sweeps/01_toy-hparams-sweep to start afresh",
+         setup=existing_study(None, {"config.lr": {"type": "categorical", "choices": [0.1, 0.2]}}, [0, 1])),
     Case("sweeps_folder_is_file", "the artifacts root's `sweeps` is a file", _train("--sweep", SWEEP, "--offline"),
          "train: error: sweep folder data/artifacts/sweeps/01_toy-hparams-sweep: cannot be created "
          "(data/artifacts/sweeps is not a directory); set TORCH_LAB_ARTIFACTS to a writable directory",

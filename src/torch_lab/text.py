@@ -97,13 +97,18 @@ def finite_number(value: Any) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
 
 
+def mean_std(values: list[float]) -> tuple[float, float | None]:
+    """The mean and the sample standard deviation (None for one value) of ``values`` (not empty)."""
+    return statistics.fmean(values), statistics.stdev(values) if len(values) > 1 else None
+
+
 def stats_text(values: list[float]) -> str:
     """``mean ± std (min-max)`` to 4 significant digits (the sample standard deviation, ``-`` for
     one value); ``-`` for none."""
     if not values:
         return "-"
-    spread = number_text(statistics.stdev(values)) if len(values) > 1 else "-"
-    return f"{number_text(statistics.fmean(values))} ± {spread} ({number_text(min(values))}-{number_text(max(values))})"
+    mean, std = mean_std(values)
+    return f"{number_text(mean)} ± {number_text(std) if std is not None else '-'} ({number_text(min(values))}-{number_text(max(values))})"
 
 
 def csv_table(rows: list[dict[str, Any]]) -> str:

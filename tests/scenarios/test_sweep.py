@@ -7,6 +7,7 @@ from __future__ import annotations
 import csv
 import json
 import signal
+import statistics
 import subprocess
 import sys
 import time
@@ -225,10 +226,12 @@ def test_queue_base_task_is_left_as_a_draft(tmp_path: Path, monkeypatch: pytest.
 
 
 def check_sweep_outputs(root: Path, name: str, trials: int) -> dict:
-    """The sweep folder and the sweep's own task; returns best.json."""
+    """The sweep folder and the sweep's own task; returns best.json. Parameter importances are
+    drawn from 5 completed trials on."""
     folder = root / "data" / "artifacts" / "sweeps" / name
-    for picture in ("optimization_history", "param_importances", "parallel_coordinate"):
+    for picture in ("optimization_history", "parallel_coordinate"):
         assert (folder / f"{picture}.png").read_bytes()[:4] == b"\x89PNG"
+    assert (folder / "param_importances.png").is_file() == (trials >= 5)
     rows = list(csv.DictReader(open(folder / "trials.csv")))
     assert [int(row["trial"]) for row in rows] == list(range(trials))
     best = json.loads((folder / "best.json").read_text())
@@ -259,7 +262,9 @@ def test_two_trial_sweep_of_the_toy(toy: Path, tmp_path: Path) -> None:
         hparams = json.loads((Path(record["checkpoints"]["best"]).parents[1] / "hparams.json").read_text())
         assert hparams["trainer"]["init"]["max_epochs"] == 1
     assert '"trials"' in metrics and '"summary"' in metrics  # the table, as a ClearML table plot
-    assert sum("/metrics/sweep/" in n and n.endswith(".png") for n in names) == 3
+    assert sum("/metrics/sweep/" in n and n.endswith(".png") for n in names) == 2  # no importances of 2 trials
+    assert ("torch-lab: no param_importances.png: param importances need at least 5 completed trials; have 2"
+            in result.stdout.splitlines())
     lines = result.stdout.splitlines()
     header = next(i for i, line in enumerate(lines) if line.split()[:3] == ["trial", "task", "id"])
     assert lines[header].split() == ["trial", "task", "id", "status", "values", "loss/val", "duration", "best"]
@@ -296,6 +301,47 @@ def test_regression_sweep_of_six_trials_then_two_more(tmp_path: Path) -> None:
 
 
 @pytest.mark.slow
+def test_sweep_over_two_seeds_runs_each_trial_twice_and_reports_means(toy: Path, tmp_path: Path) -> None:
+    """The Done-when line: ``"seeds": [0, 1]`` and ``--trials 3`` run 6 ordinary runs, two per
+    trial, each with its seed and its trial's group; trials.csv and best.json hold the mean, std
+    and n of the runs' own best values."""
+    write_sweep(tmp_path, '{"seeds": [0, 1], "seed": 0, "space": {"config.lr": {"low": 0.01, "high": 0.5, '
+                          '"log": True}}}')
+    result = run_cli("train", toy, "--sweep", "sweep.py", "--trials", "3", "--offline",
+                     "--set", "trainer.init.max_epochs=1", timeout=900)
+    assert result.returncode == 0, result.stderr[-3000:]
+    name = "01_toy-hparams-sweep"
+    records = run_dirs(tmp_path)
+    assert len(records) == 6 and all(r["status"] == "completed" for r in records)
+    values: dict[int, dict[int, float]] = {}
+    for record in records:
+        trial, seed = record["sweep"]["trial"], record["sweep"]["seed"]
+        run_dir = tmp_path / "data" / "artifacts" / Path(record["checkpoints"]["best"]).parents[1].name
+        assert json.loads((run_dir / "hparams.json").read_text())["seed"] == seed
+        assert record["sweep"]["name"] == name and record["group"] == f"{name}-trial-{trial}"
+        assert f"group:{name}-trial-{trial}" in session(record)["tags"]
+        values.setdefault(trial, {})[seed] = record["best"]["value"]
+    assert {trial: sorted(seeds) for trial, seeds in values.items()} == {0: [0, 1], 1: [0, 1], 2: [0, 1]}
+    folder = tmp_path / "data" / "artifacts" / "sweeps" / name
+    rows = list(csv.DictReader(open(folder / "trials.csv")))
+    assert [int(row["trial"]) for row in rows] == [0, 1, 2]
+    for row in rows:
+        bests = [values[int(row["trial"])][seed] for seed in (0, 1)]
+        assert float(row["mean"]) == float(row["objective"]) == statistics.mean(bests)
+        assert float(row["std"]) == pytest.approx(statistics.stdev(bests)) and row["n"] == "2"
+    best = json.loads((folder / "best.json").read_text())
+    assert best["objective"] == best["mean"] == min(statistics.mean(v.values()) for v in values.values())
+    assert [(run["seed"], run["value"]) for run in best["seeds"]] == sorted(values[best["trial"]].items())
+    assert best["n"] == 2 and Path(best["checkpoint"]).is_file()
+    lines = result.stdout.splitlines()
+    header = next(line for line in lines if line.split()[:3] == ["trial", "task", "id"])
+    assert "loss/val (mean ± std, 2 seeds)" in header
+    assert sum(" ± " in line for line in lines[lines.index(header) + 1:][:3]) == 3
+    assert "torch-lab: sweep 01_toy-hparams-sweep: trial 2: seed 1 (2 of 2)" in lines
+    assert not (folder / "param_importances.png").exists()
+
+
+@pytest.mark.slow
 def test_median_pruner_prunes_a_bad_trial(toy: Path, tmp_path: Path) -> None:
     """A space with a good and a useless learning rate: the median pruner, starting after one
     trial, prunes a useless one after its first epoch, which keeps its checkpoints."""
@@ -313,6 +359,29 @@ def test_median_pruner_prunes_a_bad_trial(toy: Path, tmp_path: Path) -> None:
     assert "pruned" in session(pruned)["tags"]
     rows = list(csv.DictReader(open(tmp_path / "data/artifacts/sweeps/01_toy-hparams-sweep/trials.csv")))
     assert {row["status"] for row in rows} >= {"completed", "pruned"}
+
+
+@pytest.mark.slow
+def test_pruner_over_seeds_prunes_during_the_first_seed_and_skips_the_rest(toy: Path, tmp_path: Path) -> None:
+    """Over seeds, the first seed reports to the pruner: a useless trial is pruned during its first
+    seed's run and its second seed never runs; completed trials ran both."""
+    write_sweep(tmp_path, '{"trials": 3, "seed": 0, "seeds": [0, 1], "sampler": "random", '
+                          '"space": {"config.lr": [0.5, 1e-7]}, "pruner": {"type": "median", "n_startup_trials": 1}}')
+    result = run_cli("train", toy, "--sweep", "sweep.py", "--offline", "--set", "trainer.init.max_epochs=2",
+                     timeout=900)
+    assert result.returncode == 0, result.stderr[-3000:]
+    runs: dict[int, list[dict]] = {}
+    for record in run_dirs(tmp_path):
+        runs.setdefault(record["sweep"]["trial"], []).append(record)
+    rows = {int(row["trial"]): row for row in csv.DictReader(
+        open(tmp_path / "data/artifacts/sweeps/01_toy-hparams-sweep/trials.csv"))}
+    assert "pruned" in {row["status"] for row in rows.values()}, rows
+    for trial, row in rows.items():
+        if row["status"] == "pruned":
+            [record] = runs[trial]
+            assert (record["status"], record["sweep"]["seed"], row["n"]) == ("pruned", 0, "0")
+        else:
+            assert row["status"] == "completed" and sorted(r["sweep"]["seed"] for r in runs[trial]) == [0, 1]
 
 
 @pytest.mark.slow

@@ -11,14 +11,16 @@ import subprocess
 import sys
 import tempfile
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
 from torch_lab.children.forwarder import Forwarder
-from torch_lab.children.jobs import Job, job_slots
+from torch_lab.children.jobs import GROUP_ENV, Job, job_slots
 from torch_lab.errors import UserError, display_path
 from torch_lab.storage.run_dir import artifacts_root
+from torch_lab.sweep import seeded
+from torch_lab.sweep.seeded import combine, trial_runs
 from torch_lab.sweep.space import Sweep, optuna_distributions
 from torch_lab.sweep.study import ask, counted, open_study, sweep_name, tell
 from torch_lab.sweep.trial import TRIAL_ENV
@@ -29,11 +31,16 @@ CLEARML_PROCESS_VARS = ("CLEARML_PROC_MASTER_ID", "TRAINS_PROC_MASTER_ID", "CLEA
 
 @dataclass
 class TrialJob(Job):
-    """A trial's ``train`` child: its Optuna trial, its slot and (in parallel) its log file."""
+    """A trial's ``train`` child: its Optuna trial, its slot, (in parallel) its log file, and in a
+    sweep over seeds the seed runs to come and those done."""
 
     trial: Any = None
     slot: int = 0
     log: IO[str] | None = None
+    #: The trial's runs still to start, this job's first: ``(seed or None, train arguments)``.
+    runs: list[tuple[int | None, list[str]]] = field(default_factory=list)
+    #: Its finished runs' ``(seed, result)``, the seeds' outcomes of a sweep over seeds.
+    outcomes: list[tuple[int | None, dict[str, Any]]] = field(default_factory=list)
 
 
 def child_args(args: argparse.Namespace, sweep: Sweep, experiment: Any, offline: bool,
@@ -95,34 +102,48 @@ def run_local(args: argparse.Namespace, experiment: Any, sweep: Sweep, trials: i
     # The trials' result files: in the sweep folder (a killed sweep leaves nothing in /tmp).
     with tempfile.TemporaryDirectory(prefix=".results-", dir=folder) as scratch, forwarder:
         free, running = list(range(len(slots))), forwarder.running
+
+        def start(trial: Any, slot: int, log: IO[str] | None, runs: list[tuple[int | None, list[str]]],
+                  outcomes: list[tuple[int | None, dict[str, Any]]]) -> None:
+            """Start the trial's next run, ``runs[0]``, in ``slot``."""
+            (seed, argv), number = runs[0], trial.number
+            job = TrialJob(str(experiment.hparams_path), Path(scratch) / f"{number}-{seed}.json", slots[slot],
+                           trial=trial, slot=slot, log=log, runs=runs, outcomes=outcomes)
+            env = {**environ, TRIAL_ENV: json.dumps(seeded.trial_env({
+                "name": name, "trial": number, "storage": str(folder / "study.journal"),
+                "parent": task.id, "metric": sweep.metric, "pruner": sweep.pruner}, seed, not outcomes))}
+            if seed is not None:
+                env[GROUP_ENV] = seeded.group(name, number)
+                print(f"torch-lab: sweep {name}: trial {number}: seed {seed} "
+                      f"({len(outcomes) + 1} of {len(runs) + len(outcomes)})", flush=True)
+            job.start(argv, log, env, stdin=subprocess.DEVNULL, process_group=0)
+            running.append(job)
+
         while True:
             while forwarder.received is None and free:
                 trial = ask(study, folder, trials, distributions)
                 if trial is None:
                     break
-                slot = free.pop(0)
+                print(f"torch-lab: sweep {name}: trial {trial.number} {trial.params}", flush=True)
                 # Parallel outputs would interleave: one log file per trial then.
                 log = open(folder / f"trial-{trial.number}.log", "w") if args.parallel else None
-                job = TrialJob(str(experiment.hparams_path), Path(scratch) / f"{trial.number}.json",
-                               slots[slot], trial=trial, slot=slot, log=log)
-                env = {**environ, TRIAL_ENV: json.dumps({
-                    "name": name, "trial": trial.number, "storage": str(folder / "study.journal"),
-                    "parent": task.id, "metric": sweep.metric,
-                    "pruner": sweep.pruner})}
-                print(f"torch-lab: sweep {name}: trial {trial.number} {trial.params}", flush=True)
-                job.start(child_args(args, sweep, experiment, offline, trial.params), log, env,
-                          stdin=subprocess.DEVNULL, process_group=0)
-                running.append(job)
+                runs = trial_runs(child_args(args, sweep, experiment, offline, trial.params), sweep.seeds)
+                start(trial, free.pop(0), log, runs, [])
             if not running:
                 break
             while all(job.process.poll() is None for job in running):
                 time.sleep(0.2)
             for job in [job for job in running if job.process.poll() is not None]:
                 running.remove(job)
+                job.outcomes.append((job.runs[0][0], job.result()))
+                if job.runs[1:] and job.outcomes[-1][1].get("status") == "completed" and forwarder.received is None:
+                    start(job.trial, job.slot, job.log, job.runs[1:], job.outcomes)  # the trial's next seed
+                    continue
                 free.append(job.slot)
                 if job.log:
                     job.log.close()
-                tell(study, job.trial, job.result())
+                tell(study, job.trial, combine(job.outcomes, sweep.seeds, sweep.direction) if sweep.seeds
+                     else job.outcomes[0][1])
     interrupted = forwarder.received is not None
     sweep_report.finish(study, sweep, name, folder, task, interrupted=interrupted)
     completed = any(t.user_attrs.get("status") == "completed" for t in study.get_trials(deepcopy=False))

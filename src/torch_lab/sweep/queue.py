@@ -18,7 +18,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from torch_lab.errors import UserError
+from torch_lab.errors import UserError, display_path
 from torch_lab.tracking.logger import plot_and_series
 from torch_lab.sweep.space import Sweep, clearml_ranges
 
@@ -73,6 +73,9 @@ def run_on_queue(args: argparse.Namespace, experiment: Any, sweep: Sweep, trials
     from torch_lab.sweep.report import start_task
     from torch_lab.sweep.study import sweep_name
 
+    if sweep.seeds:
+        raise UserError(f"{display_path(sweep.path)}: seeds: a sweep over seeds runs here only, not with "
+                        f"--queue (ClearML's optimizer runs one task per trial)")
     if args.offline or tracking.offline_by_environment() or not tracking.is_configured():
         raise UserError(f"--queue {args.queue}: a ClearML agent needs a ClearML server, and this run is "
                         "offline (--offline, or no ClearML configuration)")

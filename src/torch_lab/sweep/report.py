@@ -14,6 +14,7 @@ from typing import Any
 
 from torch_lab.tracking import task as tracking
 from torch_lab.errors import display_path
+from torch_lab.text import mean_std
 from torch_lab.figures import pyplot, save_pyplot
 from torch_lab.storage.atomic import write_atomic
 from torch_lab.sweep.space import Sweep, resolved_sweep
@@ -22,6 +23,8 @@ from torch_lab.text import duration_text, number_text, short_names, table
 log = logging.getLogger(__name__)
 
 PICTURES = ("optimization_history", "param_importances", "parallel_coordinate")
+#: Fewer completed trials than this draw no parameter importances (2 trials give e.g. 0.99 / 0.01).
+MIN_IMPORTANCE_TRIALS = 5
 
 
 def start_task(experiment: Any, sweep: Sweep, name: str, offline: bool) -> Any:
@@ -41,8 +44,22 @@ def start_task(experiment: Any, sweep: Sweep, name: str, offline: bool) -> Any:
     return task
 
 
+def seed_values(trial: Any) -> list[float]:
+    """The best values of a trial's completed seed runs (a sweep over seeds), in seed order."""
+    return [run["value"] for run in trial.user_attrs.get("seeds") or [] if run["status"] == "completed"
+            and isinstance(run["value"], (int, float))]
+
+
+def _seed_columns(trial: Any) -> dict[str, Any]:
+    """trials.csv's ``mean``, ``std`` (sample; none for one seed) and ``n`` of a trial over seeds."""
+    values = seed_values(trial)
+    mean, std = mean_std(values) if values else (None, None)
+    return {"mean": mean, "std": std, "n": len(values)}
+
+
 def rows(study: Any, sweep: Sweep) -> list[dict[str, Any]]:
-    """One plain dict per trial (number order): the columns of trials.csv."""
+    """One plain dict per trial (number order): the columns of trials.csv (a sweep over seeds
+    adds ``mean``, ``std`` and ``n`` of its seeds' best values)."""
     keys = list(sweep.space)
     best = _best(study)
     result = []
@@ -54,6 +71,7 @@ def rows(study: Any, sweep: Sweep) -> list[dict[str, Any]]:
             "trial": trial.number, "task_id": attrs.get("task_id"), "status": status,
             **{key: trial.params.get(key) for key in keys},
             "objective": trial.value if status in ("completed", "pruned") else None,
+            **(_seed_columns(trial) if sweep.seeds else {}),
             "duration_s": round((trial.datetime_complete - trial.datetime_start).total_seconds(), 1)
             if finished else None,
             "best": best is not None and trial.number == best.number,
@@ -63,14 +81,18 @@ def rows(study: Any, sweep: Sweep) -> list[dict[str, Any]]:
 
 
 def cells(rows_: list[dict[str, Any]], sweep: Sweep) -> list[list[str]]:
-    """The summary table as rows of cells, the header first (best marked ``*``)."""
+    """The summary table as rows of cells, the header first (best marked ``*``); over seeds, the
+    objective is ``mean ± std`` of the seeds."""
     short = dict(zip(sweep.space, short_names(list(sweep.space))))
-    lines = [["trial", "task id", "status", "values", sweep.metric or "objective", "duration", "best"]]
+    metric = (sweep.metric or "objective") + (f" (mean ± std, {len(sweep.seeds)} seeds)" if sweep.seeds else "")
+    lines = [["trial", "task id", "status", "values", metric, "duration", "best"]]
     for row in rows_:
         values = " ".join(f"{short[key]}={number_text(row[key])}" for key in sweep.space if row[key] is not None)
         objective = row["objective"]
-        lines.append([str(row["trial"]), row["task_id"] or "-", row["status"], values or "-",
-                      f"{objective:.4g}" if objective is not None else "-",
+        shown = f"{objective:.4g}" if objective is not None else "-"
+        if row.get("n"):
+            shown = f"{number_text(row['mean'])} ± {number_text(row['std'])}"
+        lines.append([str(row["trial"]), row["task_id"] or "-", row["status"], values or "-", shown,
                       duration_text(row["duration_s"]),
                       "*" if row["best"] else ""])
     return lines
@@ -98,14 +120,16 @@ def write_outputs(study: Any, sweep: Sweep, folder: Path) -> list[Path]:
         write_atomic(folder / "best.json", json.dumps({
             "trial": best.number, "values": best.params, "objective": best.value, "metric": sweep.metric,
             "direction": sweep.direction, "task_id": attrs.get("task_id"),
-            "checkpoint": attrs.get("checkpoint"), "run_dir": attrs.get("run_dir")}, indent=2) + "\n")
+            "checkpoint": attrs.get("checkpoint"), "run_dir": attrs.get("run_dir"),
+            **({**_seed_columns(best), "seeds": attrs.get("seeds")} if sweep.seeds else {})}, indent=2) + "\n")
     return pictures(study, folder, sweep.metric or "objective")
 
 
 def pictures(study: Any, folder: Path, metric: str) -> list[Path]:
     """Optuna's matplotlib plots as PNGs (Agg, no display); parameter importances by
-    ``PedAnovaImportanceEvaluator`` (no scikit-learn needed). A plot Optuna cannot draw yet
-    (e.g. importances of fewer than two completed trials) is skipped with a log line."""
+    ``PedAnovaImportanceEvaluator`` (no scikit-learn needed), from ``MIN_IMPORTANCE_TRIALS``
+    completed trials on (else one line says why there are none). A plot Optuna cannot draw is
+    skipped with a log line."""
     from optuna.importance import PedAnovaImportanceEvaluator
     from optuna.visualization import matplotlib as plots
 
@@ -118,10 +142,16 @@ def pictures(study: Any, folder: Path, metric: str) -> list[Path]:
         "parallel_coordinate": lambda: plots.plot_parallel_coordinate(study, target_name=metric),
     }
     written: list[Path] = []
-    if not any(t.user_attrs.get("status") == "completed" for t in study.get_trials(deepcopy=False)):
+    completed = sum(t.user_attrs.get("status") == "completed" for t in study.get_trials(deepcopy=False))
+    if not completed:
         return written  # nothing to draw
     for name in PICTURES:
         path = folder / f"{name}.png"
+        if name == "param_importances" and completed < MIN_IMPORTANCE_TRIALS:
+            print(f"torch-lab: no {path.name}: param importances need at least {MIN_IMPORTANCE_TRIALS} "
+                  f"completed trials; have {completed}", flush=True)
+            path.unlink(missing_ok=True)
+            continue
         try:
             with warnings.catch_warnings():  # a picture's warnings would end the sweep's output
                 warnings.simplefilter("ignore")
@@ -155,7 +185,8 @@ def finish(study: Any, sweep: Sweep, name: str, folder: Path, task: Any, interru
     best = _best(study)
     if best is not None:
         reporter.report_single_value(f"best {sweep.metric}", best.value)
-        print(f"torch-lab: sweep {name}: best trial {best.number} {sweep.metric}={best.value:.4g} "
+        over = f" (mean of {len(seed_values(best))} seeds)" if sweep.seeds else ""
+        print(f"torch-lab: sweep {name}: best trial {best.number} {sweep.metric}={best.value:.4g}{over} "
               f"{best.params} (task {best.user_attrs.get('task_id')})", flush=True)
     print(f"torch-lab: sweep folder {display_path(folder)}", flush=True)
     print(watch_line(folder), flush=True)

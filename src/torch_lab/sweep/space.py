@@ -17,7 +17,7 @@ from torch_lab.errors import UserError, display_path
 from torch_lab.errors import did_you_mean
 from torch_lab.experiment.hparams import apply_overrides
 
-SWEEP_KEYS = ("trials", "metric", "direction", "space", "sampler", "pruner", "seed")
+SWEEP_KEYS = ("trials", "metric", "direction", "space", "sampler", "pruner", "seed", "seeds")
 RANGE_KEYS = ("low", "high", "log", "step")
 SAMPLERS = ("tpe", "random", "grid")
 PRUNERS = ("none", "median", "hyperband")
@@ -43,6 +43,8 @@ class Sweep:
     sampler: str = "tpe"
     pruner: dict[str, Any] = field(default_factory=lambda: {"type": "none"})
     seed: int | None = None
+    #: Each trial once per seed (``train --seeds``), its objective the mean; None: one run.
+    seeds: list[int] | None = None
 
     def grid(self) -> dict[str, list[Any]]:
         """Every value of each dimension (the grid sampler's search space)."""
@@ -125,13 +127,27 @@ def candidates(dim: dict[str, Any]) -> list[Any]:
 def _check_keys(space: dict[str, dict[str, Any]], hparams: dict[str, Any], hparams_path: Path,
                 where: str) -> None:
     """Apply every key with its extreme values the way ``--set`` does: a key ``--set`` refuses, or
-    a value the hparams schema refuses, is refused with the same message."""
+    a value the hparams schema refuses, is refused with the same message after ``where``."""
     for key, dim in space.items():
         for value in candidates(dim):
             try:
                 apply_overrides(hparams, [f"{key}={value!r}"], hparams_path)
             except UserError as error:
-                raise UserError(f"{where}: space: {error}") from None
+                raise UserError(f"{where}: {error}") from None
+
+
+def _seeds(seeds: Any, space: dict[str, Any], where: str) -> list[int] | None:
+    """``seeds``: None, or a non-empty list of distinct ints (and then no ``space.seed``)."""
+    if seeds is None:
+        return None
+    if not isinstance(seeds, list) or not seeds or not all(_is_int(seed) for seed in seeds):
+        raise UserError(f"{where}: seeds must be a non-empty list of distinct ints, e.g. [0, 1, 2], got {seeds!r}")
+    twice = next((seed for index, seed in enumerate(seeds) if seed in seeds[:index]), None)
+    if twice is not None:
+        raise UserError(f"{where}: seeds lists {twice} twice; each seed runs once per trial")
+    if "seed" in space:
+        raise UserError(f"{where}: space.seed: a sweep over seeds sets the seed itself; drop space.seed or seeds")
+    return list(seeds)
 
 
 def _pruner(spec: Any, where: str) -> dict[str, Any]:
@@ -195,9 +211,13 @@ def read_sweep(path: str | Path, hparams: dict[str, Any] | None = None,
     seed = raw.get("seed")
     if seed is not None and not _is_int(seed):
         raise UserError(f"{where}: seed must be an int or None")
-    sweep = Sweep(path, trials, metric, direction, dims, sampler, _pruner(raw.get("pruner"), where), seed)
+    sweep = Sweep(path, trials, metric, direction, dims, sampler, _pruner(raw.get("pruner"), where), seed,
+                  _seeds(raw.get("seeds"), dims, where))
     if hparams is not None:
-        _check_keys(dims, hparams, hparams_path or path, where)
+        _check_keys(dims, hparams, hparams_path or path, f"{where}: space")
+        if sweep.seeds:
+            _check_keys({"seed": {"type": "categorical", "choices": sweep.seeds}}, hparams, hparams_path or path,
+                        f"{where}: seeds")
         sweep.metric = sweep.metric or hparams["monitor"]["metric"]
         sweep.direction = sweep.direction or DIRECTIONS[hparams["monitor"]["mode"]]
     return sweep

@@ -2,7 +2,7 @@
 
 The study lives in ``<artifacts root>/sweeps/<name>/study.journal`` (Optuna's journal file, safe
 for several processes), so the same command continues it. It belongs to one hparams file and one
-space (recorded in its user attributes): another is refused. Several sweep processes may share it
+space and seeds (recorded in its user attributes): another is refused. Several sweep processes may share it
 (on one machine or on several, over a shared filesystem): a new trial is asked for under a lock
 (``study.lock``), counting the trials running anywhere, so N holds in all. Interrupted trials
 (Ctrl-C, a killed sweep) are recorded as failed with status ``interrupted`` and not counted, so
@@ -64,11 +64,13 @@ def study_lock(folder: Path) -> Iterator[None]:
 
 
 def _owner(sweep: Sweep, hparams_path: Path) -> dict[str, Any]:
-    return {"hparams_path": str(hparams_path.resolve()), "space": json.loads(json.dumps(sweep.space))}
+    return {"hparams_path": str(hparams_path.resolve()), "space": json.loads(json.dumps(sweep.space)),
+            "seeds": sweep.seeds}
 
 
 def _check_owner(sweep: Sweep, folder: Path, recorded: dict[str, Any], owner: dict[str, Any]) -> None:
-    """Refuse a study of another hparams file or another space (exit 2, naming the clash)."""
+    """Refuse a study of another hparams file, another space or other seeds (exit 2, naming the
+    clash)."""
     where, fix = display_path(sweep.path), f"rename {sweep.path.name} or remove {display_path(folder)} to start afresh"
     if recorded.get("hparams_path", owner["hparams_path"]) != owner["hparams_path"]:
         raise UserError(f"{where}: the study in {display_path(folder)} is a sweep of {recorded['hparams_path']}, "
@@ -78,6 +80,13 @@ def _check_owner(sweep: Sweep, folder: Path, recorded: dict[str, Any], owner: di
         key = next(k for k in {**space, **owner["space"]} if space.get(k) != owner["space"].get(k))
         raise UserError(f"{where}: space.{key} is {owner['space'].get(key)}, but the study in "
                         f"{display_path(folder)} has {space.get(key)}; the space of a study cannot change; {fix}")
+    seeds = recorded.get("seeds")  # a study begun before seeds existed has none: one run a trial
+    if seeds != owner["seeds"]:
+        def shown(value: list[int] | None) -> str:
+            return str(value) if value else "none (one run a trial)"
+
+        raise UserError(f"{where}: seeds is {shown(owner['seeds'])}, but the study in {display_path(folder)} has "
+                        f"{shown(seeds)}; the seeds of a study cannot change; {fix}")
 
 
 def open_study(sweep: Sweep, name: str, folder: Path, parallel: bool, hparams_path: Path) -> Any:
@@ -163,7 +172,7 @@ def counted(study: Any) -> int:
 
 def tell(study: Any, trial: Any, result: dict[str, Any]) -> None:
     """Record a trial's outcome in the study (before ``tell``, its attributes: task id, status,
-    run directory, best checkpoint, error)."""
+    run directory, best checkpoint, error, and a trial over seeds each seed's run as ``seeds``)."""
     from optuna.trial import TrialState
 
     status = result.get("status", "failed")
@@ -178,6 +187,9 @@ def tell(study: Any, trial: Any, result: dict[str, Any]) -> None:
     for key, item in (("task_id", task_id), ("status", status), ("error", result.get("error")),
                       ("run_dir", str(run_dir) if run_dir else None), ("checkpoint", best.get("path"))):
         trial.set_user_attr(key, item)
+    if "seeds" in result:
+        trial.set_user_attr("seeds", [{**run, "run_dir": str(found) if run["task_id"] and (
+            found := find_run_dir(run["task_id"])) else None} for run in result["seeds"]])
     if status == "completed":
         study.tell(trial, float(value))
     else:

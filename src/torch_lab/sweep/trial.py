@@ -23,9 +23,12 @@ def trial_env() -> dict[str, Any] | None:
 
 
 def sweep_record() -> dict[str, Any] | None:
-    """run.json's ``sweep`` entry: ``{"name": ..., "trial": n}``; None outside a sweep."""
+    """run.json's ``sweep`` entry: ``{"name": ..., "trial": n}``, with ``"seed"`` in a sweep over
+    seeds; None outside a sweep."""
     trial = trial_env()
-    return {"name": trial["name"], "trial": trial["trial"]} if trial else None
+    if not trial:
+        return None
+    return {"name": trial["name"], "trial": trial["trial"], **({"seed": trial["seed"]} if "seed" in trial else {})}
 
 
 def sweep_tags() -> list[str]:
@@ -54,11 +57,14 @@ def open_storage(path: str) -> Any:
 
 def trial_run(name: str, number: int) -> Path | None:
     """The run directory of a sweep's trial, by its run.json ``sweep`` entry (an interrupted child
-    reports no task id)."""
-    for record in sorted(artifacts_root().absolute().glob("*/run.json")):
+    reports no task id); of a trial over seeds, its last started run."""
+    found: list[tuple[str, Path]] = []
+    for record in artifacts_root().absolute().glob("*/run.json"):
         try:
-            if json.loads(record.read_text()).get("sweep") == {"name": name, "trial": number}:
-                return record.parent
-        except (OSError, ValueError):
+            run = json.loads(record.read_text())
+            sweep = run.get("sweep") or {}
+            if (sweep.get("name"), sweep.get("trial")) == (name, number):
+                found.append((str(run.get("started") or ""), record.parent))
+        except (OSError, ValueError, AttributeError):
             continue
-    return None
+    return max(found)[1] if found else None
