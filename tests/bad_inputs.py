@@ -351,6 +351,18 @@ CASES: list[Case] = [
          ("infer", HPARAMS, "5", "--set", "trainer.predict.return_prediction=True"),
          f"infer: error: {HPARAMS}: trainer.predict.return_prediction is not an argument of "
          "Trainer.predict (did you mean 'return_predictions'?)"),
+    Case("max_epochs_str", "`trainer.init` value of the wrong type (`max_epochs='5'`)",
+         _train("--set", "trainer.init.max_epochs='5'"),
+         f"train: error: {HPARAMS}: trainer.init.max_epochs must be int or None, got str '5'"),
+    Case("max_epochs_float", "`trainer.init.max_epochs=2.5`", _train("--set", "trainer.init.max_epochs=2.5"),
+         f"train: error: {HPARAMS}: trainer.init.max_epochs must be int or None, got float 2.5"),
+    Case("print_hparams_trainer_key", "`--print-hparams` with a `trainer.init` key that `pl.Trainer` does not take",
+         _train("--print-hparams", "--set", "trainer.init.max_epoch=3"),
+         f"train: error: {HPARAMS}: trainer.init.max_epoch is not an argument of Trainer "
+         "(did you mean 'max_epochs'?)"),
+    Case("print_hparams_max_epochs_float", "`--print-hparams` with `trainer.init.max_epochs=2.5`",
+         _train("--print-hparams", "--set", "trainer.init.max_epochs=2.5"),
+         f"train: error: {HPARAMS}: trainer.init.max_epochs must be int or None, got float 2.5"),
     # ---- sweeps (before any task: nothing left behind but the sweep folder)
     Case("sweep_grid_too_large", "a grid sweep over a huge range", _train("--sweep", SWEEP, "--offline"),
          f"train: error: {SWEEP}: the grid has 1,000,000,001 points, over the 10,000 a grid sweep may have; "
@@ -442,13 +454,6 @@ CASES: list[Case] = [
     Case("train_config_sys_exit", "`train_config` calls `sys.exit`", _train(),
          f"train: error: {MAIN}: train_config called sys.exit(3); it must return its dict",
          setup=edit_main("    config = hparams[\"config\"]\n", "    import sys\n    sys.exit(3)\n"),
-         needs_main_executed=True, slow=True),
-    Case("max_epochs_str", "`trainer.init` value of the wrong type (`max_epochs='5'`)",
-         _train("--set", "trainer.init.max_epochs='5'"),
-         f"train: error: {HPARAMS}: trainer.init.max_epochs must be int or None, got str '5'",
-         needs_main_executed=True),
-    Case("max_epochs_float", "`trainer.init.max_epochs=2.5`", _train("--set", "trainer.init.max_epochs=2.5"),
-         f"train: error: {HPARAMS}: trainer.init.max_epochs must be int or None, got float 2.5",
          needs_main_executed=True, slow=True),
     Case("tags_str", "`task.tags` a string, not a list", _train("--set", "task.tags='baseline'"),
          f"train: error: {HPARAMS}: task.tags must be a list of str or None, got str 'baseline'",
