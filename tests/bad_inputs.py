@@ -311,6 +311,11 @@ CASES: list[Case] = [
     Case("infer_too_many_args", "`infer` with too many extra arguments", ("infer", HPARAMS, "1", "2"),
          f"infer: error: {MAIN}: infer_config(hparams, count) takes different arguments than the 2 "
          "given after the hparams path: ['1', '2']"),
+    Case("infer_weights_missing", "`infer_config` returns `weights` naming a missing file",
+         ("infer", HPARAMS, "5", "--offline"),
+         f"infer: error: {MAIN}: infer_config's 'weights' names /nonexistent/model.pt: no such file",
+         setup=edit_main("batch_size=8),\n    )", 'batch_size=8),\n        weights="/nonexistent/model.pt",\n    )'),
+         needs_main_executed=True),
     Case("infer_too_few_args", "`infer` with too few extra arguments", ("infer", HPARAMS),
          f"infer: error: {MAIN}: infer_config(hparams, count) takes different arguments than the 0 "
          "given after the hparams path: []"),
