@@ -536,6 +536,16 @@ CASES: list[Case] = [
          f"train: run failed: UserError: {HPARAMS}: monitor.metric 'loss/vall' is not logged (did you "
          "mean 'loss/val'?); logged: accuracy/val, loss/val (traceback: {run}/traceback.txt)",
          exit_code=1, before_training=False, needs_main_executed=True, slow=True),
+    Case("monitor_abbreviated", "`monitor.metric` abbreviated (`acc/val` for `accuracy/val`)",
+         _train("--offline", "--set", "monitor.metric='acc/val'"),
+         f"train: run failed: UserError: {HPARAMS}: monitor.metric 'acc/val' is not logged (did you "
+         "mean 'accuracy/val'?); logged: accuracy/val, loss/val (traceback: {run}/traceback.txt)",
+         exit_code=1, before_training=False, needs_main_executed=True, slow=True),
+    Case("monitor_never_logged", "`monitor.metric` that no epoch logs, close to no logged name",
+         _train("--offline", "--set", "monitor.metric='grad/norm'"),
+         f"train: run failed: UserError: {HPARAMS}: monitor.metric 'grad/norm' is not logged; logged: "
+         "accuracy/train, accuracy/val, loss/train, loss/val (traceback: {run}/traceback.txt)",
+         exit_code=1, before_training=False, needs_main_executed=True, slow=True),
     Case("worker_raises", "a dataloader worker raises", _train("--offline", "--set", "config.val_worker_raises=True"),
          "train: run failed: ValueError: bad sample (Caught ValueError in DataLoader worker process 0) "
          "(traceback: {run}/traceback.txt)",
