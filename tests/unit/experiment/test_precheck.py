@@ -112,5 +112,5 @@ def test_trainer_hints_read_from_source_are_lightnings(block: str) -> None:
     assert set(static) == set(live) - {"return"}
     exact = {name for name, hint in static.items() if "Any" not in str(hint)}
     assert {"max_epochs", "enable_progress_bar", "limit_train_batches"} <= exact or block != "init"
-    for name in exact:
-        assert hint_text(static[name]) == hint_text(live[name]), name
+    for name in exact:  # as sets: typing caches Union[int, float] and Union[float, int] as one
+        assert set(hint_text(static[name]).split(" or ")) == set(hint_text(live[name]).split(" or ")), name
