@@ -332,6 +332,11 @@ CASES: list[Case] = [
     Case("infer_too_many_args", "`infer` with too many extra arguments", ("infer", HPARAMS, "1", "2"),
          f"infer: error: {MAIN}: infer_config(hparams, count) takes different arguments than the 2 "
          "given after the hparams path: ['1', '2']"),
+    Case("infer_weights_missing", "`infer_config` returns `weights` naming a missing file",
+         ("infer", HPARAMS, "5", "--offline"),
+         f"infer: error: {MAIN}: infer_config's 'weights' names /nonexistent/model.pt: no such file",
+         setup=edit_main("batch_size=8),\n    )", 'batch_size=8),\n        weights="/nonexistent/model.pt",\n    )'),
+         needs_main_executed=True),
     Case("infer_too_few_args", "`infer` with too few extra arguments", ("infer", HPARAMS),
          f"infer: error: {MAIN}: infer_config(hparams, count) takes different arguments than the 0 "
          "given after the hparams path: []"),
@@ -387,6 +392,18 @@ CASES: list[Case] = [
          ("infer", HPARAMS, "5", "--set", "trainer.predict.return_prediction=True"),
          f"infer: error: {HPARAMS}: trainer.predict.return_prediction is not an argument of "
          "Trainer.predict (did you mean 'return_predictions'?)"),
+    Case("max_epochs_str", "`trainer.init` value of the wrong type (`max_epochs='5'`)",
+         _train("--set", "trainer.init.max_epochs='5'"),
+         f"train: error: {HPARAMS}: trainer.init.max_epochs must be int or None, got str '5'"),
+    Case("max_epochs_float", "`trainer.init.max_epochs=2.5`", _train("--set", "trainer.init.max_epochs=2.5"),
+         f"train: error: {HPARAMS}: trainer.init.max_epochs must be int or None, got float 2.5"),
+    Case("print_hparams_trainer_key", "`--print-hparams` with a `trainer.init` key that `pl.Trainer` does not take",
+         _train("--print-hparams", "--set", "trainer.init.max_epoch=3"),
+         f"train: error: {HPARAMS}: trainer.init.max_epoch is not an argument of Trainer "
+         "(did you mean 'max_epochs'?)"),
+    Case("print_hparams_max_epochs_float", "`--print-hparams` with `trainer.init.max_epochs=2.5`",
+         _train("--print-hparams", "--set", "trainer.init.max_epochs=2.5"),
+         f"train: error: {HPARAMS}: trainer.init.max_epochs must be int or None, got float 2.5"),
     # ---- sweeps (before any task: nothing left behind but the sweep folder)
     Case("sweep_grid_too_large", "a grid sweep over a huge range", _train("--sweep", SWEEP, "--offline"),
          f"train: error: {SWEEP}: the grid has 1,000,000,001 points, over the 10,000 a grid sweep may have; "
@@ -495,13 +512,6 @@ CASES: list[Case] = [
          f"train: error: {MAIN}: train_config called sys.exit(3); it must return its dict",
          setup=edit_main("    config = hparams[\"config\"]\n", "    import sys\n    sys.exit(3)\n"),
          needs_main_executed=True, slow=True),
-    Case("max_epochs_str", "`trainer.init` value of the wrong type (`max_epochs='5'`)",
-         _train("--set", "trainer.init.max_epochs='5'"),
-         f"train: error: {HPARAMS}: trainer.init.max_epochs must be int or None, got str '5'",
-         needs_main_executed=True),
-    Case("max_epochs_float", "`trainer.init.max_epochs=2.5`", _train("--set", "trainer.init.max_epochs=2.5"),
-         f"train: error: {HPARAMS}: trainer.init.max_epochs must be int or None, got float 2.5",
-         needs_main_executed=True, slow=True),
     Case("tags_str", "`task.tags` a string, not a list", _train("--set", "task.tags='baseline'"),
          f"train: error: {HPARAMS}: task.tags must be a list of str or None, got str 'baseline'",
          needs_main_executed=True, slow=True),
@@ -583,6 +593,16 @@ CASES: list[Case] = [
                                                                             "monitor.metric='loss/vall'"),
          f"train: run failed: UserError: {HPARAMS}: monitor.metric 'loss/vall' is not logged (did you "
          "mean 'loss/val'?); logged: accuracy/val, loss/val (traceback: {run}/traceback.txt)",
+         exit_code=1, before_training=False, needs_main_executed=True, slow=True),
+    Case("monitor_abbreviated", "`monitor.metric` abbreviated (`acc/val` for `accuracy/val`)",
+         _train("--offline", "--set", "monitor.metric='acc/val'"),
+         f"train: run failed: UserError: {HPARAMS}: monitor.metric 'acc/val' is not logged (did you "
+         "mean 'accuracy/val'?); logged: accuracy/val, loss/val (traceback: {run}/traceback.txt)",
+         exit_code=1, before_training=False, needs_main_executed=True, slow=True),
+    Case("monitor_never_logged", "`monitor.metric` that no epoch logs, close to no logged name",
+         _train("--offline", "--set", "monitor.metric='grad/norm'"),
+         f"train: run failed: UserError: {HPARAMS}: monitor.metric 'grad/norm' is not logged; logged: "
+         "accuracy/train, accuracy/val, loss/train, loss/val (traceback: {run}/traceback.txt)",
          exit_code=1, before_training=False, needs_main_executed=True, slow=True),
     Case("worker_raises", "a dataloader worker raises", _train("--offline", "--set", "config.val_worker_raises=True"),
          "train: run failed: ValueError: bad sample (Caught ValueError in DataLoader worker process 0) "

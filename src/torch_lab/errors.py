@@ -26,12 +26,15 @@ def display_path(path: str | Path) -> str:
         return str(path)
 
 
-def did_you_mean(key: str, valid: list[str] | tuple[str, ...]) -> str:
-    """`` (did you mean '<closest>'?)`` when ``key`` is close to one of ``valid``, else the list."""
+def did_you_mean(key: str, valid: list[str] | tuple[str, ...], listing: bool = True) -> str:
+    """`` (did you mean '<closest>'?)`` when ``key`` is close to one of ``valid``, else the list
+    (``listing``) or nothing."""
     import difflib  # only for a message: every command imports this module
 
     close = difflib.get_close_matches(key, valid, n=1, cutoff=0.5)
-    return f" (did you mean '{close[0]}'?)" if close else f" (valid keys: {', '.join(valid)})"
+    if close:
+        return f" (did you mean '{close[0]}'?)"
+    return f" (valid keys: {', '.join(valid)})" if listing else ""
 
 
 class RunFailed(Exception):

@@ -1,16 +1,16 @@
 """Check the hparams ``monitor.metric`` while training: that it is logged at all (found at the
-sanity-check validation where a logged name is close, i.e. a typo; else once a whole epoch logged
-everything), and that its value is finite before it can pick a checkpoint."""
+sanity-check validation when a logged name is close, i.e. a typo; else at the end of the first
+epoch that validated, before any checkpoint or early stopping looks for it), and that its value
+is finite before it can pick a checkpoint."""
 
 from __future__ import annotations
 
-import difflib
 import math
 from typing import Any
 
 import pytorch_lightning as pl
 
-from torch_lab.errors import UserError
+from torch_lab.errors import UserError, did_you_mean
 
 
 class MonitorGuard(pl.Callback):
@@ -20,18 +20,18 @@ class MonitorGuard(pl.Callback):
     def __init__(self, source: str, metric: str) -> None:
         self.source = source
         self.metric = metric
-        self._epoch_done = False
+        self._validated = False  # a validation of fit (not the sanity check) has logged its metrics
 
     def _missing(self, logged: list[str], final: bool) -> None:
-        close = difflib.get_close_matches(self.metric, logged, n=1, cutoff=0.75)
-        if close or final:
-            hint = f" (did you mean '{close[0]}'?)" if close else ""
+        hint = did_you_mean(self.metric, sorted(logged), listing=False)
+        if hint or final:
             raise UserError(f"{self.source}: monitor.metric '{self.metric}' is not logged{hint}; "
                             f"logged: {', '.join(sorted(logged)) or 'nothing'}")
 
     def on_validation_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         if trainer.state.fn != "fit":
             return
+        self._validated = self._validated or not trainer.sanity_checking
         metrics: dict[str, Any] = trainer.callback_metrics
         if self.metric not in metrics:
             # Training metrics are logged at the epoch's end, after the sanity check and validation.
@@ -45,8 +45,8 @@ class MonitorGuard(pl.Callback):
                 "(validation); stopped before checkpointing it")
 
     def on_train_epoch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
-        self._epoch_done = True  # by the next epoch's start, this one has logged everything
-
-    def on_train_epoch_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
-        if self._epoch_done and self.metric not in trainer.callback_metrics:
+        # Lightning calls this before the module's own on_train_epoch_end and before the callbacks
+        # that monitor (ModelCheckpoint, EarlyStopping): all is logged unless the module's hook logs more.
+        own_hook = type(pl_module).on_train_epoch_end is not pl.LightningModule.on_train_epoch_end
+        if self._validated and not own_hook and self.metric not in trainer.callback_metrics:
             self._missing(list(trainer.callback_metrics), final=True)

@@ -1,5 +1,6 @@
 """``--print-hparams``: the resolved hparams (layering, ``--set``, defaults filled in) as JSON,
-printed before torch, Lightning or ClearML are imported."""
+printed before torch, Lightning or ClearML are imported, after the checks of the hparams that
+the command runs at once (the ``trainer`` blocks' keys and types, read from Lightning's source)."""
 
 from __future__ import annotations
 
@@ -10,14 +11,23 @@ from typing import Any
 from torch_lab.errors import UserError
 
 
-def resolved(paths: list[str], overrides: list[str], sweep: str | None = None) -> Any:
+#: The ``trainer`` blocks each command passes to Lightning, checked as the command checks them.
+TRAINER_BLOCKS = {"train": ("init", "fit"), "infer": ("init", "predict")}
+
+
+def resolved(paths: list[str], overrides: list[str], sweep: str | None = None,
+             trainer_blocks: tuple[str, ...] = ()) -> Any:
     """One file's hparams; several files' as ``{path: hparams}``; with a sweep, ``{"hparams": ...,
-    "sweep": <its space>}``."""
+    "sweep": <its space>}``. ``trainer_blocks`` are checked against Lightning's source."""
+    from torch_lab.errors import display_path
     from torch_lab.experiment import load_hparams
+    from torch_lab.experiment.precheck import check_trainer_blocks
 
     if sweep and len(paths) > 1:
         raise UserError(f"--sweep takes a single hparams file, got {len(paths)}: {', '.join(paths)}")
     loaded = {path: load_hparams(path, overrides) for path in paths}
+    for resolved_path, hparams in loaded.values():
+        check_trainer_blocks(hparams, display_path(resolved_path), trainer_blocks)
     each = {path: hparams for path, (_, hparams) in loaded.items()}
     result: Any = next(iter(each.values())) if len(each) == 1 else each
     if sweep:  # one hparams file: its space is checked against its hparams
@@ -31,7 +41,7 @@ def resolved(paths: list[str], overrides: list[str], sweep: str | None = None) -
 def print_hparams(prog: str, paths: list[str], overrides: list[str], sweep: str | None = None) -> int:
     """Print the resolved hparams of ``paths`` as JSON; exit code 0, or 2 on a user error."""
     try:
-        text = json.dumps(resolved(paths, overrides, sweep), indent=2)
+        text = json.dumps(resolved(paths, overrides, sweep, TRAINER_BLOCKS.get(prog, ())), indent=2)
     except UserError as error:
         print(f"{prog}: error: {error}", file=sys.stderr)
         return 2

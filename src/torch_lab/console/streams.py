@@ -1,7 +1,8 @@
 """What a run shows on the console, and ``console.log`` in its run directory, which keeps all of it.
 
-The console shows torch-lab's own lines (the header, one line per epoch, the summary), the
-progress bar, what the experiment's code prints, and errors. What ClearML, Lightning and
+The console shows torch-lab's own lines (the header, one line per epoch, the summary: all on
+stdout, in order), the progress bar (on stderr, as tqdm draws it), what the experiment's code
+prints, and errors and warnings (stderr). What ClearML, Lightning and
 ``warnings`` print goes to ``console.log`` only, unless ``--verbose`` or ``--debug``:
 
 - logging: the root logger writes every record to ``console.log``; the console shows torch-lab's
@@ -231,8 +232,8 @@ class ConsoleHandler(logging.Handler):
         try:
             own = record.name.startswith("torch_lab") and record.levelno == logging.INFO
             text = (self.own if own else self.other).format(record)
-            if self.shown(record):
-                self.console.say(text, logged=True)
+            if self.shown(record):  # torch-lab's story (epoch lines) on stdout, the rest on stderr
+                self.console.say(text, stream=self.console.stdout if own else None, logged=True)
             elif record.levelno >= logging.WARNING and not _routine(record):
                 line = " ".join(text.split())  # one line each
                 if line not in self.console.hidden:

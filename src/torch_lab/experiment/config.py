@@ -156,6 +156,10 @@ def infer_weights(experiment: Experiment, config: dict[str, Any], checkpoint_lab
     if checkpoint_label is not None:
         return checkpoint_label
     if config.get("weights"):
+        missing = missing_weights_file(config["weights"])
+        if missing is not None:
+            raise UserError(f"{display_path(experiment.main_path)}: infer_config's 'weights' names "
+                            f"{missing}: no such file")
         return f"{config['weights']} (loaded by infer_config)"
     raise UserError(
         f"{display_path(experiment.hparams_path)}: no weights to predict with: "
@@ -163,6 +167,22 @@ def infer_weights(experiment: Experiment, config: dict[str, Any], checkpoint_lab
         "--set checkpoint.checkpoint_task_id=<task id>, or load them in infer_config and return "
         "'weights': '<where they come from>'"
     )
+
+
+#: Endings of weights files: a ``weights`` string (or its last word) ending so names a file.
+WEIGHTS_SUFFIXES = (".pt", ".pth", ".ckpt", ".pt2", ".bin", ".safetensors", ".onnx", ".pkl", ".h5", ".npz")
+
+
+def missing_weights_file(weights: str) -> str | None:
+    """The file ``weights`` names when that file does not exist, else None. ``weights`` names a
+    file when it, or its last word (``"checkpoint <path>"``), is a path (absolute, ``./``, ``../``,
+    ``~/``) or ends as a weights file does; other strings ("a task id", "torchvision ResNet-18
+    ImageNet", a hub name) say where the weights come from and are taken as they are."""
+    candidates = dict.fromkeys([weights.strip(), *weights.split()[-1:]])
+    named = [c for c in candidates if c.startswith(("/", "./", "../", "~/")) or c.lower().endswith(WEIGHTS_SUFFIXES)]
+    if not named or any(Path(c).expanduser().is_file() for c in named):
+        return None
+    return named[-1]
 
 
 def _batches(loader: Any) -> int | None:

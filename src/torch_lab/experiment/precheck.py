@@ -23,6 +23,7 @@ from typing import Any, Iterable, Iterator
 from torch_lab.errors import UserError, display_path
 from torch_lab.errors import did_you_mean
 from torch_lab.storage.run_dir import artifacts_root
+from torch_lab.experiment.value_types import check_values, source_hints
 
 #: Trainer arguments torch-lab sets itself.
 OWNED_TRAINER_KEYS = ("logger", "callbacks", "enable_checkpointing", "default_root_dir")
@@ -86,7 +87,7 @@ class Precheck:
     def __call__(self, hparams_path: Path, main_path: Path, hparams: dict[str, Any]) -> None:
         """Run every static check on a validated experiment, before its ``__main__.py`` runs."""
         check_main(main_path, self.function, self.infer_args)
-        check_trainer_keys(hparams, display_path(hparams_path), self.trainer_blocks)
+        check_trainer_blocks(hparams, display_path(hparams_path), self.trainer_blocks)
         check_artifacts_root()
 
 
@@ -123,13 +124,16 @@ def check_main(main_path: Path, function: str, infer_args: list[str] | None = No
             raise UserError(message)
 
 
-def check_trainer_keys(hparams: dict[str, Any], source: str, blocks: tuple[str, ...]) -> None:
-    """Check the key names of ``hparams["trainer"][block]`` against the Trainer's parameters read
-    from Lightning's source; skipped when that source cannot be found or read."""
+def check_trainer_blocks(hparams: dict[str, Any], source: str, blocks: tuple[str, ...]) -> None:
+    """Check ``hparams["trainer"][block]`` against the Trainer method's parameters and type hints
+    read from Lightning's source (the runtime check's messages, without importing Lightning);
+    skipped when that source cannot be found or read."""
     for block in blocks:
-        accepted = trainer_parameters(block)
-        if accepted is not None:
-            refuse_trainer_keys(source, block, hparams["trainer"][block], accepted)
+        method = _trainer_method(block)
+        if method is not None:
+            kwargs = hparams["trainer"][block]
+            refuse_trainer_keys(source, block, kwargs, _without_self(_parameter_names(method.args)))
+            check_values(source, f"trainer.{block}", kwargs, source_hints(method, _trainer_module()[0]))
 
 
 def refuse_trainer_keys(source: str, block: str, keys: Iterable[str], accepted: list[str]) -> None:
@@ -144,24 +148,33 @@ def refuse_trainer_keys(source: str, block: str, keys: Iterable[str], accepted: 
 def trainer_parameters(block: str) -> list[str] | None:
     """The parameter names (without ``self``) of the Trainer method behind ``block``, parsed from
     ``pytorch_lightning/trainer/trainer.py`` without importing Lightning; None if not found."""
-    method, trainer = "__init__" if block == "init" else block, _trainer_class()
-    for item in trainer.body if trainer else []:
-        if isinstance(item, ast.FunctionDef) and item.name == method:
-            return [name for name in _parameter_names(item.args) if name != "self"]
-    return None
+    method = _trainer_method(block)
+    return None if method is None else _without_self(_parameter_names(method.args))
+
+
+def _without_self(names: list[str]) -> list[str]:
+    return [name for name in names if name != "self"]
+
+
+def _trainer_method(block: str) -> ast.FunctionDef | None:
+    """The ``def`` of the Trainer method behind ``block``, parsed; None when not found."""
+    method, (_, trainer) = "__init__" if block == "init" else block, _trainer_module()
+    return next((item for item in (trainer.body if trainer else [])
+                 if isinstance(item, ast.FunctionDef) and item.name == method), None)
 
 
 @functools.lru_cache(maxsize=1)
-def _trainer_class() -> ast.ClassDef | None:
-    """``class Trainer`` of the installed Lightning, parsed; None when it cannot be found."""
+def _trainer_module() -> tuple[ast.Module | None, ast.ClassDef | None]:
+    """The installed Lightning's ``trainer.py`` and its ``class Trainer``, parsed; Nones when they
+    cannot be found."""
     try:
         spec = importlib.util.find_spec("pytorch_lightning")
         folder = Path(next(iter(spec.submodule_search_locations or [])))
         tree = ast.parse((folder / "trainer" / "trainer.py").read_bytes())
     except (ImportError, AttributeError, StopIteration, OSError, SyntaxError, ValueError):
-        return None
-    return next((node for node in tree.body
-                 if isinstance(node, ast.ClassDef) and node.name == "Trainer"), None)
+        return None, None
+    return tree, next((node for node in tree.body if isinstance(node, ast.ClassDef) and node.name == "Trainer"),
+                      None)
 
 
 # ---------------------------------------------------------------- reading the source

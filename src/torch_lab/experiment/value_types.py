@@ -4,6 +4,8 @@ before any task exists, not an assertion deep inside a run."""
 
 from __future__ import annotations
 
+import ast
+import builtins
 import collections.abc
 import enum
 import typing
@@ -71,11 +73,50 @@ def hint_text(hint: Any) -> str:
     return getattr(hint, "__name__", str(hint))
 
 
-def check_values(source: str, block: str, values: dict[str, Any], function: Callable) -> None:
+def source_hints(function: ast.FunctionDef, module: ast.Module) -> dict[str, Any]:
+    """The parameter hints of ``function`` (parsed from ``module``'s source, not imported) as
+    ``typing.get_type_hints`` gives them, built only from builtins and names ``module`` imports
+    from ``typing`` / ``collections.abc``; any other name (a class of the library, an alias) is
+    ``Any``, so a hint is never stricter than the live one."""
+    imported = {alias.asname or alias.name: getattr(typing if node.module == "typing" else collections.abc,
+                                                    alias.name, Any)
+                for node in module.body if isinstance(node, ast.ImportFrom)
+                and node.module in ("typing", "collections.abc") for alias in node.names}
+
+    def build(node: ast.expr) -> Any:
+        if isinstance(node, ast.Constant):  # None, or a string: a forward reference
+            return type(None) if node.value is None else Any
+        if isinstance(node, ast.Name):
+            return imported.get(node.id, getattr(builtins, node.id, Any))
+        if isinstance(node, ast.BinOp) and isinstance(node.op, ast.BitOr):
+            return typing.Union[build(node.left), build(node.right)]
+        if isinstance(node, ast.Subscript):
+            origin = build(node.value)
+            items = node.slice.elts if isinstance(node.slice, ast.Tuple) else [node.slice]
+            if origin is Any:
+                return Any
+            args = [item.value if origin is typing.Literal and isinstance(item, ast.Constant) else build(item)
+                    for item in items]
+            return origin[tuple(args)] if len(args) > 1 else origin[args[0]]
+        return Any  # attributes, calls, strings (forward references): not checked
+
+    every = [*function.args.posonlyargs, *function.args.args, *function.args.kwonlyargs]
+    hints = {}
+    for arg in every:
+        if arg.annotation is not None:
+            try:
+                hints[arg.arg] = build(arg.annotation)
+            except (TypeError, ValueError):  # a subscript typing refuses: not checked
+                hints[arg.arg] = Any
+    return hints
+
+
+def check_values(source: str, block: str, values: dict[str, Any], function: Callable | dict[str, Any]) -> None:
     """Raise a ``UserError`` for the first entry of ``values`` (the hparams block ``block``) that
-    does not fit ``function``'s type hint for it."""
+    does not fit ``function``'s type hint for it (or the hint of that name in a dict of hints)."""
     try:
-        hints = typing.get_type_hints(function.__init__ if isinstance(function, type) else function)
+        hints = function if isinstance(function, dict) else typing.get_type_hints(
+            function.__init__ if isinstance(function, type) else function)
     except Exception:  # hints that do not resolve: nothing to check against
         return
     for key, value in values.items():

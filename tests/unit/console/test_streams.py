@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import DEMO, sets
+from conftest import DEMO, run_cli, sets
 
 #: Lines of ClearML, Lightning and warnings that the console must not show (console.log has them).
 NOISE = ("ClearML Task: created", "Could not fetch GPU stats", "NVML", "GPU available", "TPU available",
@@ -163,3 +163,15 @@ def test_a_closed_or_full_stdout_never_fails_a_run(toy: Path, tmp_path: Path) ->
         assert json.loads(record.read_text())["status"] == "completed"
         assert (record.parent / "checkpoints" / "last.ckpt").is_file()
         assert "torch-lab: completed in" in (record.parent / "console.log").read_text()
+
+
+def test_the_runs_story_is_on_stdout_in_order(toy: Path, tmp_path: Path) -> None:
+    """``train ... > out 2> err``: the header, the epoch lines and the summary are all in ``out``,
+    in the order they happened; ``err`` has none of them."""
+    result = run_cli("train", toy, "--offline", "--set", "trainer.init.max_epochs=2")
+    assert result.returncode == 0, result.stderr
+    starts = ("torch-lab: task offline-", "torch-lab: 01_toy-hparams (torch-lab-tests), offline; cpu",
+              "epoch 0/1: ", "epoch 1/1: ", "torch-lab: completed in ", "torch-lab: task offline-")
+    story = [line for line in result.stdout.splitlines() if line.startswith(starts)]
+    assert len(story) == len(starts) and all(map(str.startswith, story, starts)), result.stdout
+    assert not any(line.startswith(("torch-lab:", "epoch ")) for line in result.stderr.splitlines()), result.stderr

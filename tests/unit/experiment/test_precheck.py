@@ -93,3 +93,24 @@ def test_trainer_parameters_read_from_source_are_lightnings(block: str) -> None:
 
     function = {"init": pl.Trainer, "fit": pl.Trainer.fit, "predict": pl.Trainer.predict}[block]
     assert trainer_parameters(block) == [p for p in inspect.signature(function).parameters if p != "self"]
+
+
+@pytest.mark.parametrize("block", ["init", "fit", "predict"])
+def test_trainer_hints_read_from_source_are_lightnings(block: str) -> None:
+    """Every hint built from Lightning's source without a name of Lightning's own is the live
+    hint (as ``typing.get_type_hints`` gives it); the others check nothing (``Any`` in them)."""
+    import typing
+
+    import pytorch_lightning as pl
+
+    from torch_lab.experiment.precheck import _trainer_method, _trainer_module
+    from torch_lab.experiment.value_types import hint_text, source_hints
+
+    function = {"init": pl.Trainer.__init__, "fit": pl.Trainer.fit, "predict": pl.Trainer.predict}[block]
+    live = typing.get_type_hints(function)
+    static = source_hints(_trainer_method(block), _trainer_module()[0])
+    assert set(static) == set(live) - {"return"}
+    exact = {name for name, hint in static.items() if "Any" not in str(hint)}
+    assert {"max_epochs", "enable_progress_bar", "limit_train_batches"} <= exact or block != "init"
+    for name in exact:  # as sets: typing caches Union[int, float] and Union[float, int] as one
+        assert set(hint_text(static[name]).split(" or ")) == set(hint_text(live[name]).split(" or ")), name

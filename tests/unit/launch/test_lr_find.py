@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from conftest import DEMO, run_cli, sets
-from torch_lab.launch.lr_find import lr_key
+from torch_lab.launch.lr_find import lr_key, steepest_log_descent
 
 REGRESSION = DEMO.parent / "01_regression"
 
@@ -24,6 +24,10 @@ def check_lr_find(result, tmp_path: Path, hparams: Path, key: str) -> dict:
     assert isinstance(found["suggestion"], float) and min(found["lr"]) <= found["suggestion"] <= max(found["lr"])
     assert (run / "lr_find.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert f"--set {key}={found['suggestion']:.3g}" in result.stdout
+    alternative = found["steepest_log_lr"]  # the robust one, printed too
+    assert isinstance(alternative, float) and min(found["lr"]) <= alternative <= max(found["lr"]) and alternative > 0
+    assert f"steepest fall against log(learning rate) {alternative:.3g}" in result.stdout
+    assert f"--set {key}={alternative:.3g}" in result.stdout
     assert not list(run.glob(".lr_find_*.ckpt"))  # Lightning's temporary checkpoint is gone
     with zipfile.ZipFile(record["offline_session"]) as session:
         task = json.loads(session.read("task.json"))
@@ -52,3 +56,22 @@ def test_lr_key_is_the_hparams_leaf_of_the_optimizer_lr() -> None:
     assert lr_key(hparams, 3e-3) == "config.learning_rate"  # named like a learning rate wins
     assert lr_key({"config": {"a": 0.1, "b": 0.1}}, 0.1) is None  # ambiguous
     assert lr_key(hparams, 0.5) is None and lr_key(hparams, None) is None
+
+
+@pytest.mark.slow  # a range test of 60 steps: about 40 s here
+def test_lr_find_on_the_toy_prints_both_rates(toy: Path, tmp_path: Path) -> None:
+    result = run_cli("train", toy, "--lr-find", "60", "--offline", *sets("trainer.init.max_epochs=30"))
+    check_lr_find(result, tmp_path, toy, "config.lr")
+
+
+def test_steepest_log_descent_of_a_known_curve() -> None:
+    """A loss falling as -tanh around lr=1e-4 (steepest there against log lr), flat, then diverging
+    past 1e-1: the steepest fall is at 1e-4, where Lightning's rule (against lr) picks a tiny rate."""
+    import math
+
+    lrs = [10 ** (-8 + k * 0.05) for k in range(161)]  # 1e-8 .. 1, 20 points a decade
+    losses = [2 - math.tanh(2 * (math.log10(lr) + 4)) + 50 * max(0.0, math.log10(lr) + 1) ** 2 for lr in lrs]
+    assert steepest_log_descent(lrs, losses) == pytest.approx(1e-4, rel=1e-9)
+    assert steepest_log_descent(lrs, [1.0] * 161) is None  # never falls
+    assert steepest_log_descent(lrs[:5], losses[:5]) is None  # too few points after the skipped start
+    assert steepest_log_descent(lrs, [float("nan")] * 20 + losses[20:])  # non-finite points skipped == pytest.approx(1e-4, rel=1e-9)

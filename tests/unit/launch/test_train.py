@@ -189,7 +189,7 @@ def test_early_stopping_stops_at_the_right_epoch(toy: Path, tmp_path: Path) -> N
     [run] = run_dirs(tmp_path)
     assert [r["epoch"] for r in history(run)] == ["0", "1"]
     assert json.loads((run / "run.json").read_text())["best"]["epoch"] == 0
-    report = [line for line in result.stderr.splitlines() if "epoch 1/4:" in line][0]
+    report = [line for line in result.stdout.splitlines() if "epoch 1/4:" in line][0]
     assert "| best loss/val=" in report and "(epoch 0) | no improvement 1/1 | ends ~" in report
 
 
