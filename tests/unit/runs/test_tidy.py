@@ -180,8 +180,9 @@ def test_prune_dry_run_then_prune(real: SimpleNamespace, tmp_path: Path) -> None
     sizes = [path.stat().st_size for path in last]
     dry = runs("prune", "--dry-run", "--root", real.root)
     assert dry.returncode == 0 and dry.stderr == "", dry.stderr
-    plan = [[display_path(path), *size_text(size).split()] for path, size in zip(last, sizes)]
-    assert [line.split() for line in dry.stdout.splitlines()[:-1]] == plan
+    # prune goes through the runs newest last; these two started together (the same second)
+    plan = sorted([display_path(path), *size_text(size).split()] for path, size in zip(last, sizes))
+    assert sorted(line.split() for line in dry.stdout.splitlines()[:-1]) == plan
     assert dry.stdout.splitlines()[-1] == (f"runs: would remove 2 checkpoint files of 2 runs "
                                            f"({size_text(sum(sizes))}); a dry run: nothing removed")
     assert snapshot(real.root, real.cache) == before
@@ -189,7 +190,7 @@ def test_prune_dry_run_then_prune(real: SimpleNamespace, tmp_path: Path) -> None
     du_before = runs("du", "--root", real.root).stdout
     result = runs("prune", "--keep", "best", "--yes", "--root", real.root)
     assert result.returncode == 0 and result.stderr == "", result.stderr
-    assert [line.split() for line in result.stdout.splitlines()[:-1]] == plan
+    assert sorted(line.split() for line in result.stdout.splitlines()[:-1]) == plan
     assert result.stdout.splitlines()[-1] == f"runs: freed {size_text(sum(sizes))}"
     assert not any(path.exists() for path in last)
     assert all((d / "checkpoints" / "best.ckpt").is_file() for d in (real.dir_a, real.dir_b))
