@@ -336,7 +336,7 @@ CASES: list[Case] = [
          ("infer", HPARAMS, "5", "--offline"),
          f"infer: error: {MAIN}: infer_config's 'weights' names /nonexistent/model.pt: no such file",
          setup=edit_main("batch_size=8),\n    )", 'batch_size=8),\n        weights="/nonexistent/model.pt",\n    )'),
-         needs_main_executed=True),
+         needs_main_executed=True, slow=True),
     Case("infer_too_few_args", "`infer` with too few extra arguments", ("infer", HPARAMS),
          f"infer: error: {MAIN}: infer_config(hparams, count) takes different arguments than the 0 "
          "given after the hparams path: []"),
@@ -350,7 +350,7 @@ CASES: list[Case] = [
     Case("export_out_directory", "`export-model --out` that is a directory",
          ("export-model", HPARAMS, "model.ckpt", "--out", "experiments"),
          "export-model: error: --out experiments: is a directory; give a file name",
-         setup=lambda toy: toy_checkpoint(toy.parents[2] / "model.ckpt"), needs_main_executed=True),
+         setup=lambda toy: toy_checkpoint(toy.parents[2] / "model.ckpt"), needs_main_executed=True, slow=True),
     Case("export_not_exportable", "a model `torch.export` cannot export (data-dependent control flow)",
          ("export-model", HPARAMS, "model.ckpt", "--format", "exported", "--offline"),
          "export-model: run failed: RuntimeError: torch.export failed: Could not guard on data-dependent "
@@ -375,7 +375,7 @@ CASES: list[Case] = [
          ("export-model", HPARAMS, "model.ckpt", "--format", "onnx", "--offline"),
          "export-model: error: --format onnx needs onnx, onnxscript, onnxruntime: pip install 'torch-lab[onnx]'",
          setup=lambda toy: (toy_checkpoint(toy.parents[2] / "model.ckpt"), without_onnx(toy))[-1],
-         needs_main_executed=True),
+         needs_main_executed=True, slow=True),
     Case("trainer_init_unknown_arg", "`trainer.init` key that `pl.Trainer` does not take",
          _train("--set", "trainer.init.max_epoch=1"),
          f"train: error: {HPARAMS}: trainer.init.max_epoch is not an argument of Trainer "
@@ -427,14 +427,14 @@ CASES: list[Case] = [
          f"train: error: {SWEEP}: the study in data/artifacts/sweeps/01_toy-hparams-sweep is a sweep of "
          "/elsewhere/01_toy/hparams.py, not of {TOY}; rename sweep.py or remove "
          "data/artifacts/sweeps/01_toy-hparams-sweep to start afresh",
-         setup=existing_study("/elsewhere/01_toy/hparams.py", {"config.lr": {"type": "categorical", "choices": [0.1, 0.2]}})),
+         setup=existing_study("/elsewhere/01_toy/hparams.py", {"config.lr": {"type": "categorical", "choices": [0.1, 0.2]}}), slow=True),
     Case("sweep_space_changed", "a sweep whose space changed since its study began",
          _train("--sweep", SWEEP, "--offline"),
          f"train: error: {SWEEP}: space.config.lr is {{'type': 'categorical', 'choices': [0.1, 0.2]}}, but the "
          "study in data/artifacts/sweeps/01_toy-hparams-sweep has {'type': 'categorical', 'choices': [0.1, "
          "0.3]}; the space of a study cannot change; rename sweep.py or remove "
          "data/artifacts/sweeps/01_toy-hparams-sweep to start afresh",
-         setup=existing_study(None, {"config.lr": {"type": "categorical", "choices": [0.1, 0.3]}})),
+         setup=existing_study(None, {"config.lr": {"type": "categorical", "choices": [0.1, 0.3]}}), slow=True),
     Case("sweep_seeds_string", "a sweep's `seeds` as a string", _train("--sweep", SWEEP, "--offline"),
          f"train: error: {SWEEP}: seeds must be a non-empty list of distinct ints, e.g. [0, 1, 2], got '0,1'",
          setup=sweep_file('{"trials": 2, "seeds": "0,1", "space": {"config.lr": [0.1]}}')),
@@ -444,17 +444,17 @@ CASES: list[Case] = [
     Case("sweep_seeds_queue", "a sweep over seeds with `--queue`", _train("--sweep", SWEEP, "--queue", "gpu"),
          f"train: error: {SWEEP}: seeds: a sweep over seeds runs here only, not with --queue (ClearML's optimizer "
          "runs one task per trial)",
-         setup=sweep_file('{"trials": 2, "seeds": [0, 1], "space": {"config.lr": [0.1]}}')),
+         setup=sweep_file('{"trials": 2, "seeds": [0, 1], "space": {"config.lr": [0.1]}}'), slow=True),
     Case("sweep_seeds_changed", "a sweep whose seeds changed since its study began",
          _train("--sweep", SWEEP, "--offline"),
          f"train: error: {SWEEP}: seeds is none (one run a trial), but the study in data/artifacts/sweeps/01_toy-hparams-sweep has "
          "[0, 1]; the seeds of a study cannot change; rename sweep.py or remove "
          "data/artifacts/sweeps/01_toy-hparams-sweep to start afresh",
-         setup=existing_study(None, {"config.lr": {"type": "categorical", "choices": [0.1, 0.2]}}, [0, 1])),
+         setup=existing_study(None, {"config.lr": {"type": "categorical", "choices": [0.1, 0.2]}}, [0, 1]), slow=True),
     Case("sweeps_folder_is_file", "the artifacts root's `sweeps` is a file", _train("--sweep", SWEEP, "--offline"),
          "train: error: sweep folder data/artifacts/sweeps/01_toy-hparams-sweep: cannot be created "
          "(data/artifacts/sweeps is not a directory); set TORCH_LAB_ARTIFACTS to a writable directory",
-         setup=sweeps_file),
+         setup=sweeps_file, slow=True),
     Case("artifacts_unwritable", "artifacts directory cannot be written", _train(),
          "train: error: artifacts directory blocker/artifacts: cannot hold run directories "
          "(blocker is not a directory); set TORCH_LAB_ARTIFACTS to a writable directory",
@@ -465,35 +465,35 @@ CASES: list[Case] = [
          setup=main_text("def train_config(hparams):\n    return [1]\n"), needs_main_executed=True),
     Case("config_no_module", "`train_config` returns no `module`", _train(),
          f"train: error: {MAIN}: train_config returned no 'module'",
-         setup=edit_main("        module=module,\n", ""), needs_main_executed=True),
+         setup=edit_main("        module=module,\n", ""), needs_main_executed=True, slow=True),
     Case("config_no_dataloaders", "`train_config` returns no `train_dataloaders`", _train(),
          f"train: error: {MAIN}: train_config returned no 'train_dataloaders'",
          setup=edit_main("train_dataloaders=(", "train_dataloaders=None and ("),
-         needs_main_executed=True),
+         needs_main_executed=True, slow=True),
     Case("config_wrong_module_class", "`module` of the wrong class", _train(),
          f"train: error: {MAIN}: train_config: 'module' must be a torch_lab.modules.TrainLabModule, "
          "got LabModule",
          setup=edit_main("module = (SignalledModule if at else TrainLabModule)(",
                          "module = LabModule(nn.Linear(4, 2)); (SignalledModule if at else TrainLabModule)("),
-         needs_main_executed=True),
+         needs_main_executed=True, slow=True),
     Case("config_logger_not_logger", "`loggers` holding something else than a Lightning logger",
          _train(),
          f"train: error: {MAIN}: train_config: 'loggers[0]' must be a pytorch_lightning Logger (or a "
          "function of the run directory returning one), got str",
          setup=edit_main('    result["callbacks"] = callbacks\n',
                          '    result["callbacks"] = callbacks\n    result["loggers"] = ["tensorboard"]\n'),
-         needs_main_executed=True),
+         needs_main_executed=True, slow=True),
     Case("config_logger_factory_not_logger", "a `loggers` function returning no Lightning logger",
          _train(),
          f"train: run failed: UserError: {MAIN}: train_config's 'loggers[0]' returned PosixPath, not "
          "a pytorch_lightning Logger (traceback: {run}/traceback.txt)",
          setup=edit_main('    result["callbacks"] = callbacks\n',
                          '    result["callbacks"] = callbacks\n    result["loggers"] = [lambda run: run]\n'),
-         exit_code=1, needs_main_executed=True, before_training=False),
+         exit_code=1, needs_main_executed=True, before_training=False, slow=True),
     Case("empty_train_dataloader", "empty train dataloader", _train(),
          f"train: error: {MAIN}: train_config's train_dataloaders is empty (0 batches)",
          setup=edit_main("batch_size=16, shuffle=True,", "batch_size=100, drop_last=True, shuffle=True,"),
-         needs_main_executed=True),
+         needs_main_executed=True, slow=True),
     Case("corrupted_checkpoint", "corrupted checkpoint (`--test-only bad.ckpt`)",
          _train("--test-only", "bad.ckpt"),
          "train: error: checkpoint bad.ckpt: cannot be loaded (UnpicklingError: Unsupported operand 110)",
@@ -503,7 +503,7 @@ CASES: list[Case] = [
          "infer: error: checkpoint data/artifacts/01_toy-hparams-offline-cut/checkpoints/last.ckpt: "
          "cannot be loaded (RuntimeError: PytorchStreamReader failed reading zip archive: failed "
          "finding central directory)",
-         setup=truncated_task_checkpoint, needs_main_executed=True),
+         setup=truncated_task_checkpoint, needs_main_executed=True, slow=True),
     Case("main_sys_exit", "`__main__.py` calls `sys.exit` on import", _train(),
          f"train: error: {MAIN}: called sys.exit(None) while torch-lab imported it; experiment code "
          "must not exit", setup=edit_main("def points(n, seed):", "import sys\nsys.exit()\n\n\ndef points(n, seed):"),
@@ -537,11 +537,11 @@ CASES: list[Case] = [
          _train("--resume", "old"),
          "train: error: --resume old: that run is of experiments/02_long/hparams.py, not "
          f"{HPARAMS}; give its hparams file, or add --resume-other to resume it with this one",
-         setup=failed_run(None, of="experiments/02_long/hparams.py"), needs_main_executed=True),
+         setup=failed_run(None, of="experiments/02_long/hparams.py"), needs_main_executed=True, slow=True),
     Case("resume_lock_is_directory", "`--resume` of a run whose `.lock` is a directory",
          _train("--resume", "offline-old"),
          "train: error: --resume offline-old: data/artifacts/01_toy-hparams-offline-old/.lock: cannot be "
-         "the run's lock file (Is a directory); remove it", setup=lock_directory, needs_main_executed=True),
+         "the run's lock file (Is a directory); remove it", setup=lock_directory, needs_main_executed=True, slow=True),
     Case("resume_pruned_run", "`--resume` of a run without last.ckpt (`runs prune --keep best` removed it)",
          _train("--resume", "offline-old"),
          "train: error: --resume offline-old: data/artifacts/01_toy-hparams-offline-old/checkpoints/last.ckpt "
@@ -583,7 +583,7 @@ CASES: list[Case] = [
          _train("--offline"),
          "train: run failed: cannot write {run}/checkpoints/best.ckpt: File too large (the disk is "
          "full, or over a quota or file size limit) (traceback: {run}/traceback.txt)",
-         exit_code=1, file_size_limit=FULL_DISK_BYTES, before_training=False, needs_main_executed=True),
+         exit_code=1, file_size_limit=FULL_DISK_BYTES, before_training=False, needs_main_executed=True, slow=True),
     Case("nan_val_loss", "validation loss NaN (the monitored metric)",
          _train("--offline", "--set", "config.nan_val_at_epoch=1"),
          "train: run failed: FloatingPointError: NaN guard: the monitored loss/val is nan at epoch 1 "

@@ -245,6 +245,7 @@ def test_incompatible_checkpoint_fails_before_training(toy: Path, tmp_path: Path
     assert runs(tmp_path) == [a]
 
 
+@pytest.mark.slow  # half a minute or more: the slow stage keeps the default suite short
 def test_resume_errors(toy: Path, tmp_path: Path) -> None:
     nothing = run_cli("train", toy, "--resume")
     assert nothing.returncode == 2

@@ -239,6 +239,7 @@ def check_sweep_outputs(root: Path, name: str, trials: int) -> dict:
     return best
 
 
+@pytest.mark.slow  # half a minute or more: the slow stage keeps the default suite short
 def test_two_trial_sweep_of_the_toy(toy: Path, tmp_path: Path) -> None:
     write_sweep(tmp_path, '{"trials": 2, "seed": 1, "space": {"config.lr": {"low": 0.01, "high": 0.5, '
                           '"log": True}, "config.schedule": ["step", "warmup_cosine"]}}')

@@ -138,6 +138,7 @@ def test_interrupted_run_exits_130_and_says_so(toy: Path, tmp_path: Path, signum
     assert "interrupted" in session(Path(record["offline_session"]))["task"]["tags"]
 
 
+@pytest.mark.slow  # half a minute or more: the slow stage keeps the default suite short
 def test_infer_uses_the_checkpoint_block_and_is_tracked(toy: Path, tmp_path: Path) -> None:
     assert run_cli("train", toy, "--offline").returncode == 0
     [trained] = run_dirs(tmp_path)
@@ -257,6 +258,7 @@ def test_warmup_cosine_learning_rates_follow_the_formula(toy: Path, tmp_path: Pa
     assert [value for _, value in logged] == pytest.approx([value for _, value in expected], rel=1e-6)
 
 
+@pytest.mark.slow  # half a minute or more: the slow stage keeps the default suite short
 def test_test_only_evaluates_a_tasks_best_checkpoint(toy: Path, tmp_path: Path) -> None:
     assert run_cli("train", toy, "--offline").returncode == 0
     [trained] = run_dirs(tmp_path)
