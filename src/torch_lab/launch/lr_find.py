@@ -139,4 +139,7 @@ def lr_find(experiment: Experiment, steps: int | None, offline: bool) -> RunDire
         if alternative is not None:
             console.say(f"torch-lab: steepest fall against log(learning rate) {alternative:.3g} (the dashed "
                         f"line; often the better start when Lightning's sits on the flat start); {use(alternative)}")
+        else:
+            console.say("torch-lab: no steepest fall against log(learning rate): the smoothed loss never fell "
+                        "between its first 10 points and its minimum (more steps, or a wider range, may show one)")
     return run

@@ -60,8 +60,19 @@ def test_lr_key_is_the_hparams_leaf_of_the_optimizer_lr() -> None:
 
 @pytest.mark.slow  # a range test of 60 steps: about 40 s here
 def test_lr_find_on_the_toy_prints_both_rates(toy: Path, tmp_path: Path) -> None:
-    result = run_cli("train", toy, "--lr-find", "60", "--offline", *sets("trainer.init.max_epochs=30"))
+    """The toy's loss is nearly flat, so whether it falls after the skipped start depends on the
+    seed (it did not for seed 3): seed 2 gives a fall, the same on every run on CPU."""
+    result = run_cli("train", toy, "--lr-find", "60", "--offline", *sets("trainer.init.max_epochs=30", "seed=2"))
     check_lr_find(result, tmp_path, toy, "config.lr")
+
+
+@pytest.mark.slow  # a range test of 60 steps: about 40 s here
+def test_lr_find_says_when_the_loss_never_falls(toy: Path, tmp_path: Path) -> None:
+    result = run_cli("train", toy, "--lr-find", "60", "--offline", *sets("trainer.init.max_epochs=30", "seed=3"))
+    assert result.returncode == 0, result.stderr
+    [run] = [p for p in (tmp_path / "data" / "artifacts").glob("lr_find_*") if p.is_dir()]
+    assert json.loads((run / "run.json").read_text())["lr_find"]["steepest_log_lr"] is None
+    assert "torch-lab: no steepest fall against log(learning rate)" in result.stdout
 
 
 def test_steepest_log_descent_of_a_known_curve() -> None:
