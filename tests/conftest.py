@@ -32,6 +32,8 @@ def isolated(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, matplotlib_config:
                  "CLEARML_OFFLINE_MODE", "CLEARML_CONFIG_FILE", "TORCH_LAB_ARTIFACTS",
                  "CLEARML_PROC_MASTER_ID", "CLEARML_TASK_ID"):  # a task of this process
         monkeypatch.delenv(name, raising=False)
+    for name in ("COLUMNS", "LINES"):  # the runner's terminal (pytest-xdist's workers set them)
+        monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("CLEARML_CACHE_DIR", str(tmp_path / "clearml-cache"))
     monkeypatch.setenv("HOME", str(tmp_path / "home"))
     monkeypatch.setenv("PYTHONWARNINGS", "ignore")
