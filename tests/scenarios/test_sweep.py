@@ -468,17 +468,39 @@ def test_two_sweep_processes_of_one_study_run_exactly_n_trials(toy: Path, tmp_pa
     assert sum(started) == 3, started
 
 
+def orphan_report(marker: str, output: Path) -> str:
+    """What a trial still recorded ``running`` is doing: its processes (state, kernel wait channel,
+    parent) and the end of its output, so that a failure says which of "trains on as an orphan",
+    "hangs while stopping" and "died without recording" it was."""
+    lines = []
+    for proc in Path("/proc").iterdir():
+        try:
+            if proc.name.isdigit() and marker in (proc / "cmdline").read_text().replace("\0", " "):
+                status = dict(line.split(":\t", 1) for line in (proc / "status").read_text().splitlines()
+                              if ":\t" in line)
+                lines.append(f"pid {proc.name}: state {status.get('State')}, parent {status.get('PPid')}, "
+                             f"wchan {(proc / 'wchan').read_text()!r}")
+        except OSError:
+            continue
+    tail = output.read_text(errors="replace")[-3000:] if output.exists() else "(no output)"
+    return "trial still running 180 s after its sweep was killed\n" + "\n".join(
+        lines or ["no process of the trial is left: it died without recording"]) + "\n--- output:\n" + tail
+
+
 @pytest.mark.slow
-@pytest.mark.xfail(strict=False, reason="known gap (README): 1 run in 3 here, the trial of a SIGKILLed sweep "
-                   "was still recorded running 180 s later; not yet understood")
 def test_killed_sweep_takes_its_trial_along_and_the_next_start_shows_its_task(toy: Path, tmp_path: Path) -> None:
     """SIGKILL of the sweep: its trial gets SIGTERM from Linux (PR_SET_PDEATHSIG), stops cleanly
-    and records itself interrupted; the next start shows the trial's task id. Its result files
-    were under the artifacts root."""
+    and records itself interrupted with its checkpoints; the next start shows the trial's task id.
+    Its result files were under the artifacts root. (Linux sends that SIGTERM once per sweep
+    thread the trial is attached to as each exits: up to 7 here. Until they counted as one
+    stop, the second stopped the trial at once, and 2 runs in 5 ended without a checkpoint or,
+    stopped inside ClearML, still recorded running.)"""
     write_sweep(tmp_path, '{"trials": 1, "space": {"config.lr": [0.1]}}')
     command = [str(Path(sys.executable).parent / "train"), str(toy), "--sweep", "sweep.py", "--offline",
                *sets("config.batch_sleep=0.5", "trainer.init.max_epochs=30")]
-    sweep = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    output = tmp_path / "sweep-output.txt"  # the trial inherits it: its last words on a failure
+    with open(output, "w") as sink:
+        sweep = subprocess.Popen(command, stdout=sink, stderr=subprocess.STDOUT)
     deadline = time.monotonic() + 240
     while not list((tmp_path / "data" / "artifacts").glob("*/history.csv")):
         assert time.monotonic() < deadline and sweep.poll() is None
@@ -487,7 +509,7 @@ def test_killed_sweep_takes_its_trial_along_and_the_next_start_shows_its_task(to
     sweep.wait()
     deadline = time.monotonic() + 180  # the trial stops after its current batch, then records itself
     while run_dirs(tmp_path)[0]["status"] == "running":
-        assert time.monotonic() < deadline, "the trial trains on as an orphan"
+        assert time.monotonic() < deadline, orphan_report(str(toy), output)
         time.sleep(0.5)
     [record] = run_dirs(tmp_path)
     assert record["status"] == "interrupted" and "last" in record["checkpoints"]

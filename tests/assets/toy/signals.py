@@ -10,7 +10,8 @@ from torch_lab.modules import TrainLabModule
 
 
 #: Where a run sends itself a signal: TOY_SIGNAL_AT="epoch=3,batch=1,moment=batch_end,signal=15"
-#: (see ``signal_at``). Tests name moments instead of timing them.
+#: (see ``signal_at``; ``repeat=3`` sends it three times in a row, as a killed parent's Linux
+#: does). Tests name moments instead of timing them.
 SIGNAL_AT = "TOY_SIGNAL_AT"
 
 #: The moments, in the order they come in a training epoch. ``batch`` counts training batches
@@ -21,13 +22,15 @@ MOMENTS = ("epoch_start", "fetch", "batch_start", "after_batch_start", "backward
 
 
 def signal_at():
-    """``{"epoch": int, "batch": int, "moment": str, "signal": int}`` from TOY_SIGNAL_AT, or None."""
+    """``{"epoch": int, "batch": int, "moment": str, "signal": int, "repeat": int}`` from
+    TOY_SIGNAL_AT, or None."""
     text = os.environ.get(SIGNAL_AT)
     if not text:
         return None
     spec = dict(item.split("=") for item in text.split(","))
     at = {"epoch": int(spec.get("epoch", 0)), "batch": int(spec.get("batch", 0)),
-          "moment": spec["moment"], "signal": int(spec.get("signal", signal.SIGTERM))}
+          "moment": spec["moment"], "signal": int(spec.get("signal", signal.SIGTERM)),
+          "repeat": int(spec.get("repeat", 1))}
     if at["moment"] not in MOMENTS:
         raise ValueError(f"{SIGNAL_AT}: unknown moment {at['moment']!r}")
     return at
@@ -46,7 +49,8 @@ class Signaller:
                 or trainer.current_epoch != at["epoch"] or batch_idx != at["batch"]):
             return
         self.sent = True
-        os.kill(os.getpid(), at["signal"])
+        for _ in range(at["repeat"]):
+            os.kill(os.getpid(), at["signal"])
 
 
 class SignalCallback(Callback):  # runs before torch-lab's callbacks (the experiment's come first)

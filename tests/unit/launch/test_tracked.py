@@ -89,3 +89,20 @@ def test_a_run_stopped_in_validation_resumes_with_that_validation(toy: Path, tmp
     stored = session_scalars(Path(json.loads((run / "run.json").read_text())["offline_session"]))
     assert max(stored.values()) == 1
     assert sorted(i for m, s, i in stored if (m, s) == ("loss", "val")) == [3, 7, 11]
+
+
+def test_a_burst_of_signals_is_one_stop_after_the_batch(toy: Path, tmp_path: Path) -> None:
+    """Three SIGTERMs at once (a killed parent's Linux sends its parent-death signal once per
+    exiting thread; a scheduler and a forwarding parent both signal): one stop, after the batch.
+    Taken as a second signal, the burst stopped the run at once, inside the batch or, at an
+    epoch's end, before its checkpoint was written. Sent at epoch 1's batch 1 start (4 batches an
+    epoch), the run trains that batch: step 6 in last.ckpt (5 had it been cut short)."""
+    import torch
+
+    env = {"TOY_SIGNAL_AT": "epoch=1,batch=1,moment=batch_start,signal=15,repeat=3"}
+    result = run_cli("train", toy, "--offline", env=env)
+    assert result.returncode == 130, result.stderr
+    assert result.stderr.count("received SIGTERM: stopping after this batch") == 1, result.stderr
+    [run] = [p.parent for p in (tmp_path / "data" / "artifacts").glob("*/run.json")]
+    assert json.loads((run / "run.json").read_text())["status"] == "interrupted"
+    assert torch.load(run / "checkpoints" / "last.ckpt", weights_only=False)["global_step"] == 6
