@@ -493,8 +493,7 @@ def test_killed_sweep_takes_its_trial_along_and_the_next_start_shows_its_task(to
     and records itself interrupted with its checkpoints; the next start shows the trial's task id.
     Its result files were under the artifacts root. (Linux sends that SIGTERM once per sweep
     thread the trial is attached to as each exits: up to 7 here. Until they counted as one
-    stop, the second stopped the trial at once, and 2 runs in 5 ended without a checkpoint or,
-    stopped inside ClearML, still recorded running.)"""
+    stop, the second stopped the trial at once, and 2 runs in 5 ended without a checkpoint.)"""
     write_sweep(tmp_path, '{"trials": 1, "space": {"config.lr": [0.1]}}')
     command = [str(Path(sys.executable).parent / "train"), str(toy), "--sweep", "sweep.py", "--offline",
                *sets("config.batch_sleep=0.5", "trainer.init.max_epochs=30")]
