@@ -27,8 +27,8 @@ class GracefulStop(pl.Callback):
     ``REPEAT_WINDOW_S`` after the first: signals closer together are one stop delivered more than
     once. Linux sends the parent-death signal (``children.jobs.die_with``) again each time the
     thread the child is then attached to exits, so a killed parent with ClearML's threads sends a
-    child up to 7 SIGTERMs within ~0.1 s (measured here); a scheduler that signals every process of a job and a parent
-    that forwards the signal do the same. Taken as "stop at once", such a burst aborted the stop
+    child up to 7 SIGTERMs within ~0.1 s (measured here); a scheduler that signals every process
+    of a job and a parent that forwards the signal do the same. Taken as "stop at once", such a burst aborted the stop
     during the epoch's plots, before any checkpoint was written.
 
     A stop at a batch's start comes after the loader yielded that batch; a resumable loader's
