@@ -20,6 +20,9 @@ from torch_lab.storage.run_dir import RunDirectory
 from torch_lab.launch.tracked import TrackedRun
 
 DEFAULT_STEPS = 100
+#: The range test's first points skipped when looking for the steepest fall (Lightning skips
+#: as many: its smoothed loss starts biased there).
+SKIP_BEGIN = 10
 PLOT_NAME = "lr_find.png"
 
 
@@ -49,7 +52,7 @@ def lr_key(hparams: dict[str, Any], lr: float | None) -> str | None:
     return matches[0] if len(matches) == 1 else None
 
 
-def steepest_log_descent(lrs: list[float], losses: list[float], skip_begin: int = 10) -> float | None:
+def steepest_log_descent(lrs: list[float], losses: list[float], skip_begin: int = SKIP_BEGIN) -> float | None:
     """The learning rate where the loss falls fastest against log(lr), before the loss minimum;
     None when the loss never falls there.
 
@@ -141,5 +144,6 @@ def lr_find(experiment: Experiment, steps: int | None, offline: bool) -> RunDire
                         f"line; often the better start when Lightning's sits on the flat start); {use(alternative)}")
         else:
             console.say("torch-lab: no steepest fall against log(learning rate): the smoothed loss never fell "
-                        "between its first 10 points and its minimum (more steps, or a wider range, may show one)")
+                        f"between its first {SKIP_BEGIN} points and its minimum (more steps, or a wider range, "
+                        "may show one)")
     return run
