@@ -85,4 +85,5 @@ def test_steepest_log_descent_of_a_known_curve() -> None:
     assert steepest_log_descent(lrs, losses) == pytest.approx(1e-4, rel=1e-9)
     assert steepest_log_descent(lrs, [1.0] * 161) is None  # never falls
     assert steepest_log_descent(lrs[:5], losses[:5]) is None  # too few points after the skipped start
-    assert steepest_log_descent(lrs, [float("nan")] * 20 + losses[20:])  # non-finite points skipped == pytest.approx(1e-4, rel=1e-9)
+    # non-finite points are skipped
+    assert steepest_log_descent(lrs, [float("nan")] * 20 + losses[20:]) == pytest.approx(1e-4, rel=1e-9)
