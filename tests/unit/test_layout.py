@@ -14,7 +14,7 @@ import torch_lab
 
 ROOT = Path(torch_lab.__file__).parent
 HEAVY = ("torch", "pytorch_lightning", "lightning_fabric", "clearml", "optuna", "matplotlib")
-LIGHT_PACKAGES = ("cli", "runs", "experiment", "console", "storage.run_dir", "children", "sweep.trial", "text")
+LIGHT_PACKAGES = ("cli", "runs", "experiment", "console", "storage.run_dir", "children", "sweep.trial", "text", "signals")
 
 
 def module_name(path: Path) -> str:

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import logging
 import signal
-import time
 from pathlib import Path
 from typing import Any
 
 import pytorch_lightning as pl
+
+from torch_lab.signals import Burst
 
 log = logging.getLogger(__name__)
 
@@ -24,12 +25,9 @@ class GracefulStop(pl.Callback):
     ran since the last checkpoint. A signal during a training run's validation stops it before
     the next training batch, once that validation and its checkpoint are done (a run resumed from
     inside a validation would skip it). A second signal interrupts at once, when it comes at least
-    ``REPEAT_WINDOW_S`` after the first: signals closer together are one stop delivered more than
-    once. Linux sends the parent-death signal (``children.jobs.die_with``) again each time the
-    thread the child is then attached to exits, so a killed parent with ClearML's threads sends a
-    child up to 7 SIGTERMs within ~0.1 s (measured here); a scheduler that signals every process
-    of a job and a parent that forwards the signal do the same. Taken as "stop at once", such a burst aborted the stop
-    during the epoch's plots, before any checkpoint was written.
+    ``signals.REPEAT_WINDOW_S`` (2 s) after the first: signals closer together are one stop
+    delivered more than once (``torch_lab.signals``). Taken as "stop at once", such a burst
+    aborted the stop during the epoch's plots, before any checkpoint was written.
 
     A stop at a batch's start comes after the loader yielded that batch; a resumable loader's
     state counts it, so a checkpoint saved there would skip it on resume. So a run stops at a
@@ -41,13 +39,11 @@ class GracefulStop(pl.Callback):
     """
 
     SIGNALS = (signal.SIGINT, signal.SIGTERM)
-    #: Seconds after the first signal during which more signals are the same stop.
-    REPEAT_WINDOW_S = 2.0
 
     def __init__(self, last_checkpoint: Path | None) -> None:
         self.last_checkpoint = last_checkpoint
         self.received: int | None = None
-        self._received_at = 0.0  # time.monotonic() of the first signal
+        self._burst = Burst()
         self._previous: dict[int, Any] = {}
         self._unsaved = False  # a training batch ran since the last checkpoint was written
         self._trainer: pl.Trainer | None = None
@@ -71,11 +67,11 @@ class GracefulStop(pl.Callback):
         connector = getattr(self._trainer, "_signal_connector", None)
         if connector is not None:
             connector.received_sigterm = False
+        if self._burst.repeats():
+            return  # the same stop, delivered again (see the class)
         if self.received is not None:
-            if time.monotonic() - self._received_at < self.REPEAT_WINDOW_S:
-                return  # the same stop, delivered again (see the class)
             raise KeyboardInterrupt
-        self.received, self._received_at = signum, time.monotonic()
+        self.received = signum
         log.warning("received %s: stopping after this batch", signal.Signals(signum).name)
 
     def check(self) -> None:
@@ -134,7 +130,8 @@ class GracefulStop(pl.Callback):
         conditions above are the same on every rank, so each rank takes part in each vote."""
         if trainer.world_size > 1 and trainer.strategy.reduce_boolean_decision(
                 self.received is not None, all=False) and self.received is None:
-            self.received, self._received_at = 0, time.monotonic()  # another rank's signal
+            self.received = 0  # another rank's signal
+            self._burst.begin()
         self.check()
 
     def on_validation_batch_end(self, trainer: pl.Trainer, *args: Any) -> None:

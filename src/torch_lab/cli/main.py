@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any, Callable
 from torch_lab import console
 from torch_lab.console.interval import progress_interval
 from torch_lab.errors import UserError, did_you_mean
+from torch_lab.signals import Burst
 from torch_lab.cli.hparams_files import expand_paths
 from torch_lab.children.jobs import GROUP_ENV, RESULT_ENV
 from torch_lab.cli.parsers import EXPORT_FORMATS, export_parser, infer_parser, train_parser
@@ -39,9 +40,13 @@ def _post_mortem(error: BaseException) -> None:
 
 #: The signals that stopped the command before a run took them over (see ``GracefulStop``).
 _signalled: list[int] = []
+_burst = Burst()
 
 
 def _interrupt(signum: int, frame: Any) -> None:
+    if _burst.repeats():
+        return  # the same stop, delivered again: raised while the first is handled, it would end
+        # the command with a traceback instead of exit code 130
     _signalled.append(signum)
     raise KeyboardInterrupt
 
