@@ -44,9 +44,10 @@ _burst = Burst()
 
 
 def _interrupt(signum: int, frame: Any) -> None:
+    """Stop the command (exit 130) at a burst's first signal. The repeats pass: raised while the
+    first is being handled, they would end the command with a traceback instead."""
     if _burst.repeats():
-        return  # the same stop, delivered again: raised while the first is handled, it would end
-        # the command with a traceback instead of exit code 130
+        return
     _signalled.append(signum)
     raise KeyboardInterrupt
 
