@@ -45,7 +45,7 @@ _burst = Burst()
 
 def _interrupt(signum: int, frame: Any) -> None:
     """Stop the command (exit 130) at a burst's first signal. The repeats pass: raised while the
-    first is being handled, they would end the command with a traceback instead."""
+    first is being handled, they could end the command with a traceback (not seen here)."""
     if _burst.repeats():
         return
     _signalled.append(signum)

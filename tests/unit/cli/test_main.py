@@ -74,7 +74,7 @@ def test_debug_prints_traceback_and_enters_the_debugger(toy: Path) -> None:
 def test_a_burst_of_signals_before_a_run_interrupts_once(monkeypatch: pytest.MonkeyPatch) -> None:
     """Before a run takes the signals over, the first one interrupts the command and its repeats
     (a killed parent's Linux sends up to 7) pass: raised again while the first is handled, they
-    would end it with a traceback instead of exit code 130."""
+    could end it with a traceback instead of exit code 130."""
     import signal
 
     from torch_lab.cli import main
