@@ -113,21 +113,23 @@ def stats_text(values: list[float]) -> str:
 
 def csv_table(rows: list[dict[str, Any]]) -> str:
     """CSV text: a header (the union of the rows' keys, in order of appearance), then each row;
-    None as an empty cell, lists and dicts as Python literals."""
+    None as an empty cell, lists and dicts as Python literals, control characters escaped (see
+    ``printable``: the text goes to a terminal as often as to a file)."""
     if not rows:
         return ""
     columns: dict[str, None] = {}
     for one in rows:
         columns.update(dict.fromkeys(one))
     buffer = io.StringIO()
-    writer = csv.DictWriter(buffer, fieldnames=list(columns), lineterminator="\n")
+    writer = csv.DictWriter(buffer, fieldnames=[printable(str(key)) for key in columns], lineterminator="\n")
     writer.writeheader()
-    writer.writerows({key: _cell(value) for key, value in one.items()} for one in rows)
+    writer.writerows({printable(str(key)): _cell(value) for key, value in one.items()} for one in rows)
     return buffer.getvalue()
 
 
 def _cell(value: Any) -> Any:
-    return "" if value is None else repr(value) if isinstance(value, (list, dict, tuple)) else value
+    value = "" if value is None else repr(value) if isinstance(value, (list, dict, tuple)) else value
+    return printable(value) if isinstance(value, str) else value
 
 
 def size_text(size: float) -> str:

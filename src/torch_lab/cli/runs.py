@@ -26,7 +26,8 @@ from typing import Callable
 
 from torch_lab.cli.runs_parsers import parse
 from torch_lab.errors import UserError
-from torch_lab.runs.records import Run, read_runs, resolve, select
+from torch_lab.runs.choose import resolve, select, statuses
+from torch_lab.runs.records import Run, read_runs
 from torch_lab.storage.run_dir import artifacts_root
 from torch_lab.text import size_text
 
@@ -36,11 +37,12 @@ EXIT_OK, EXIT_USAGE = 0, 2
 def _run(argv: list[str]) -> int:
     args = parse(argv)
     root = args.root if args.root is not None else artifacts_root()
+    wanted = statuses(getattr(args, "status", None))  # a typo is refused before anything is read
     if not root.is_dir():
         raise UserError(f"no artifacts root {root} (give --root DIR, or set TORCH_LAB_ARTIFACTS)")
     runs = read_runs(root)
     if args.command in (None, "du", "prune"):
-        chosen = select(runs, args.pattern, statuses(args.status), *(
+        chosen = select(runs, args.pattern, wanted, *(
             (args.project, args.sweep, args.last) if args.command is None else ()))
         if not chosen and not (args.command is None and (args.json or args.csv)):
             print(f"no runs under {root}{' match' if len(runs) else ''}", file=sys.stderr)
@@ -48,11 +50,6 @@ def _run(argv: list[str]) -> int:
     else:  # an id given twice counts once
         chosen = list(dict.fromkeys(resolve(runs, ident, root) for ident in args.ids))
     return COMMANDS[args.command](args, chosen, runs)
-
-
-def statuses(given: list[str] | None) -> list[str]:
-    """``--status`` values: comma-separated, repeated, or both."""
-    return [status for one in given or [] for status in one.split(",") if status]
 
 
 def _list(args: argparse.Namespace, chosen: list[Run], runs: list[Run]) -> int:
@@ -121,7 +118,10 @@ def _sync(args: argparse.Namespace, chosen: list[Run], runs: list[Run]) -> int:
 def _du(args: argparse.Namespace, chosen: list[Run], runs: list[Run]) -> int:
     from torch_lab.runs import tidy
 
-    print(tidy.du_text(chosen))
+    text, notes = tidy.du_text(chosen)
+    print(text)
+    for note in notes:
+        print(f"runs: {note}", file=sys.stderr)
     return EXIT_OK
 
 
@@ -132,8 +132,10 @@ def _rm(args: argparse.Namespace, chosen: list[Run], runs: list[Run]) -> int:
     what = f"{len(chosen)} run{'s' * (len(chosen) != 1)} ({size_text(size)})"
     if not confirmed(args.yes, plan, f"remove {what}"):
         return EXIT_OK
-    tidy.remove_runs(chosen)
+    notes = tidy.remove_runs(chosen)
     print(f"runs: removed {what}; their offline sessions, if any, stay in ClearML's cache")
+    for note in notes:
+        print(f"runs: {note}")
     return EXIT_OK
 
 

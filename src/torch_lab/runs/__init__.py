@@ -1,5 +1,6 @@
-"""Runs as data: reading run directories (``records``), plain data for notebooks and ``runs
---csv`` (``data``: ``load_runs``, ``load_groups``), the text of ``runs`` (``report``), runs grouped over
+"""Runs as data: reading run directories (``records``, ``derived``) and choosing among them
+(``choose``), plain data for notebooks and ``runs --csv`` (``data``: ``load_runs``,
+``load_groups``), the text of ``runs`` (``report``), runs grouped over
 seeds (``groups``), ``runs plot`` (``plot``), and tidying them: ``runs du``, ``rm`` and ``prune``
 (``tidy``).
 

@@ -9,7 +9,8 @@ from pathlib import Path
 from typing import Any
 
 from torch_lab.runs.groups import group_dict, group_runs
-from torch_lab.runs.records import Run, read_runs, select
+from torch_lab.runs.choose import select, statuses
+from torch_lab.runs.records import Run, read_runs
 from torch_lab.storage.run_dir import artifacts_root
 from torch_lab.text import csv_table, printable
 
@@ -48,15 +49,18 @@ def history_rows(path: Path) -> list[dict[str, float | None]]:
 
 
 #: The summary fields of a run (``row``'s first columns, ``load_runs``' top-level keys).
-SUMMARY = ("task_id", "task_name", "project", "status", "started", "finished", "duration_s", "epochs")
+SUMMARY = ("task_id", "task_name", "project", "kind", "status", "sweep", "trial", "group", "started",
+           "finished", "duration_s", "epochs")
 
 
 def row(run: Run) -> dict[str, Any]:
-    """The run as one flat row: summary, ``best.*``, the hparams as dotted keys and the final
-    metrics (their names hold a ``/``: ``loss/val``)."""
-    best = run.best
+    """The run as one flat row: summary (the kind of run; a sweep trial's sweep and trial number;
+    the ``train --seeds`` group), ``best.*``, the hparams as dotted keys and the final metrics
+    (their names hold a ``/``: ``loss/val``)."""
+    best, sweep = run.best, run.record.get("sweep") or {}
     return {"task_id": run.task_id, "task_name": run.task_name,
-            "project": run.record.get("project_name"), "status": run.status,
+            "project": run.record.get("project_name"), "kind": run.kind, "status": run.status,
+            "sweep": sweep.get("name"), "trial": sweep.get("trial"), "group": run.record.get("group"),
             "started": run.record.get("started"), "finished": run.record.get("finished"),
             "duration_s": run.duration, "epochs": run.epochs, "best.monitor": best.get("monitor"),
             "best.value": best.get("value"), "best.epoch": best.get("epoch"),
@@ -72,11 +76,13 @@ def load_runs(root: str | Path | None = None, pattern: str | None = None,
               status: str | list[str] | None = None, sweep: str | None = None) -> list[dict[str, Any]]:
     """The runs ``runs`` lists (oldest first), filtered as ``runs PATTERN --status S --sweep NAME``
     filters them, as plain dicts: ``task_id``, ``task_name``, ``project``, ``status``,
-    ``started``, ``finished`` (ISO 8601 as recorded), ``duration_s``, ``epochs``, ``best`` (monitor,
-    value, mode, epoch; or None), ``metrics`` (final), ``hparams`` (nested), ``hparams_dotted``,
-    ``history`` (a dict per epoch), ``path`` and ``row`` (all of it flat, as ``runs --csv``
-    prints it: ``pandas.DataFrame([run["row"] for run in runs])``). What cannot be read is
-    reported on stderr and left out."""
+    ``kind``, ``sweep``, ``trial``, ``group``, ``started``, ``finished`` (ISO 8601 as recorded),
+    ``duration_s``, ``epochs``, ``best`` (monitor, value, mode, epoch; or None), ``metrics``
+    (final), ``hparams`` (nested), ``hparams_dotted``, ``history`` (a dict per epoch), ``path``
+    and ``row`` (all of it flat, as ``runs --csv`` prints it: ``pandas.DataFrame([run["row"] for
+    run in runs])``). ``status`` is one or a list, each may be comma-separated
+    (``"completed,failed"``); an unknown one is a UserError, a missing ``root`` a
+    FileNotFoundError. What cannot be read is reported on stderr and left out."""
     def warn(line: str) -> None:
         print(f"load_runs: warning: {printable(line)}", file=sys.stderr)
 
@@ -89,7 +95,7 @@ def load_runs(root: str | Path | None = None, pattern: str | None = None,
             warn(f"{error}; its history left out")
             history = []
         flat = row(run)
-        loaded.append({**{key: flat[key] for key in SUMMARY}, "best": run.record.get("best"),
+        loaded.append({**{key: flat[key] for key in SUMMARY}, "best": run.best or None,
                        "metrics": dict(run.record.get("metrics") or {}),
                        "hparams": run.tree, "hparams_dotted": run.hparams, "history": history,
                        "path": run.path, "row": flat})
@@ -114,4 +120,7 @@ def load_groups(root: str | Path | None = None, pattern: str | None = None,
 def _selected(root: str | Path | None, pattern: str | None, status: str | list[str] | None,
               sweep: str | None, warn: Any) -> list[Run]:
     root = Path(root) if root is not None else artifacts_root()
-    return select(read_runs(root, warn), pattern, [status] if isinstance(status, str) else status, None, sweep)
+    wanted = statuses([status] if isinstance(status, str) else status, "status")
+    if not root.is_dir():
+        raise FileNotFoundError(f"no artifacts root {root} (give root=DIR, or set TORCH_LAB_ARTIFACTS)")
+    return select(read_runs(root, warn), pattern, wanted, None, sweep)

@@ -1,5 +1,5 @@
-"""Reading run directories for the ``runs`` command: finding them under the artifacts root,
-filtering, resolving task ids and comparing hparams. Pure standard library (no torch, no
+"""Reading run directories for the ``runs`` command: finding them under the artifacts root
+(choosing among them: ``choose``) and comparing hparams. Pure standard library (no torch, no
 clearml), so listing a thousand runs takes a fraction of a second."""
 
 from __future__ import annotations
@@ -8,29 +8,34 @@ import json
 import os
 import sys
 from datetime import datetime, timezone
-from fnmatch import fnmatchcase
 from pathlib import Path
 from typing import Any
 
-from torch_lab.errors import UserError
+from torch_lab.errors import display_path
+from torch_lab.runs.derived import best_so_far, kind
 from torch_lab.text import printable
-from torch_lab.storage.run_dir import LOCK_FILE, matching_ids, run_dirs
+from torch_lab.storage.run_dir import LOCK_FILE, read_json, run_dirs
 
 #: A dotted hparams key as its parts: ``("config", "lr")``.
 Key = tuple[str, ...]
 #: The value of an hparams key a run does not have.
 MISSING: Any = type("Missing", (), {"__repr__": lambda self: "-"})()
+#: The statuses ``--status`` takes (``dead``: recorded running, its process gone).
+STATUSES = ("running", "completed", "failed", "interrupted", "pruned", "dead")
 
 
 class Run:
-    """One run directory: run.json's ``record``, hparams.json's ``tree`` and the epoch count."""
+    """One run directory: run.json's ``record``, hparams.json's ``tree``, the epoch count and the
+    artifacts root it was found under (None: not known)."""
 
     def __init__(self, path: Path, record: dict[str, Any], tree: dict[str, Any] | None = None,
-                 epochs: int = 0) -> None:
+                 epochs: int = 0, root: Path | None = None) -> None:
         self.path = path
         self.record = record
         self.tree = tree or {}
         self.epochs = epochs
+        self.root = root
+        self._best: dict[str, Any] | None = None
 
     @property
     def hparams(self) -> dict[str, Any]:
@@ -75,8 +80,19 @@ class Run:
         return (finished - started).total_seconds() if finished is not None else None
 
     @property
+    def kind(self) -> str:
+        """``train``, ``test``, ``infer``, ``export`` or ``lr-find`` (see ``derived.kind``)."""
+        return kind(self.record)
+
+    @property
     def best(self) -> dict[str, Any]:
-        return self.record.get("best") or {}
+        """run.json's best; for a run that has not recorded one yet (running, interrupted, killed)
+        the best so far, from history.csv and checkpoints/best.ckpt (see ``best_so_far``)."""
+        if self._best is None:
+            recorded = self.record.get("best") or {}
+            self._best = recorded if recorded.get("value") is not None else (
+                best_so_far(self.path, self.tree.get("monitor")) or recorded)
+        return self._best
 
 
 def owned(path: Path) -> bool:
@@ -136,25 +152,28 @@ def count_rows(path: str | Path) -> int:
     return max(lines - 1, 0)
 
 
-def read_run(path: str, warn: Any = None) -> Run:
-    """The run in directory ``path``; ValueError when its run.json is not a JSON object. Each
-    field of the wrong shape is reported through ``warn`` and left out (see ``SHAPES``)."""
-    with open(os.path.join(path, "run.json"), "rb") as handle:
-        record = json.loads(handle.read())
+def read_run(path: str, warn: Any = None, root: Path | None = None) -> Run:
+    """The run in directory ``path``; ValueError when its run.json is not a JSON object (or too
+    deep, see ``read_json``) or has no task id (a non-empty string). Each other field of the
+    wrong shape is reported through ``warn`` and left out (see ``SHAPES``)."""
+    record = read_json(Path(path) / "run.json")
     if not isinstance(record, dict):
         raise ValueError(f"expected a JSON object, got {type(record).__name__}")
+    task_id = record.get("task_id")
+    if not isinstance(task_id, str) or not task_id.strip():
+        raise ValueError(f"task_id is {_shape(task_id) if 'task_id' in record else 'missing'}, expected "
+                         "a task id (a non-empty string)")
     for key in [key for key in record if not _fits(key, record[key])]:
         if warn:
             warn(f"{os.path.join(path, 'run.json')}: {key} is {_shape(record[key])}, expected "
                  f"{SHAPES[key][1]}; left out")
         del record[key]
     try:
-        with open(os.path.join(path, "hparams.json"), "rb") as handle:
-            hparams = json.loads(handle.read())
+        hparams = read_json(Path(path) / "hparams.json")
     except (OSError, ValueError):
         hparams = {}
     return Run(Path(path), record, hparams if isinstance(hparams, dict) else {},
-               count_rows(os.path.join(path, "history.csv")))
+               count_rows(os.path.join(path, "history.csv")), root)
 
 
 def _number(value: Any) -> bool:
@@ -167,7 +186,6 @@ def _metrics(value: Any) -> bool:
 
 #: run.json fields the listing reads: a test of the shape and its description for the warning.
 SHAPES: dict[str, tuple[Any, str]] = {
-    "task_id": (lambda v: isinstance(v, str), "a string"),
     "task_name": (lambda v: isinstance(v, str), "a string"),
     "best": (lambda v: v is None or isinstance(v, dict) and (v.get("value") is None or _number(v["value"])),
              "an object with a numeric value"),
@@ -190,51 +208,33 @@ def _shape(value: Any) -> str:
 
 def read_runs(root: Path, warn: Any = None) -> list[Run]:
     """Every readable run under ``root``, oldest first; each unreadable run.json (or field of it)
-    is reported once through ``warn`` (a line on stderr by default) and left out."""
+    is reported once through ``warn`` (a line on stderr by default) and left out, and so is a
+    task id found in several run directories (``resolve`` refuses it)."""
     warn = warn or (lambda line: print(f"runs: warning: {printable(line)}", file=sys.stderr))
     runs = []
     for path in run_dirs(root):
         try:
-            runs.append(read_run(path, warn))
+            runs.append(read_run(path, warn, root))
         except (OSError, ValueError) as error:
             warn(f"{os.path.join(path, 'run.json')}: unreadable ({error}); left out")
+    for task_id, paths in duplicates(runs).items():
+        warn(f"task id {task_id} is recorded in {len(paths)} run directories ({', '.join(paths)}); "
+             "each is listed, none can be chosen by its id")
     return sorted(runs, key=_start_key)
+
+
+def duplicates(runs: list[Run]) -> dict[str, list[str]]:
+    """The task ids recorded by more than one of ``runs`` (a copied run directory) and their
+    directories."""
+    found: dict[str, list[str]] = {}
+    for run in runs:
+        found.setdefault(run.task_id, []).append(display_path(run.path))
+    return {task_id: sorted(paths) for task_id, paths in found.items() if len(paths) > 1}
 
 
 def _start_key(run: Run) -> tuple[float, str]:
     started = run.started
     return (started.timestamp() if started else float("-inf"), run.path.name)
-
-
-def select(runs: list[Run], pattern: str | None = None, status: list[str] | None = None,
-           project: str | None = None, sweep: str | None = None, last: int | None = None) -> list[Run]:
-    """The runs matching every filter given. ``pattern`` is a shell pattern on the directory name
-    (``<task name>-<task id>``), or a substring without wildcards; ``project`` a shell pattern."""
-    def matches(run: Run) -> bool:
-        name = run.path.name
-        if pattern and not (fnmatchcase(name, pattern) if any(c in pattern for c in "*?[")
-                            else pattern in name):
-            return False
-        if status and run.status not in status:
-            return False
-        if project and not fnmatchcase(str(run.record.get("project_name", "")), project):
-            return False
-        return not sweep or (run.record.get("sweep") or {}).get("name") == sweep
-
-    chosen = [run for run in runs if matches(run)]
-    return chosen[-last:] if last else chosen
-
-
-def resolve(runs: list[Run], ident: str, root: Path) -> Run:
-    """The run whose task id is ``ident``, or starts with it (with or without ``offline-``)."""
-    found = matching_ids([run.task_id for run in runs], ident)
-    if not found:
-        raise UserError(f"no run with task id {ident!r} under {root}")
-    if len(found) > 1:
-        shown = ", ".join(found[:3]) + (", ..." if len(found) > 3 else "")
-        raise UserError(f"task id {ident!r} is ambiguous under {root}: {len(found)} runs match "
-                        f"({shown}); give more characters")
-    return next(run for run in runs if run.task_id == found[0])
 
 
 def differing(runs: list[Run]) -> list[Key]:

@@ -78,35 +78,40 @@ def listing(runs: list[Run], width: int | None = None, columns: list[str] | None
     ``columns`` names) as columns, each headed by the shortest unambiguous end of its dotted key;
     numbers to 4 significant digits. Within ``width`` display columns (None: no limit, for a file
     or pipe): long cells cut with ``…``, task ids shortened to their unique start if need be, and
-    the hparams columns that do not fit left out. Returns the table and the names of the columns left out."""
+    the hparams columns that do not fit left out. A ``kind`` column follows the status when not
+    all runs are training runs (``infer``, ``export``, ``lr-find``, ``test`` tasks). Returns the
+    table and the names of the columns left out."""
     keys = pick_columns(runs, columns) if columns else differing(runs)
     names = short_names([".".join(key) for key in keys])
     ids = [run.task_id for run in runs]
     name_width, cell = (NAME_WIDTH, CELL_WIDTH) if width is not None else (sys.maxsize, sys.maxsize)
-    fixed = [[cut(printable(run.task_name), name_width), run.task_id, run.status, time_text(run),
-              duration_text(run.duration), str(run.epochs), cut(printable(best_text(run)), cell)]
+    kinds = any(run.kind != "train" for run in runs)
+    heads = [*LIST_COLUMNS[:3], *(["kind"] * kinds), *LIST_COLUMNS[3:]]
+    fixed = [[cut(printable(run.task_name), name_width), run.task_id, run.status, *([run.kind] * kinds),
+              time_text(run), duration_text(run.duration), str(run.epochs), cut(printable(best_text(run)), cell)]
              for run in runs]
     extra = [[cut(printable(name), cell)] + [cut(printable(short_value(run.hparam(key))), cell)
                                              for run in runs] for name, key in zip(names, keys)]
 
-    kept, dropped = (extra, []) if width is None else fit(fixed, extra, ids, width)
-    header = [*LIST_COLUMNS, *(column[0] for column in kept)]
+    kept, dropped = (extra, []) if width is None else fit(heads, fixed, extra, ids, width)
+    header = [*heads, *(column[0] for column in kept)]
     rows = [header] + [[*row, *(column[index + 1] for column in kept)] for index, row in enumerate(fixed)]
     return table(rows, right=[i for i, name in enumerate(header) if name in RIGHT]), dropped
 
 
-def fit(fixed: list[list[str]], extra: list[list[str]], ids: list[str], width: int) -> tuple[list[list[str]], list[str]]:
+def fit(heads: list[str], fixed: list[list[str]], extra: list[list[str]], ids: list[str],
+        width: int) -> tuple[list[list[str]], list[str]]:
     """Fit a listing into ``width`` display columns: shorten the task ids (``fixed``'s second
-    cells) when all would not fit, then keep the hparams columns of ``extra`` (header first)
-    that fit; returns them and the names of those left out."""
+    cells, under ``heads``) when all would not fit, then keep the hparams columns of ``extra``
+    (header first) that fit; returns them and the names of those left out."""
     def size(column: list[str]) -> int:
         return max(display_width(cell) for cell in column) + 2
 
-    total = sum(size([head] + [row[i] for row in fixed]) for i, head in enumerate(LIST_COLUMNS))
+    total = sum(size([head] + [row[i] for row in fixed]) for i, head in enumerate(heads))
     if total + sum(size(column) for column in extra) > width:
         for row, short in zip(fixed, short_ids(ids)):
             row[1] = short
-        total = sum(size([head] + [row[i] for row in fixed]) for i, head in enumerate(LIST_COLUMNS))
+        total = sum(size([head] + [row[i] for row in fixed]) for i, head in enumerate(heads))
     kept: list[list[str]] = []
     dropped: list[str] = []
     for column in extra:
@@ -136,10 +141,11 @@ def listing_json(runs: list[Run]) -> str:
     ``tidy.usage``) and its flattened hparams; NaN and infinities as null (JSON has none)."""
     return json.dumps(plain_json([{
         "task_id": run.task_id, "task_name": run.task_name,
-        "project_name": run.record.get("project_name"), "status": run.status,
+        "project_name": run.record.get("project_name"), "kind": run.kind, "status": run.status,
         "started": run.record.get("started"), "finished": run.record.get("finished"),
-        "duration_s": run.duration, "epochs": run.epochs, "best": run.record.get("best"),
-        "sweep": run.record.get("sweep"), "path": str(run.path), "size_bytes": usage(run).total,
+        "duration_s": run.duration, "epochs": run.epochs, "best": run.best or None,
+        "sweep": run.record.get("sweep"), "group": run.record.get("group"), "path": str(run.path),
+        "size_bytes": usage(run).total,
         "hparams": run.hparams,
     } for run in runs]), indent=2, default=str, allow_nan=False)
 

@@ -4,18 +4,22 @@ directories (``runs rm``) and the checkpoints a finished run no longer needs (``
 Standard library only. A run is only changed while this process owns it as ``train`` does
 (``RunDirectory.lock``): a run in use is never touched, and no ``train --resume`` takes one over
 while its files go. Nothing outside the chosen run directories is removed (offline sessions, in
-ClearML's cache, stay)."""
+ClearML's cache, stay), and nothing that measures or removes follows a symbolic link out of a run
+directory or trusts a path run.json names before checking it lies where torch-lab puts it."""
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
+import stat
 from dataclasses import dataclass
 from pathlib import Path
 
 from torch_lab.errors import UserError, display_path
 from torch_lab.runs.records import Run, lock_held
-from torch_lab.storage.run_dir import LOCK_FILE, RunDirectory
+from torch_lab.storage.atomic import write_atomic
+from torch_lab.storage.run_dir import LOCK_FILE, SWEEPS, RunDirectory, link_on_the_way, now
 from torch_lab.text import size_text, table
 
 #: Statuses ``prune`` thins out (a running or dead run may still need its last.ckpt to resume).
@@ -25,18 +29,47 @@ KEPT = {"best": "best.ckpt", "last": "last.ckpt"}
 
 
 def tree_bytes(path: Path) -> int:
-    """The bytes of the files under ``path`` (or of the file ``path``), symbolic links not
-    followed below it; 0 when there is nothing."""
-    if path.is_file():
-        return path.stat().st_size
+    """The bytes of the files under ``path`` (or of the file ``path``), no symbolic link followed
+    (``path`` itself neither: a link counts its own bytes); 0 when there is nothing."""
+    try:
+        top = os.lstat(path)
+    except OSError:
+        return 0
+    if not stat.S_ISDIR(top.st_mode):
+        return top.st_size
     total = 0
-    for folder, _, names in os.walk(path):
-        for name in names:
+    for folder, dirs, names in os.walk(path):
+        for name in names + [name for name in dirs if os.path.islink(os.path.join(folder, name))]:
             try:
                 total += os.lstat(os.path.join(folder, name)).st_size
             except OSError:  # gone meanwhile
                 pass
     return total
+
+
+def linked_out(run: Run) -> str | None:
+    """Why ``run``'s directory is not where torch-lab puts it (reached through a symbolic link),
+    or None; then nothing measures or changes it."""
+    link = link_on_the_way(run.root, run.path) if run.root is not None else (
+        run.path if run.path.is_symlink() else None)
+    return None if link is None else f"{link} is a symbolic link (to {os.path.realpath(link)})"
+
+
+def session_files(run: Run) -> tuple[list[Path], str | None]:
+    """The offline session's zip and folder that run.json's ``offline_session`` names, when it
+    lies where ClearML keeps this run's session (``.../offline/<task id>.zip``, no link on the
+    way from there); else none, and why (None when the run names no session)."""
+    named = run.record.get("offline_session")
+    if not named:
+        return [], None
+    zipped = Path(named)
+    expected = f"{run.task_id}.zip"
+    if not zipped.is_absolute() or zipped.name != expected or zipped.parent.name != "offline":
+        return [], f"offline_session {named} is not ClearML's offline/{expected}"
+    link = next((p for p in (zipped.parent, zipped, zipped.with_suffix("")) if p.is_symlink()), None)
+    if link is not None:
+        return [], f"offline_session: {link} is a symbolic link (to {os.path.realpath(link)})"
+    return [zipped, zipped.with_suffix("")], None
 
 
 @dataclass(frozen=True)
@@ -68,24 +101,28 @@ class Usage:
 
 
 def usage(run: Run) -> Usage:
-    """What ``run`` holds on disk (see ``Usage``)."""
+    """What ``run`` holds on disk (see ``Usage``): nothing behind a symbolic link, nor an offline
+    session run.json names elsewhere than ClearML keeps it (see ``linked_out``, ``session_files``)."""
+    if linked_out(run):
+        return Usage()
     checkpoints = tree_bytes(run.path / "checkpoints")
-    session = run.record.get("offline_session")
-    zipped = Path(session) if session else None
-    session_bytes = tree_bytes(zipped) + tree_bytes(zipped.with_suffix("")) if zipped and zipped.suffix else 0
-    return Usage(checkpoints, session_bytes, tree_bytes(run.path) - checkpoints)
+    session = sum(tree_bytes(path) for path in session_files(run)[0])
+    return Usage(checkpoints, session, tree_bytes(run.path) - checkpoints)
 
 
-def du_text(runs: list[Run]) -> str:
-    """``runs du``: a row per run and a total row, sizes for people."""
+def du_text(runs: list[Run]) -> tuple[str, list[str]]:
+    """``runs du``: a row per run and a total row, sizes for people; and a note for each run (or
+    offline session) not counted, saying why."""
     rows = [["task name", "task id", "status", "checkpoints", "offline session", "other", "total"]]
-    total = Usage()
+    total, notes = Usage(), []
     for run in runs:
         used = usage(run)
         total += used
         rows.append([run.task_name, run.task_id, run.status, *_sizes(used)])
+        if why := linked_out(run) or session_files(run)[1]:
+            notes.append(f"{run.task_id}: {why}; not counted")
     rows.append([f"total: {len(runs)} run{'s' * (len(runs) != 1)}", "", "", *_sizes(total)])
-    return table(rows, right=[3, 4, 5, 6])
+    return table(rows, right=[3, 4, 5, 6]), notes
 
 
 def _sizes(used: Usage) -> list[str]:
@@ -113,11 +150,11 @@ def own(runs: list[Run]) -> None:
 
 def removal(runs: list[Run]) -> tuple[str, int]:
     """``runs rm``'s plan: a line per run directory with its size, and the bytes they hold. A run
-    in use, or a directory that is a symbolic link, is a UserError naming it. Changes nothing."""
+    in use, or a directory reached through a symbolic link, is a UserError naming it. Changes
+    nothing."""
     for run in runs:
-        if run.path.is_symlink():
-            raise UserError(f"{run.task_id}: {run.path} is a symbolic link (to {run.path.resolve()}); "
-                            "nothing removed")
+        if why := linked_out(run):
+            raise UserError(f"{run.task_id}: {why}; nothing removed")
         if why := in_use(run):
             raise UserError(f"{run.task_id} is {why}; nothing removed")
     sizes = [usage(run).directory for run in runs]
@@ -125,14 +162,38 @@ def removal(runs: list[Run]) -> tuple[str, int]:
                  right=[1]), sum(sizes)
 
 
-def remove_runs(runs: list[Run]) -> None:
-    """Own ``runs``, then delete their directories, whole."""
+def remove_runs(runs: list[Run]) -> list[str]:
+    """Own ``runs``, then delete their directories, whole; a sweep's best.json naming one of them
+    then records it removed (see ``forget_best``). Returns a line for each such sweep."""
     own(runs)
+    notes = []
     for run in runs:
         try:
             shutil.rmtree(run.path)
         except OSError as error:
             raise UserError(f"{error.filename}: cannot be removed ({error.strerror})") from None
+        notes += forget_best(run)
+    return notes
+
+
+def forget_best(run: Run) -> list[str]:
+    """After ``run`` is removed: each sweep under its root whose best.json names it keeps the best
+    trial's values and objective, its ``run_dir`` and ``checkpoint`` become null and ``removed``
+    says when; a line per sweep."""
+    notes = []
+    for best in sorted((run.root / SWEEPS).glob("*/best.json")) if run.root is not None else []:
+        try:
+            record = json.loads(best.read_text())
+        except (OSError, ValueError, RecursionError):
+            continue
+        if not isinstance(record, dict) or record.get("task_id") != run.task_id and \
+                record.get("run_dir") != str(run.path.absolute()):
+            continue
+        write_atomic(best, json.dumps({**record, "run_dir": None, "checkpoint": None,
+                                       "removed": f"{run.task_id} removed by runs rm at {now()}"}, indent=2) + "\n")
+        notes.append(f"{display_path(best)}: sweep {best.parent.name}'s best trial was {run.task_id}; "
+                     "best.json now records it removed")
+    return notes
 
 
 @dataclass
@@ -164,6 +225,10 @@ def pruning(runs: list[Run], keep: str) -> Pruning:
     plan = Pruning({}, [])
     for run in runs:
         folder, kept = run.path / "checkpoints", KEPT[keep]
+        if why := linked_out(run) or (folder.is_symlink() and f"checkpoints/ is a symbolic link (to "
+                                                              f"{os.path.realpath(folder)})"):
+            plan.notes.append(f"{run.task_id} left as it is: {why}")
+            continue
         others = sorted(path for path in folder.iterdir() if path.name != kept and not path.is_dir()) \
             if folder.is_dir() else []
         if not others:

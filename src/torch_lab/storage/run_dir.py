@@ -11,6 +11,7 @@ import fcntl
 import json
 import os
 import re
+import sys
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Iterator
@@ -26,6 +27,9 @@ LOCK_FILE = ".lock"  # flock-ed by the one process that owns the run directory
 SWEEPS = "sweeps"
 #: What makes a task id a shell pattern (refused: an id names one run).
 GLOB_CHARACTERS = "*?[]"
+#: The deepest nesting a run.json or hparams.json may have: deeper data would overflow the
+#: recursion of whatever walks it (json itself, flattening, comparing), in every command.
+MAX_DEPTH = 100
 
 
 def artifacts_root() -> Path:
@@ -59,10 +63,12 @@ def find_run_dir(task_id: str, root: str | Path | None = None) -> Path | None:
 
 def matching_ids(task_ids: list[str], ident: str) -> list[str]:
     """The ids of ``task_ids`` that ``ident`` names: itself, else those starting with it (with or
-    without ``offline-``)."""
+    without ``offline-``); none for an empty or blank ``ident`` (an unset ``$ID``)."""
+    if not ident.strip():
+        return []
     if ident in task_ids:
         return [ident]
-    return [task_id for task_id in dict.fromkeys(task_ids) if ident and (
+    return [task_id for task_id in dict.fromkeys(task_ids) if (
         task_id.startswith(ident) or task_id.removeprefix("offline-").startswith(ident))]
 
 
@@ -81,13 +87,60 @@ def resolve_task_id(ident: str, root: str | Path | None = None) -> str:
     return found[0] if found else ident
 
 
-def _task_id(path: Path) -> str:
-    """The task id run.json records in ``path`` ('' when unreadable)."""
+def read_json(path: Path) -> Any:
+    """The JSON file ``path``; a ValueError when it is not JSON or nests deeper than
+    ``MAX_DEPTH`` (an OSError when it cannot be read)."""
+    text = path.read_bytes()
     try:
-        record = json.loads((path / "run.json").read_bytes())
-    except (OSError, ValueError):
+        data = json.loads(text)
+        deep = _depth(data) > MAX_DEPTH
+    except RecursionError:
+        deep = True
+    if deep:
+        raise ValueError(f"nested more than {MAX_DEPTH} levels deep")
+    return data
+
+
+def _depth(data: Any) -> int:
+    """How deep ``data``'s lists and dicts nest (without recursion: it may be very deep)."""
+    deepest, stack = 0, [(data, 1)]
+    while stack:
+        value, level = stack.pop()
+        if isinstance(value, (dict, list)):
+            deepest = max(deepest, level)
+            if level <= MAX_DEPTH:
+                stack += [(item, level + 1) for item in (value.values() if isinstance(value, dict) else value)]
+    return deepest
+
+
+#: The run.json files already warned about in this process (the lookups read each one more than once).
+_WARNED: set[str] = set()
+
+
+def _task_id(path: Path) -> str:
+    """The task id run.json records in ``path``: '' when there is none (not a string, or a
+    run.json that cannot be read: skipped, with a warning line on stderr once)."""
+    try:
+        record = read_json(path / "run.json")
+    except (OSError, ValueError) as error:
+        if str(path) not in _WARNED:
+            _WARNED.add(str(path))
+            print(f"torch-lab: warning: {display_path(path / 'run.json')}: unreadable ({error}); skipped",
+                  file=sys.stderr)
         return ""
-    return str(record.get("task_id") or "") if isinstance(record, dict) else ""
+    task_id = record.get("task_id") if isinstance(record, dict) else None
+    return task_id if isinstance(task_id, str) else ""
+
+
+def link_on_the_way(root: str | Path, path: str | Path) -> Path | None:
+    """The first symbolic link from ``root`` (excluded) down to ``path`` (included), or None: a
+    run directory reached through one lies outside the artifacts root, where nothing tidies it."""
+    current = Path(root)
+    for part in Path(os.path.relpath(path, root)).parts:
+        current = current / part
+        if part == ".." or current.is_symlink():
+            return current
+    return None
 
 
 def run_dirs(root: str | Path) -> Iterator[str]:
@@ -165,11 +218,11 @@ class RunDirectory:
         that cannot be read is a ``UserError`` naming it."""
         record_path = path / "run.json"
         try:
-            record = json.loads(record_path.read_text())
+            record = read_json(record_path)
         except (OSError, ValueError) as error:
             reason = error.strerror if isinstance(error, OSError) else f"not valid JSON: {error}"
             raise UserError(f"{display_path(record_path)}: cannot be read ({reason})") from None
-        if not isinstance(record, dict) or not record.get("task_id"):
+        if not isinstance(record, dict) or not record.get("task_id") or not isinstance(record["task_id"], str):
             raise UserError(f"{display_path(record_path)}: not a torch-lab run record (no task_id)")
         return cls(path.absolute(), record, writable)
 
@@ -179,9 +232,13 @@ class RunDirectory:
         ``UserError`` naming its pid. Then remove temporary files left by dead writers."""
         try:
             fd = os.open(self.path / LOCK_FILE, os.O_RDWR | os.O_CREAT, 0o644)
-        except OSError as error:  # e.g. a directory named .lock
-            raise UserError(f"{display_path(self.path / LOCK_FILE)}: cannot be the run's lock file "
-                            f"({error.strerror}); remove it") from None
+        except OSError as error:
+            if os.path.lexists(self.path / LOCK_FILE):  # e.g. a directory named .lock
+                raise UserError(f"{display_path(self.path / LOCK_FILE)}: cannot be the run's lock file "
+                                f"({error.strerror}); remove it") from None
+            raise UserError(f"{display_path(self.path)}: cannot create its lock file {LOCK_FILE} "
+                            f"({error.strerror}): the run directory is read-only or immutable (see "
+                            "ls -ld and lsattr -d); make it writable to change the run") from None
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:

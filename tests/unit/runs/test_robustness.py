@@ -1,8 +1,10 @@
 """``runs`` on many runs and on run directories a user (or a crash) broke, through the real
-console script (issue 20 items 12-14, 22, 23, 28; issue 19 item 5)."""
+console script (issue 20 items 12-14, 22, 23, 28; issue 19 item 5; issue 30 items 22-25, 39)."""
 
 from __future__ import annotations
 
+import csv
+import io
 import json
 import os
 from pathlib import Path
@@ -84,7 +86,7 @@ def test_control_characters_are_printed_escaped(tmp_path: Path) -> None:
     write_run(tmp_path, "evil", "offline-evil", "completed", "2026-01-01T00:00:00", None, {"x": 1}, 1, 0.5)
     record_path = tmp_path / "evil-offline-evil" / "run.json"
     record_path.write_text(json.dumps({**json.loads(record_path.read_text()), "task_name": name}))
-    for args in ([], ["show", "evil"], ["compare", "evil"]):
+    for args in ([], ["show", "evil"], ["compare", "evil"], ["--csv"], ["--csv", "--group"]):  # csv: issue 30, 22
         result = runs(*args, "--root", tmp_path)
         assert result.returncode == 0, result.stderr
         assert not any(char in result.stdout for char in "\x1b\x07"), args
@@ -163,3 +165,72 @@ def test_one_legend_outside_every_panel_for_twelve_runs(tmp_path: Path) -> None:
     assert len(labels) == 12 and labels[2] == "00020000 alpha_exp lr=0.03333 hidden=34 optimizer=adamw"
     colours = {tuple(line.get_color()) for line in fig.axes[0].get_lines()}
     assert len(colours) == 12
+
+
+def test_a_task_id_that_is_no_string_is_left_out(tmp_path: Path) -> None:
+    """An int task_id is warned about and left out whole, not listed without an id (issue 30, 23)."""
+    write_run(tmp_path, "good", "offline-good", "completed", "2026-01-01T00:00:00", None, {"x": 1}, 1, 0.5)
+    bad = write_run(tmp_path, "int", "offline-int", "completed", "2026-01-01T00:01:00", None, {"x": 2}, 1, 0.5)
+    (bad / "run.json").write_text(json.dumps({**json.loads((bad / "run.json").read_text()), "task_id": 5}))
+    warning = (f"runs: warning: {bad}/run.json: unreadable (task_id is int 5, expected a task id (a non-empty "
+               "string)); left out")
+    for args in ([], ["--json"], ["--csv"], ["du"]):
+        result = runs(*args, "--root", tmp_path)
+        assert result.returncode == 0 and result.stderr.splitlines() == [warning], (args, result.stderr)
+        assert "offline-int" not in result.stdout and "offline-good" in result.stdout
+    assert len(json.loads(runs("--json", "--root", tmp_path).stdout)) == 1
+
+
+@pytest.mark.parametrize("args, shown", [(["--status", "bogus"], "bogus: no such status;"),
+                                         (["--status", "completed,faild"], "faild: no such status (did you mean 'failed'?);"),
+                                         (["du", "--status", "complete"], "complete: no such status (did you mean 'completed'?);"),
+                                         (["prune", "--status", "x"], "x: no such status;")])
+def test_an_unknown_status_is_refused(tmp_path: Path, args: list[str], shown: str) -> None:
+    """Issue 30, item 24: one line, exit 2 (it was taken as a status no run has)."""
+    write_run(tmp_path, "a", "offline-a", "completed", "2026-01-01T00:00:00", None, {"x": 1}, 1, 0.5)
+    result = runs(*args, "--root", tmp_path)
+    assert (result.returncode, result.stdout) == (2, "")
+    assert result.stderr == (f"runs: error: --status {shown} one of running, completed, failed, interrupted, "
+                             "pruned, dead\n")
+
+
+def test_load_runs_root_and_statuses(tmp_path: Path) -> None:
+    """Issue 30, item 25: a missing root is an error naming it; a comma list of statuses is taken
+    as ``runs --status`` takes it; an unknown status is an error."""
+    from torch_lab.errors import UserError
+    from torch_lab.runs import load_groups, load_runs
+
+    write_run(tmp_path, "a", "offline-a", "completed", "2026-01-01T00:00:00", None, {"x": 1}, 1, 0.5)
+    write_run(tmp_path, "b", "offline-b", "failed", "2026-01-01T00:01:00", None, {"x": 2}, 1)
+    write_run(tmp_path, "c", "offline-c", "interrupted", "2026-01-01T00:02:00", None, {"x": 3}, 1)
+    for load in (load_runs, load_groups):
+        with pytest.raises(FileNotFoundError, match="^no artifacts root /nonexistent \\(give root=DIR, or set "
+                           "TORCH_LAB_ARTIFACTS\\)$"):
+            load("/nonexistent")
+        with pytest.raises(UserError, match="^status bogus: no such status"):
+            load(tmp_path, status="bogus")
+    assert [run["task_id"] for run in load_runs(tmp_path, status="completed,failed")] == ["offline-a", "offline-b"]
+    assert [run["task_id"] for run in load_runs(tmp_path, status=["interrupted", "failed"])] == ["offline-b", "offline-c"]
+
+
+def test_kind_column_and_the_csv_sweep_trial_and_group(tmp_path: Path) -> None:
+    """Issue 30, item 39: the listing has a kind column when not all runs are training runs;
+    ``--csv`` has kind, sweep, trial and group columns."""
+    for task_name, task_id, task_type, extra in [
+            ("exp", "offline-t1", "training", {"group": "exp-seeds-1"}),
+            ("exp", "offline-t2", "training", {"sweep": {"name": "lr", "trial": 4}}),
+            ("infer_exp", "offline-i1", "inference", {}), ("export_exp", "offline-e1", "custom", {}),
+            ("lr_find_exp", "offline-l1", "training", {}), ("test_exp", "offline-s1", "testing", {})]:
+        write_run(tmp_path, task_name, task_id, "completed", f"2026-01-01T00:0{len(task_id)}:00", None, {"x": 1}, 1,
+                  task_type=task_type, **extra)
+    lines = runs("--root", tmp_path).stdout.splitlines()
+    assert lines[0].split()[:6] == ["task", "name", "task", "id", "status", "kind"]
+    assert {line.split()[1]: line.split()[3] for line in lines[1:]} == {
+        "offline-t1": "train", "offline-t2": "train", "offline-i1": "infer", "offline-e1": "export",
+        "offline-l1": "lr-find", "offline-s1": "test"}
+    assert "kind" not in runs("exp-*", "--root", tmp_path).stdout.splitlines()[0]  # training runs only
+    rows = {row["task_id"]: row for row in csv.DictReader(io.StringIO(runs("--csv", "--root", tmp_path).stdout))}
+    assert [key for key in rows["offline-t1"]][:8] == ["task_id", "task_name", "project", "kind", "status",
+                                                       "sweep", "trial", "group"]
+    assert (rows["offline-t2"]["sweep"], rows["offline-t2"]["trial"], rows["offline-t1"]["group"]) == ("lr", "4", "exp-seeds-1")
+    assert rows["offline-l1"]["kind"] == "lr-find" and rows["offline-i1"]["sweep"] == ""
