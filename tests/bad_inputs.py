@@ -525,6 +525,12 @@ CASES: list[Case] = [
          "JSON: Expecting ',' delimiter: line 1 column 27 (char 26))",
          setup=failed_run('{"task_id": "offline-old" "status'),
          needs_main_executed=True, slow=True),
+    Case("resume_run_json_too_deep", "`--resume` of a run whose run.json nests 100,000 lists (issue 30, item 9)",
+         _train("--resume", "offline-old"),
+         "train: error: data/artifacts/01_toy-hparams-offline-old/run.json: cannot be read (not valid "
+         "JSON: nested more than 100 levels deep)",
+         setup=failed_run('{"task_id": "offline-old", "x": ' + "[" * 100_000 + "]" * 100_000 + "}"),
+         needs_main_executed=True, slow=True),
     Case("resume_missing_hparams_json", "`--resume` of a run without hparams.json",
          _train("--resume", "offline-old"),
          "train: error: --resume offline-old: data/artifacts/01_toy-hparams-offline-old/hparams.json: "

@@ -55,7 +55,7 @@ def find_run_dir(task_id: str, root: str | Path | None = None) -> Path | None:
     root = (Path(root) if root is not None else artifacts_root()).absolute()
     if not task_id:
         return None
-    named = {Path(path): _task_id(Path(path)) for path in run_dirs(root) if path.endswith(f"-{task_id}")}
+    named = {Path(path): _task_id(Path(path), quiet=True) for path in run_dirs(root) if path.endswith(f"-{task_id}")}
     # a record that cannot be read is returned by its name, for RunDirectory.open to report it
     return next((path for path, found in named.items() if found == task_id), None) or next(
         (path for path, found in named.items() if not found), None)
@@ -79,7 +79,8 @@ def resolve_task_id(ident: str, root: str | Path | None = None) -> str:
     if any(char in ident for char in GLOB_CHARACTERS):
         raise UserError(f"task id {ident!r}: a task id or the start of one, not a pattern")
     root = (Path(root) if root is not None else artifacts_root()).absolute()
-    found = matching_ids([task_id for path in run_dirs(root) if (task_id := _task_id(Path(path)))], ident)
+    found = matching_ids([task_id for path in run_dirs(root)
+                          if (task_id := _task_id(Path(path), quiet=ident in os.path.basename(path)))], ident)
     if len(found) > 1:
         shown = ", ".join(found[:3]) + (", ..." if len(found) > 3 else "")
         raise UserError(f"task id {ident!r} is ambiguous under {display_path(root)}: {len(found)} runs "
@@ -117,13 +118,14 @@ def _depth(data: Any) -> int:
 _WARNED: set[str] = set()
 
 
-def _task_id(path: Path) -> str:
+def _task_id(path: Path, quiet: bool = False) -> str:
     """The task id run.json records in ``path``: '' when there is none (not a string, or a
-    run.json that cannot be read: skipped, with a warning line on stderr once)."""
+    run.json that cannot be read: skipped, with a warning line on stderr once unless ``quiet``:
+    a run asked for by name, which ``RunDirectory.open`` reports)."""
     try:
         record = read_json(path / "run.json")
     except (OSError, ValueError) as error:
-        if str(path) not in _WARNED:
+        if not quiet and str(path) not in _WARNED:
             _WARNED.add(str(path))
             print(f"torch-lab: warning: {display_path(path / 'run.json')}: unreadable ({error}); skipped",
                   file=sys.stderr)
