@@ -84,7 +84,8 @@ def test_no_import_cycle_between_modules() -> None:
 def test_modules_are_short_and_the_top_level_small() -> None:
     long = {name: n for name, path in modules().items() if (n := len(path.read_text().splitlines())) > 300}
     assert long == {}
-    top = [path.name for path in ROOT.glob("*.py")]
+    # __main__.py is where `python -m torch_lab` must find its three lines, not a module of the API.
+    top = [path.name for path in ROOT.glob("*.py") if path.name != "__main__.py"]
     assert len(top) <= 10, top
 
 
