@@ -133,6 +133,18 @@ def _run_children(parser: argparse.ArgumentParser, args: argparse.Namespace, pat
     return run_many([(path, [path, *child_args]) for path in paths], args.parallel)
 
 
+def _run_seeds(paths: list[str], args: argparse.Namespace, child_args: list[str]) -> int:
+    """``train ... --seeds``: each file once per seed, one group, then the statistics."""
+    from torch_lab.children import seeds
+    from torch_lab.children.several import run_many
+
+    chosen, drawn = seeds.resolve_seeds(args.seeds)
+    group = seeds.group_name(paths)
+    print(f"torch-lab: group {group}: seeds {', '.join(map(str, chosen))}{' (drawn)' if drawn else ''}",
+          flush=True)
+    return run_many(seeds.jobs(paths, chosen, child_args), args.parallel, {GROUP_ENV: group}, seeds.summary)
+
+
 def _check_queue(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
     """``--queue`` with runs in children: offline, each child would fail in turn; once, here."""
     from torch_lab.tracking import task as tracking
