@@ -10,6 +10,7 @@ Exit codes: 0 success, 1 the run failed, 2 a user error (one line, no traceback 
 from __future__ import annotations
 
 import argparse
+import atexit
 import json
 import os
 import signal
@@ -19,7 +20,7 @@ from typing import TYPE_CHECKING, Any, Callable
 from torch_lab import console
 from torch_lab.console.interval import progress_interval
 from torch_lab.errors import UserError, did_you_mean
-from torch_lab.signals import Burst
+from torch_lab.signals import STOP_SIGNALS, STOPS, exit_at_once, ignore_at_exit
 from torch_lab.cli.hparams_files import expand_paths
 from torch_lab.children.jobs import GROUP_ENV, RESULT_ENV
 from torch_lab.cli.parsers import EXPORT_FORMATS, export_parser, infer_parser, train_parser
@@ -40,7 +41,8 @@ def _post_mortem(error: BaseException) -> None:
 
 #: The signals that stopped the command before a run took them over (see ``GracefulStop``).
 _signalled: list[int] = []
-_burst = Burst()
+#: Shared with a run's ``GracefulStop``: a stop the run began is the same stop here.
+_burst = STOPS
 
 
 def _interrupt(signum: int, frame: Any) -> None:
@@ -54,14 +56,21 @@ def _interrupt(signum: int, frame: Any) -> None:
 
 def _main(parser: argparse.ArgumentParser, argv: list[str] | None) -> int:
     """Parse ``argv``, run the command named by ``parser.prog`` and map the outcome to an exit
-    code. From the start, SIGTERM stops the command as Ctrl-C (SIGINT) does: exit 130."""
-    signal.signal(signal.SIGTERM, _interrupt)
-    signal.signal(signal.SIGINT, _interrupt)
+    code. From the start, SIGTERM stops the command as Ctrl-C (SIGINT) does: exit 130. Once the
+    command is done, everything is written: a signal ends the process at once with 130, and the
+    last exit handler ignores them (Python would restore their default: death by the signal)."""
+    atexit.unregister(ignore_at_exit)  # once (a test may call this again)
+    atexit.register(ignore_at_exit)  # registered first (ClearML's, Lightning's come later): run last
+    for signum in STOP_SIGNALS:
+        signal.signal(signum, _interrupt)
     try:
-        return _command(parser, argv)
+        code = _command(parser, argv)
     except KeyboardInterrupt:
-        print(f"{parser.prog}: interrupted", file=sys.stderr)
-        return EXIT_INTERRUPTED
+        print(f"{parser.prog}: interrupted", file=sys.stderr, flush=True)
+        code = EXIT_INTERRUPTED
+    for signum in STOP_SIGNALS:
+        signal.signal(signum, exit_at_once)
+    return code
 
 
 def _command(parser: argparse.ArgumentParser, argv: list[str] | None) -> int:
