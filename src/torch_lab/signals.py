@@ -10,6 +10,9 @@ aborts the stop it began. Standard library only: the CLI's handler (before a run
 
 from __future__ import annotations
 
+import os
+import signal
+import sys
 import time
 
 #: Seconds after a stop's first signal during which more signals are the same stop.
@@ -32,3 +35,25 @@ class Burst:
             return True
         self.begin()
         return False
+
+
+#: The process's stops: the CLI's handler (before and after a run) and ``GracefulStop`` (during
+#: one) share it, so the repeats of a stop that a run began pass the CLI's handler too.
+STOPS = Burst()
+
+#: The signals that stop a command.
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
+
+
+def exit_at_once(signum: int, frame: object = None) -> None:
+    """A signal once a command's work is all written: say so and end the process with 130 now."""
+    sys.stdout.flush()
+    print(f"torch-lab: {signal.Signals(signum).name}: exit code 130", file=sys.stderr, flush=True)
+    os._exit(130)
+
+
+def ignore_at_exit() -> None:
+    """For the process's last exit handler: from there Python gives the stop signals their default
+    action back (death by the signal, not exit code 130), so a late one is ignored instead."""
+    for signum in STOP_SIGNALS:
+        signal.signal(signum, signal.SIG_IGN)

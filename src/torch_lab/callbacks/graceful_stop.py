@@ -9,7 +9,7 @@ from typing import Any
 
 import pytorch_lightning as pl
 
-from torch_lab.signals import Burst
+from torch_lab.signals import STOPS
 
 log = logging.getLogger(__name__)
 
@@ -24,9 +24,9 @@ class GracefulStop(pl.Callback):
     before the first batch stops the run when its Trainer starts; nothing is saved when no batch
     ran since the last checkpoint. A signal during a training run's validation stops it before
     the next training batch, once that validation and its checkpoint are done (a run resumed from
-    inside a validation would skip it). A second signal interrupts at once, when it comes at least
-    ``signals.REPEAT_WINDOW_S`` (2 s) after the first: signals closer together are one stop
-    delivered more than once (``torch_lab.signals``). Taken as "stop at once", such a burst
+    inside a validation would skip it). A second signal interrupts at once (saying so), when it comes
+    at least ``signals.REPEAT_WINDOW_S`` (2 s) after the first: signals closer together are one stop
+    delivered more than once (``torch_lab.signals``; the window is the process's, the CLI's too). Taken as "stop at once", such a burst
     aborted the stop during the epoch's plots, before any checkpoint was written.
 
     A stop at a batch's start comes after the loader yielded that batch; a resumable loader's
@@ -43,7 +43,7 @@ class GracefulStop(pl.Callback):
     def __init__(self, last_checkpoint: Path | None) -> None:
         self.last_checkpoint = last_checkpoint
         self.received: int | None = None
-        self._burst = Burst()
+        self._burst = STOPS  # the process's: the CLI's handler takes this stop's repeats too
         self._previous: dict[int, Any] = {}
         self._unsaved = False  # a training batch ran since the last checkpoint was written
         self._trainer: pl.Trainer | None = None
@@ -70,6 +70,7 @@ class GracefulStop(pl.Callback):
         if self._burst.repeats():
             return  # the same stop, delivered again (see the class)
         if self.received is not None:
+            log.warning("received %s again: stopping now, inside the batch", signal.Signals(signum).name)
             raise KeyboardInterrupt
         self.received = signum
         log.warning("received %s: stopping after this batch", signal.Signals(signum).name)

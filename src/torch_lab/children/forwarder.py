@@ -6,10 +6,11 @@ to send them SIGTERM then (``PR_SET_PDEATHSIG``), so they stop cleanly and recor
 
 from __future__ import annotations
 
-import os
 import signal
 import sys
 from typing import Any
+
+from torch_lab.signals import exit_at_once
 
 
 class Forwarder:
@@ -57,9 +58,7 @@ class Forwarder:
     def _forward(self, signum: int, frame: Any) -> None:
         name = signal.Signals(signum).name
         if self.closed:
-            sys.stdout.flush()
-            print(f"torch-lab: {name}: exit code 130", file=sys.stderr, flush=True)
-            os._exit(130)
+            exit_at_once(signum)
         alive = [job for job in self.running if job.process is not None and job.process.poll() is None]
         if self.received is None:
             print(f"torch-lab: {name}: " + (f"stopping the running {self.what}" if alive else

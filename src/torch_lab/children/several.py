@@ -83,8 +83,9 @@ def run_many(jobs: list[tuple[str, list[str]]], parallel: bool, environ: dict[st
     print((report or summary_table)(results), flush=True)
     failed = [(label, result) for label, result in results
               if result.get("status") not in ("completed", "enqueued")]
-    for label, result in failed:
-        print(f"train: {label} {result.get('status')}: {result.get('error')}", file=sys.stderr)
+    for label, result in failed:  # an interrupted run has no error: its status says it all
+        reason = result.get("error")
+        print(f"train: {label} {result.get('status')}{f': {reason}' if reason else ''}", file=sys.stderr)
     return signals.close(1 if failed else 0)
 
 

@@ -10,6 +10,7 @@ Exit codes: 0 success, 1 the run failed, 2 a user error (one line, no traceback 
 from __future__ import annotations
 
 import argparse
+import atexit
 import json
 import os
 import signal
@@ -19,7 +20,7 @@ from typing import TYPE_CHECKING, Any, Callable
 from torch_lab import console
 from torch_lab.console.interval import progress_interval
 from torch_lab.errors import UserError, did_you_mean
-from torch_lab.signals import Burst
+from torch_lab.signals import STOP_SIGNALS, STOPS, exit_at_once, ignore_at_exit
 from torch_lab.cli.hparams_files import expand_paths
 from torch_lab.children.jobs import GROUP_ENV, RESULT_ENV
 from torch_lab.cli.parsers import EXPORT_FORMATS, export_parser, infer_parser, train_parser
@@ -40,7 +41,8 @@ def _post_mortem(error: BaseException) -> None:
 
 #: The signals that stopped the command before a run took them over (see ``GracefulStop``).
 _signalled: list[int] = []
-_burst = Burst()
+#: Shared with a run's ``GracefulStop``: a stop the run began is the same stop here.
+_burst = STOPS
 
 
 def _interrupt(signum: int, frame: Any) -> None:
@@ -54,14 +56,21 @@ def _interrupt(signum: int, frame: Any) -> None:
 
 def _main(parser: argparse.ArgumentParser, argv: list[str] | None) -> int:
     """Parse ``argv``, run the command named by ``parser.prog`` and map the outcome to an exit
-    code. From the start, SIGTERM stops the command as Ctrl-C (SIGINT) does: exit 130."""
-    signal.signal(signal.SIGTERM, _interrupt)
-    signal.signal(signal.SIGINT, _interrupt)
+    code. From the start, SIGTERM stops the command as Ctrl-C (SIGINT) does: exit 130. Once the
+    command is done, everything is written: a signal ends the process at once with 130, and the
+    last exit handler ignores them (Python would restore their default: death by the signal)."""
+    atexit.unregister(ignore_at_exit)  # once (a test may call this again)
+    atexit.register(ignore_at_exit)  # registered first (ClearML's, Lightning's come later): run last
+    for signum in STOP_SIGNALS:
+        signal.signal(signum, _interrupt)
     try:
-        return _command(parser, argv)
+        code = _command(parser, argv)
     except KeyboardInterrupt:
-        print(f"{parser.prog}: interrupted", file=sys.stderr)
-        return EXIT_INTERRUPTED
+        print(f"{parser.prog}: interrupted", file=sys.stderr, flush=True)
+        code = EXIT_INTERRUPTED
+    for signum in STOP_SIGNALS:
+        signal.signal(signum, exit_at_once)
+    return code
 
 
 def _command(parser: argparse.ArgumentParser, argv: list[str] | None) -> int:
@@ -81,28 +90,15 @@ def _command(parser: argparse.ArgumentParser, argv: list[str] | None) -> int:
             parser.error(str(error))
         if args.trials is not None and not args.sweep:
             parser.error("--trials needs --sweep")
+        if args.sweep and args.seeds is not None:
+            parser.error(f"--sweep with --seeds: a sweep over seeds takes them from {args.sweep} "
+                         '(e.g. "seeds": [0, 1]), so that they belong to its study')
         if args.print_hparams:
             from torch_lab.cli.print_hparams import print_hparams
 
-            return print_hparams(prog, paths, args.overrides, getattr(args, "sweep", None))
-        if args.sweep:
-            if len(paths) > 1 or args.resume is not None or args.test_only is not None:
-                parser.error("--sweep takes a single hparams file, without --resume or --test-only")
-            from torch_lab.sweep.command import run_sweep
-
-            args.hparams_path = paths[0]
-            return run_sweep(args)
-        if args.seeds is not None:
-            if args.resume is not None or args.test_only is not None or args.lr_find is not None:
-                parser.error("--seeds runs training: not with --resume, --test-only or --lr-find")
-            return _run_seeds(paths, args, _child_args(argv, args.hparams_paths))
-        if len(paths) > 1:
-            if args.resume is not None:
-                parser.error("--resume takes a single hparams file")
-            from torch_lab.children.several import run_many
-
-            child_args = _child_args(argv, args.hparams_paths)
-            return run_many([(path, [path, *child_args]) for path in paths], args.parallel)
+            return print_hparams(prog, paths, args.overrides, args.sweep, args.seeds)
+        if args.sweep or args.seeds is not None or len(paths) > 1:
+            return _run_children(parser, args, paths)
         args.hparams_path = paths[0]
     elif args.print_hparams:
         from torch_lab.cli.print_hparams import print_hparams
@@ -119,18 +115,31 @@ def _command(parser: argparse.ArgumentParser, argv: list[str] | None) -> int:
     return code
 
 
-def _child_args(argv: list[str], paths: list[str]) -> list[str]:
-    """The arguments a child ``train`` gets: ``argv`` without the hparams paths, ``--parallel``
-    and ``--seeds``."""
-    rest, skip = [], False
-    for item in argv:
-        if skip:
-            skip = False
-        elif item == "--seeds":
-            skip = True
-        elif item not in paths and item != "--parallel" and not item.startswith("--seeds="):
-            rest.append(item)
-    return rest
+def _run_children(parser: argparse.ArgumentParser, args: argparse.Namespace, paths: list[str]) -> int:
+    """``train`` with several files, ``--seeds`` or ``--sweep``: runs in child processes, whose
+    arguments are built from ``args`` (see ``cli.child_args``)."""
+    from torch_lab.cli.child_args import child_arguments, refuse_nested
+
+    refuse_nested(parser)
+    if args.sweep:
+        if len(paths) > 1 or args.resume is not None or args.test_only is not None:
+            parser.error("--sweep takes a single hparams file, without --resume or --test-only")
+        from torch_lab.sweep.command import run_sweep
+
+        args.hparams_path = paths[0]
+        return run_sweep(args)
+    from torch_lab.children.several import run_many
+
+    if args.queue:
+        _check_queue(parser, args)
+    if args.seeds is not None:
+        if args.resume is not None or args.test_only is not None or args.lr_find is not None:
+            parser.error("--seeds runs training: not with --resume, --test-only or --lr-find")
+        return _run_seeds(paths, args, child_arguments(parser, args))
+    if args.resume is not None:
+        parser.error("--resume takes a single hparams file")
+    child_args = child_arguments(parser, args)
+    return run_many([(path, [path, *child_args]) for path in paths], args.parallel)
 
 
 def _run_seeds(paths: list[str], args: argparse.Namespace, child_args: list[str]) -> int:
@@ -143,6 +152,15 @@ def _run_seeds(paths: list[str], args: argparse.Namespace, child_args: list[str]
     print(f"torch-lab: group {group}: seeds {', '.join(map(str, chosen))}{' (drawn)' if drawn else ''}",
           flush=True)
     return run_many(seeds.jobs(paths, chosen, child_args), args.parallel, {GROUP_ENV: group}, seeds.summary)
+
+
+def _check_queue(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
+    """``--queue`` with runs in children: offline, each child would fail in turn; once, here."""
+    from torch_lab.tracking import task as tracking
+
+    if args.offline or tracking.offline_by_environment() or not tracking.is_configured():
+        parser.error(f"--queue {args.queue}: a ClearML agent needs a ClearML server, and these runs are "
+                     "offline (--offline, or no ClearML configuration)")
 
 
 def _precheck(prog: str, args: argparse.Namespace) -> Precheck:

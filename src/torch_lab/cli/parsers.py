@@ -5,9 +5,55 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
-from typing import Callable
+from typing import Any, Callable, Sequence
 
 from torch_lab.cli.completion import PrintCompletion
+
+
+class Parser(argparse.ArgumentParser):
+    """The parser of every command and subcommand: a flag is its whole name (argparse's
+    abbreviations took ``--seed 3`` for ``--seeds 3``) and a mistake is one line, naming the flag
+    meant (``train: error: unrecognized arguments: --seed (did you mean '--seeds'?)``), exit 2."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **{**kwargs, "allow_abbrev": False})
+
+    def parse_args(self, args: Sequence[str] | None = None, namespace: Any = None) -> Any:  # type: ignore[override]
+        parsed, unknown = self.parse_known_args(args, namespace)
+        self._refuse(unknown)
+        return parsed
+
+    def parse_intermixed_args(self, args: Sequence[str] | None = None, namespace: Any = None) -> Any:  # type: ignore[override]
+        parsed, unknown = self.parse_known_intermixed_args(args, namespace)
+        self._refuse(unknown)
+        return parsed
+
+    def error(self, message: str) -> Any:
+        self.exit(2, f"{self.prog}: error: {message}\n")
+
+    def _refuse(self, unknown: list[str]) -> None:
+        if unknown:
+            flag = next((item.split("=", 1)[0] for item in unknown if item.startswith("-")), None)
+            self.error(f"unrecognized arguments: {' '.join(unknown)}{flag_hint(flag, self) if flag else ''}")
+
+
+def option_strings(parser: argparse.ArgumentParser) -> list[str]:
+    """Every flag of ``parser`` and of its subcommands."""
+    found: list[str] = []
+    for action in parser._actions:
+        found += [option for option in action.option_strings if option not in found]
+        for sub in (action.choices or {}).values() if isinstance(action, argparse._SubParsersAction) else ():
+            found += [option for option in option_strings(sub) if option not in found]
+    return found
+
+
+def flag_hint(flag: str, parser: argparse.ArgumentParser) -> str:
+    """`` (did you mean '--seeds'?)``: the flags ``flag`` abbreviates, else the closest one."""
+    import difflib  # only for a message
+
+    options = option_strings(parser)
+    meant = [option for option in options if option.startswith(flag)] or difflib.get_close_matches(flag, options, 1)
+    return f" (did you mean {' or '.join(repr(option) for option in meant)}?)" if meant else ""
 
 
 def positive_int(text: str) -> int:
@@ -38,9 +84,13 @@ def dev_run_value(text: str) -> int | float:
     return value
 
 
+#: The most runs one ``--seeds`` starts: each seed is a whole run (100,000 were accepted).
+MAX_SEEDS = 100
+
+
 def seeds_value(text: str) -> list[int] | int:
     """``--seeds`` value: seeds separated by commas (``0,1,2``; one seed: ``7,``), or a number of
-    seeds to draw (``5``)."""
+    seeds to draw (``5``); at most ``MAX_SEEDS``."""
     try:
         if "," in text:
             seeds = [int(part) for part in text.split(",") if part.strip()]
@@ -52,6 +102,9 @@ def seeds_value(text: str) -> list[int] | int:
         raise argparse.ArgumentTypeError(f"at least one seed, got {text!r}")
     if isinstance(seeds, list) and (len(set(seeds)) != len(seeds) or not all(0 <= s < 2**32 for s in seeds)):
         raise argparse.ArgumentTypeError(f"seeds must be distinct ints in [0, 2**32), got {text!r}")
+    count = seeds if isinstance(seeds, int) else len(seeds)
+    if count > MAX_SEEDS:
+        raise argparse.ArgumentTypeError(f"at most {MAX_SEEDS} seeds (each one is a whole run), got {count}")
     return seeds
 
 
@@ -105,7 +158,7 @@ def _common(parser: argparse.ArgumentParser, build: Callable[[], argparse.Argume
 
 def train_parser() -> argparse.ArgumentParser:
     """``train``'s parser."""
-    parser = argparse.ArgumentParser(
+    parser = Parser(
         prog="train", description="Train the experiment of an hparams script, tracked in ClearML.")
     parser.add_argument("hparams_paths", metavar="HPARAMS.py", nargs="+",
                         help="the hparams script(s) to run; several (or a quoted glob) run one "
@@ -146,7 +199,7 @@ def train_parser() -> argparse.ArgumentParser:
 
 def infer_parser() -> argparse.ArgumentParser:
     """``infer``'s parser."""
-    parser = argparse.ArgumentParser(
+    parser = Parser(
         prog="infer", description="Predict with the experiment of an hparams script, tracked in ClearML.")
     parser.add_argument("hparams_path", metavar="HPARAMS.py", help="the hparams script to use")
     parser.add_argument("extra_args", metavar="EXTRA", nargs="*",
@@ -172,7 +225,7 @@ EXPORT_FORMATS = ("torchscript", "exported", "onnx")
 
 def export_parser() -> argparse.ArgumentParser:
     """``export``'s parser."""
-    parser = argparse.ArgumentParser(
+    parser = Parser(
         prog="export-model", description="Export a trained task's model (TorchScript, torch.export or ONNX), "
         "loaded back and checked against its checkpoint.")
     parser.add_argument("hparams_path", metavar="HPARAMS.py", help="the hparams script of the experiment")

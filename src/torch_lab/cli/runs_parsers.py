@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Callable
 
 from torch_lab.cli.completion import PrintCompletion
-from torch_lab.cli.parsers import ShowVersion, positive_int
+from torch_lab.cli.parsers import Parser, ShowVersion, positive_int
 
 ID_HELP = "a task id, or the start of one (with or without 'offline-')"
 USAGE = "runs [PATTERN] [options]\n       runs COMMAND ... (runs COMMAND --help for its options)"
@@ -138,7 +138,7 @@ COMMANDS: dict[str, Callable[[Commands], argparse.ArgumentParser]] = {
 def runs_parser(commands: bool = True) -> argparse.ArgumentParser:
     """``runs``' parser: the listing's options, its PATTERN and (unless not ``commands``: to parse
     a listing by pattern) the subcommands."""
-    parser = argparse.ArgumentParser(
+    parser = Parser(  # its subcommands' parsers are Parsers too (add_subparsers' parser_class)
         prog="runs", usage=USAGE, description="List the runs under the artifacts root, newest last, "
         "with the hparams that differ among them; or run one of the commands on them.")
     parser.set_defaults(command=None)

@@ -19,6 +19,11 @@ INFER_KEYS = {"module", "predict_dataloaders", "callbacks", "weights"}
 INFER_REQUIRED = ("module", "predict_dataloaders")
 
 
+def default_task_name(hparams_path: Path) -> str:
+    """``<experiment folder>-<hparams file stem>``, the task name when ``task.task_name`` is unset."""
+    return f"{hparams_path.parent.name}-{hparams_path.stem}"
+
+
 @dataclass
 class Experiment:
     """An hparams file, its validated hparams (with overrides) and its experiment's ``__main__``."""
@@ -30,8 +35,9 @@ class Experiment:
 
     @property
     def name(self) -> str:
-        """``<experiment folder>-<hparams file stem>``, the default ClearML task name."""
-        return f"{self.hparams_path.parent.name}-{self.hparams_path.stem}"
+        """The ClearML task name: ``task.task_name``, else ``default_task_name``; a dev run, a test,
+        ... prefix it (``dev_``, ``test_``, ...)."""
+        return self.hparams["task"].get("task_name") or default_task_name(self.hparams_path)
 
     def config_function(self, name: str) -> Callable[..., Any]:
         function = getattr(self.main, name, None)

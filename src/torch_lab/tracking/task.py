@@ -162,7 +162,7 @@ def start_task(
     kwargs = dict(task_kwargs)
     if continue_task:
         kwargs["continue_last_task"] = continue_task
-    kwargs.setdefault("task_name", task_name)
+    kwargs["task_name"] = task_name  # task.task_name (Experiment.name) with its dev_, test_, ... prefix
     kwargs["tags"] = list(kwargs.get("tags") or []) + tags
     kwargs.setdefault("task_type", task_type)
     kwargs.setdefault("reuse_last_task_id", False)

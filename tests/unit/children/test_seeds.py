@@ -53,3 +53,11 @@ def test_three_seeds_are_three_runs_of_one_group(tmp_path: Path, parallel: bool)
     line = next(line for line in result.stdout.splitlines() if line.startswith("best mse/val"))
     assert line.split(None, 2)[2] == stats_text(bests)
     assert f"n=3 of 3 completed" in result.stdout
+
+
+def test_an_interrupted_seed_is_named_without_a_reason(toy: Path) -> None:
+    """An interrupted run has no error: its line said ``interrupted: None`` (issue 30, item 31)."""
+    env = {"TOY_SIGNAL_AT": "epoch=0,batch=1,moment=batch_end,signal=15"}
+    result = run_cli("train", toy, "--offline", "--seeds", "7,", env=env, timeout=300)
+    assert result.returncode == 1, result.stderr[-3000:]
+    assert result.stderr.splitlines()[-1] == f"train: {toy} seed=7 interrupted", result.stderr[-3000:]

@@ -87,3 +87,39 @@ def test_a_burst_of_signals_before_a_run_interrupts_once(monkeypatch: pytest.Mon
     main._interrupt(signal.SIGTERM, None)
     main._interrupt(signal.SIGINT, None)
     assert main._signalled == [signal.SIGTERM]
+
+
+@pytest.mark.parametrize("extra, line", [
+    (["--sweep", "experiments/01_toy/sweep.py", "--seeds", "0,1"],  # issue 30, item 11: seeds were dropped
+     "train: error: --sweep with --seeds: a sweep over seeds takes them from experiments/01_toy/sweep.py "
+     '(e.g. "seeds": [0, 1]), so that they belong to its study'),
+    (["--seeds", "0,1", "--queue", "q", "--offline"],  # item 13: each child failed in turn, exit 1
+     "train: error: --queue q: a ClearML agent needs a ClearML server, and these runs are offline "
+     "(--offline, or no ClearML configuration)"),
+    (["experiments/01_toy/hparams.py", "--queue", "q"],  # several files, no ClearML configuration
+     "train: error: --queue q: a ClearML agent needs a ClearML server, and these runs are offline "
+     "(--offline, or no ClearML configuration)"),
+    (["--seeds", "100000"],  # item 28: accepted
+     "train: error: argument --seeds: at most 100 seeds (each one is a whole run), got 100000"),
+    (["--seeds", ",".join(map(str, range(101)))],
+     "train: error: argument --seeds: at most 100 seeds (each one is a whole run), got 101"),
+])
+def test_runs_in_children_refused_up_front(toy: Path, tmp_path: Path, extra: list[str], line: str) -> None:
+    result = run_cli("train", "experiments/01_toy/hparams.py", *extra, timeout=120)
+    assert (result.returncode, result.stderr.splitlines()) == (2, [line]), result.stderr[-2000:]
+    assert not (tmp_path / "data" / "artifacts").exists()
+
+
+def test_print_hparams_of_seeds_and_the_default_task_name(toy: Path) -> None:
+    """Each seed's hparams, as its run gets them (issue 30, item 32: one dict without the seeds),
+    and task.task_name's default, the experiment's name (item 38: left out)."""
+    import json
+
+    result = run_cli("train", toy, "--print-hparams", "--seeds", "3,4", "--set", "config.lr=0.5")
+    assert result.returncode == 0, result.stderr
+    printed = json.loads(result.stdout)
+    assert list(printed) == [f"{toy} seed=3", f"{toy} seed=4"]
+    assert [hparams["seed"] for hparams in printed.values()] == [3, 4]
+    assert all(h["config"]["lr"] == 0.5 and h["task"]["task_name"] == "01_toy-hparams" for h in printed.values())
+    named = run_cli("train", toy, "--print-hparams", "--set", "task.task_name='mine'")
+    assert json.loads(named.stdout)["task"]["task_name"] == "mine"

@@ -101,7 +101,8 @@ def test_an_experiment_folder_as_the_user_named_it(toy: Path, tmp_path: Path) ->
     """One dev run covers how a folder is found and run: a name with glob characters is taken
     literally; a symlinked hparams file runs the ``__main__.py`` of the folder it is in (not its
     target's); that ``__main__.py`` imports a sibling module both ways; a task name with path
-    separators stays one directory below the artifacts root; a small fraction is one batch."""
+    separators stays one directory below the artifacts root (and is a dev run's: ``dev_...``); a small
+    fraction is one batch."""
     folder = tmp_path / "experiments" / "02_net[v2]"
     folder.mkdir()
     (folder / "hparams.py").symlink_to(toy)
@@ -117,8 +118,9 @@ def test_an_experiment_folder_as_the_user_named_it(toy: Path, tmp_path: Path) ->
                      "--set", "task.task_name='../../escape'")
     assert result.returncode == 0, result.stderr
     [run] = [p.parent for p in (tmp_path / "data" / "artifacts").glob("*/run.json")]
-    assert run.name.startswith("escape-offline-")
-    assert json.loads((run / "run.json").read_text())["task_name"] == "../../escape"  # the real one
+    assert run.name.startswith("dev_.._.._escape-offline-")
+    # the real one, a dev run's even when named (issue 30, item 33: no dev_ prefix then)
+    assert json.loads((run / "run.json").read_text())["task_name"] == "dev_../../escape"
     assert "Sequential" in (run / "model_summary.txt").read_text()  # 02_net[v2]'s model
     assert json.loads((run / "hparams.json").read_text())["trainer"]["init"]["limit_train_batches"] == 1
     assert not list(tmp_path.glob("escape*")) and not list((tmp_path / "data").glob("escape*"))
