@@ -88,3 +88,10 @@ def free_slot(slots: list[dict[str, str]], running: list[Job]) -> dict[str, str]
     """The first slot no running job holds (a GPU in use is never handed out twice)."""
     taken = [job.env for job in running]
     return next(slot for slot in slots if slot not in taken or not slot)
+
+
+def argument_text(value: object) -> str:
+    """A parsed value as ``train`` reads it back: ``--devices 0,1`` from ``[0, 1]``, ``0,`` from ``[0]``."""
+    if isinstance(value, list):
+        return ",".join(map(str, value)) + ("," if len(value) == 1 else "")
+    return str(value)

@@ -11,17 +11,10 @@ from __future__ import annotations
 import argparse
 import os
 
-from torch_lab.children.jobs import RESULT_ENV
+from torch_lab.children.jobs import RESULT_ENV, argument_text
 
 #: ``train``'s options the parent acts on itself, never passed to a child.
 PARENT_ONLY = frozenset({"hparams_paths", "parallel", "seeds", "sweep", "trials", "print_hparams"})
-
-
-def value_text(value: object) -> str:
-    """A parsed value as ``train`` reads it back: ``--devices 0,1`` from ``[0, 1]``, ``0,`` from ``[0]``."""
-    if isinstance(value, list):
-        return ",".join(map(str, value)) + ("," if len(value) == 1 else "")
-    return str(value)
 
 
 def child_arguments(parser: argparse.ArgumentParser, args: argparse.Namespace) -> list[str]:
@@ -37,7 +30,7 @@ def child_arguments(parser: argparse.ArgumentParser, args: argparse.Namespace) -
         elif isinstance(action, argparse._AppendAction):
             arguments += [f"{flag}={item}" for item in value or []]
         elif value is not None:
-            arguments.append(flag if action.nargs == "?" and value == action.const else f"{flag}={value_text(value)}")
+            arguments.append(flag if action.nargs == "?" and value == action.const else f"{flag}={argument_text(value)}")
     return arguments
 
 

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from torch_lab.children.forwarder import Forwarder
-from torch_lab.children.jobs import GROUP_ENV, Job, job_slots
+from torch_lab.children.jobs import GROUP_ENV, Job, job_slots, argument_text
 from torch_lab.errors import UserError, display_path
 from torch_lab.storage.run_dir import artifacts_root
 from torch_lab.sweep import seeded
@@ -51,8 +51,7 @@ def child_args(args: argparse.Namespace, sweep: Sweep, experiment: Any, offline:
     if args.dev_run is not None:
         argv += ["--dev-run", str(args.dev_run)]
     if args.devices is not None:
-        devices = args.devices
-        argv += ["--devices", ",".join(map(str, devices)) if isinstance(devices, list) else str(devices)]
+        argv += ["--devices", argument_text(args.devices)]
     monitor = experiment.hparams["monitor"]
     follow = [f"monitor.metric={sweep.metric!r}", f"monitor.mode={sweep.direction[:3]!r}"] if (
         monitor["metric"], monitor["mode"]) != (sweep.metric, sweep.direction[:3]) else []
