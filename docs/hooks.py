@@ -1,0 +1,14 @@
+"""MkDocs hook: fills the command reference in from the argparse parsers, so it cannot drift."""
+
+from __future__ import annotations
+
+MARKER = "<!-- commands: generated from the parsers -->"
+
+
+def on_page_markdown(markdown: str, page: object, **kwargs: object) -> str:
+    """Replace the marker with the reference of every command (torch_lab.cli.reference)."""
+    if MARKER not in markdown:
+        return markdown
+    from torch_lab.cli.reference import reference_markdown
+
+    return markdown.replace(MARKER, reference_markdown())
