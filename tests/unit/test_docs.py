@@ -50,6 +50,11 @@ def test_mkdocs_builds_strictly(tmp_path: Path) -> None:
     assert result.returncode == 0, result.stderr[-3000:]
     commands = (tmp_path / "site" / "reference" / "commands" / "index.html").read_text()
     assert "--print-completion" in commands and "runs prune" in commands
+    # a list item whose code block or second paragraph is indented too little ends the list: its
+    # later items come out as text lines starting with "- "
+    for page in (tmp_path / "site").rglob("*.html"):
+        text = re.sub(r"<pre.*?</pre>", "", page.read_text(), flags=re.S)
+        assert not re.search(r"^- ", text, re.M), f"{page}: a list rendered as text"
 
 
 def test_command_reference_lists_every_option_of_every_parser() -> None:
