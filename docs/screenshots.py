@@ -1,9 +1,9 @@
-"""Remake the README's screenshots of TensorBoard (docs/tensorboard.png) and Optuna Dashboard
+"""Remake the docs' screenshots of TensorBoard (docs/tensorboard.png) and Optuna Dashboard
 (docs/optuna_dashboard.png) from a real, small sweep of the regression example.
 
 In a temporary folder: a copy of src/example_project/experiments/01_regression whose
-``train_config`` also returns ``loggers=[lambda run: TensorBoardLogger(run, ...)]`` (README "Your
-own loggers"), one ``train --sweep`` of it (offline, the example's sweep.py, fewer samples and
+``train_config`` also returns ``loggers=[lambda run: TensorBoardLogger(run, ...)]``
+(docs/how-to/loggers.md), one ``train --sweep`` of it (offline, the example's sweep.py, fewer samples and
 epochs), then ``tensorboard --logdir data/artifacts`` and ``optuna-dashboard <study.journal>`` on
 127.0.0.1, each shot by headless Chromium and saved as a palette PNG (Pillow, matplotlib's own
 dependency). Not run by the tests: Chromium is no dependency of the project, and the servers need

@@ -1,7 +1,7 @@
 """The table of bad inputs and faults: how each one breaks a copy of the toy experiment, the
 command that meets it, the exact line torch-lab prints last on stderr, and the exit code.
 
-Used by tests/test_bad_inputs.py (one test per row, and a check that the README lists every row)
+Used by tests/test_bad_inputs.py (one test per row, and a check that docs/reference/errors.md lists every row)
 and by benchmarks/error_latency.py (seconds to report each row). Commands run in a folder holding
 the toy experiment at ``experiments/01_toy``; lines may hold placeholders: ``{run}``, the run
 directory (for failures after the run started), and ``{NAME}``, an environment variable the setup
@@ -33,7 +33,7 @@ class Case:
     """One row: ``setup`` breaks the toy experiment (given its hparams.py) before ``args`` run."""
 
     id: str
-    title: str  # the "bad input" column of the README table
+    title: str  # the "bad input" column of the docs' error table
     args: tuple[str, ...]
     expected: str  # the last line on stderr
     exit_code: int = 2
@@ -525,7 +525,7 @@ CASES: list[Case] = [
          "JSON: Expecting ',' delimiter: line 1 column 27 (char 26))",
          setup=failed_run('{"task_id": "offline-old" "status'),
          needs_main_executed=True, slow=True),
-    Case("resume_run_json_too_deep", "`--resume` of a run whose run.json nests 100,000 lists (issue 30, item 9)",
+    Case("resume_run_json_too_deep", "`--resume` of a run whose run.json nests 100,000 lists",
          _train("--resume", "offline-old"),
          "train: error: data/artifacts/01_toy-hparams-offline-old/run.json: cannot be read (not valid "
          "JSON: nested more than 100 levels deep)",

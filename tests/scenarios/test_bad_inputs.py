@@ -1,6 +1,6 @@
 """Every row of the bad-input table (tests/bad_inputs.py) through the real console script: the
 exact line, the exit code, no traceback, and nothing left behind by errors found before training.
-The README's table lists exactly these rows."""
+The docs' error table (docs/reference/errors.md) lists exactly these rows."""
 
 from __future__ import annotations
 
@@ -60,17 +60,16 @@ def test_two_runs_of_one_experiment_at_once(toy: Path, tmp_path: Path) -> None:
         assert record["status"] == "completed" and (run / "checkpoints" / "last.ckpt").is_file()
 
 
-def readme_rows() -> list[list[str]]:
-    """The cells of the README's "When something goes wrong" table."""
-    section = (REPO / "README.md").read_text().split("## When something goes wrong", 1)[1]
-    section = section.split("\n## ", 1)[0]
+def docs_rows() -> list[list[str]]:
+    """The cells of the docs' "When something goes wrong" table."""
+    section = (REPO / "docs" / "reference" / "errors.md").read_text()
     rows = [line for line in section.splitlines() if line.startswith("|")][2:]
     return [[cell.strip() for cell in re.split(r"(?<!\\)\|", row)[1:-1]] for row in rows]
 
 
-def test_readme_lists_exactly_the_tested_cases() -> None:
-    rows = {row[0]: row for row in readme_rows()}
-    assert len(rows) == len(readme_rows())  # no title twice
+def test_docs_list_exactly_the_tested_cases() -> None:
+    rows = {row[0]: row for row in docs_rows()}
+    assert len(rows) == len(docs_rows())  # no title twice
     assert set(rows) == {case.title for case in CASES} | {CONCURRENT_TITLE}
     for case in CASES:
         _, line, code, _ = rows[case.title]

@@ -76,7 +76,7 @@ def test_demo_without_data_says_where_to_put_it(tmp_path: Path) -> None:
 
 @pytest.mark.slow
 def test_full_demo_reaches_99_percent_and_infer_matches(tmp_path: Path) -> None:
-    """The README's quickstart on the real MNIST files: at least 99.0% test accuracy."""
+    """The quickstart (docs/tutorials/first-experiment.md) on the real MNIST files: at least 99.0% test accuracy."""
     source = shared_mnist()
     if source is None:
         pytest.skip("the four MNIST files are not in ./data/MNIST/raw or ../shared/data")

@@ -53,7 +53,7 @@ def test_ten_random_sigkills(toy: Path, tmp_path: Path) -> None:
         stored = session_scalars(Path(record["offline_session"]))  # every checkpointed epoch once
         assert max(stored.values()) == 1, attempt
         validated = sorted(i for m, s, i in stored if (m, s) == ("loss", "val"))
-        # Known gap (README): killed in a validation after the step checkpoint of the epoch's last
+        # Known gap (docs/how-to/resume.md): killed in a validation after the step checkpoint of the epoch's last
         # batch, the resumed run starts after that batch and Lightning skips that validation.
         assert set(validated) <= set(range(3, 40, 4)) and len(validated) >= 9, (attempt, validated)
         outcomes.append("resumed")

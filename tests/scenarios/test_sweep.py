@@ -278,8 +278,8 @@ def test_two_trial_sweep_of_the_toy(toy: Path, tmp_path: Path) -> None:
 
 @pytest.mark.slow
 def test_regression_sweep_of_six_trials_then_two_more(tmp_path: Path) -> None:
-    """The README's sweep: the regression example over its learning rate and hidden width (small
-    data and two epochs), then the same command with --trials 8 adds exactly two trials."""
+    """The docs' sweep (docs/how-to/sweeps.md): the regression example over its learning rate and
+    hidden width (small data and two epochs), then the same command with --trials 8 adds exactly two trials."""
     command = ["train", REGRESSION, "--sweep", REGRESSION.parent / "sweep.py", "--offline", "--parallel",
                *sets("config.train_size=256", "config.val_size=64", "trainer.init.max_epochs=2")]
     began = time.perf_counter()

@@ -29,7 +29,7 @@ MONITOR_DEFAULTS: dict[str, Any] = {
 TRAINER_BLOCKS = ("init", "fit", "predict")
 TOP_LEVEL_KEYS = ("task", "checkpoint", "trainer", "monitor", "seed", "config")
 
-#: Every key the schema knows (``*``: free-form contents), as the README's reference lists them.
+#: Every key the schema knows (``*``: free-form contents), as docs/reference/hparams.md lists them.
 SCHEMA_KEYS = frozenset(
     ["task", "task.project_name", "task.task_name", "task.*", "config", "seed"]
     + [f"checkpoint.{key}" for key in CHECKPOINT_DEFAULTS]

@@ -194,19 +194,19 @@ def test_load_runs_and_csv_of_real_runs(real: SimpleNamespace) -> None:
     assert float(rows[real.b]["loss/test"]) == recorded["metrics"]["loss/test"]
 
 
-def test_the_readme_notebook_example_runs(real: SimpleNamespace) -> None:
-    """The README's pandas example on real runs: all of it when pandas is installed, else the
+def test_the_docs_notebook_example_runs(real: SimpleNamespace) -> None:
+    """The docs' pandas example (docs/how-to/runs-as-data.md) on real runs: all of it when pandas is installed, else the
     load_runs part (pandas is not a dependency)."""
     import importlib.util
 
     from conftest import REPO
 
-    text = (REPO / "README.md").read_text().split("### Runs as data (a notebook)", 1)[1]
+    text = (REPO / "docs" / "how-to" / "runs-as-data.md").read_text()
     code = text.split("```python\n", 1)[1].split("```", 1)[0].replace('"data/artifacts"', repr(str(real.root)))
     if importlib.util.find_spec("pandas") is None:
         code = code.split("import pandas", 1)[0]
     namespace: dict = {}
-    exec(compile(code, "README.md", "exec"), namespace)
+    exec(compile(code, "runs-as-data.md", "exec"), namespace)
     assert {run["task_id"] for run in namespace["runs"]} == {real.a, real.b, real.c}
 
 

@@ -98,11 +98,11 @@ def test_json_csv_and_load_groups(root: Path) -> None:
         ("offline-c1", "1", "0.7", "")]
 
 
-def test_the_readme_load_groups_example(root: Path, capsys: pytest.CaptureFixture) -> None:
-    text = (REPO / "README.md").read_text().split("### Runs as data (a notebook)", 1)[1]
+def test_the_docs_load_groups_example(root: Path, capsys: pytest.CaptureFixture) -> None:
+    text = (REPO / "docs" / "how-to" / "runs-as-data.md").read_text()
     code = text.split("```python\n")[2].split("```", 1)[0].replace('"data/artifacts"', repr(str(root)))
     namespace: dict = {}
-    exec(compile(code, "README.md", "exec"), namespace)
+    exec(compile(code, "runs-as-data.md", "exec"), namespace)
     assert namespace["groups"] == load_groups(root)
     assert capsys.readouterr().out.splitlines()[2] == "None 1 0.7 None"
 

@@ -1,4 +1,4 @@
-"""A sweep of the regression example: ``train hparams.py --sweep sweep.py`` (see the README)."""
+"""A sweep of the regression example: ``train hparams.py --sweep sweep.py`` (see docs/how-to/sweeps.md)."""
 
 sweep = {
     "trials": 6,
