@@ -10,7 +10,8 @@
 #
 # Both nodes are 127.0.0.1 with slurmd ports of their own; no cgroups (proctrack/linuxproc,
 # task/none), no accounting database, SlurmUser=root, JobRequeue=1 (jobs are requeued on a node
-# failure or `scontrol requeue`). Node names n1, n2 are added to /etc/hosts (as 127.0.0.1) when they
+# failure or `scontrol requeue`; cred_expire=10 lets a requeued job start again after 10 s, not
+# SLURM's default 120). Node names n1, n2 are added to /etc/hosts (as 127.0.0.1) when they
 # do not resolve, and removed again by `down`. `up` exits 3 with one line on stderr when SLURM cannot start here
 # (not root, no packages, a daemon that does not come up): the tests skip (or fail under CI) with it.
 set -euo pipefail
@@ -47,7 +48,7 @@ SlurmUser=root
 SlurmdUser=root
 AuthType=auth/munge
 CredType=cred/munge
-AuthInfo=socket=$dir/munge.socket
+AuthInfo=socket=$dir/munge.socket,cred_expire=10
 StateSaveLocation=$dir/state
 SlurmdSpoolDir=$dir/spool-%n
 SlurmctldPidFile=$dir/slurmctld.pid

@@ -4,12 +4,14 @@ sbatch script, srun with two tasks on one node, and pre-emption that continues t
 import csv
 import json
 import re
+import time
 from pathlib import Path
 
 import pytest
+import torch
 
 from cluster.fixtures import REQUIRE_ENV, Cluster, slurm, unavailable  # noqa: F401  (the fixture)
-from conftest import REPO, session_scalars
+from conftest import REPO, run_cli, session_scalars
 
 
 def test_no_cluster_skips_but_fails_where_slurm_is_required(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -83,3 +85,58 @@ def test_srun_with_two_tasks_on_one_node(slurm: Cluster, toy: Path, tmp_path: Pa
     assert fields["JobState"] == "COMPLETED", (tmp_path / f"slurm-{job}.out").read_text()
     assert fields["NumTasks"] == "2" and fields["NodeList"] in ("n1", "n2")
     assert_completed(*one_run(tmp_path), 3)
+
+
+#: A deterministic toy run whose training draws from the global generator at every sample, with
+#: a StatefulDataLoader: a resume from a mid-epoch last.ckpt gives the same weights, bit for bit.
+EXACT = ["--set", "seed=0", "--set", "trainer.init.deterministic=True", "--set", "trainer.init.max_epochs=6",
+         "--set", "config.stateful_loader=True", "--set", "config.noise=0.1"]
+
+
+def weights(run: Path) -> dict:
+    return torch.load(run / "checkpoints" / "last.ckpt", weights_only=True)["state_dict"]
+
+
+def wait_for(what: str, condition, timeout: float = 120) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, f"no {what} after {timeout:.0f} s"
+        time.sleep(0.2)
+
+
+def history_rows(root: Path) -> int:
+    files = list((root / "artifacts").glob("*/history.csv"))
+    return len(files[0].read_text().splitlines()) - 1 if files else 0
+
+
+@pytest.mark.slow
+def test_a_requeued_job_continues_its_run(slurm: Cluster, toy: Path, tmp_path: Path) -> None:
+    """``scontrol requeue`` (what pre-emption does) mid-epoch, twice: each attempt of the job goes
+    on with the same run from its last.ckpt, with no --resume in the script; the run ends
+    completed in one task with the weights of an uninterrupted run."""
+    reference = run_cli("train", toy, "--offline", *EXACT, env={"TORCH_LAB_ARTIFACTS": str(tmp_path / "reference"),
+                                                                 "CLEARML_CACHE_DIR": str(tmp_path / "reference")})
+    assert reference.returncode == 0, reference.stderr
+    [expected] = (tmp_path / "reference").glob("*/checkpoints/last.ckpt")
+    script = tmp_path / "job.sh"
+    script.write_text("#!/bin/bash\n#SBATCH --nodes=1 --ntasks=1 --requeue --open-mode=append\n"
+                      f"export TORCH_LAB_ARTIFACTS={tmp_path}/artifacts CLEARML_CACHE_DIR={tmp_path}/clearml-cache\n"
+                      "echo \"attempt ${SLURM_RESTART_COUNT:-0}\"\n"
+                      f"srun train experiments/01_toy/hparams.py {' '.join(EXACT)} --set config.batch_sleep=0.3\n")
+    job = slurm.sbatch(script, "--output", str(tmp_path / "slurm-%j.out"), cwd=tmp_path)
+    output = tmp_path / f"slurm-{job}.out"
+    for attempt, rows in ((0, 1), (1, 3)):  # requeued in epoch 1, then in epoch 3
+        wait_for(f"epoch {rows - 1} in attempt {attempt}",
+                 lambda: slurm.job(job)["Restarts"] == str(attempt) and history_rows(tmp_path) >= rows)
+        slurm.run("scontrol", "requeue", job)
+    fields = slurm.wait(job)
+    assert fields["JobState"] == "COMPLETED" and fields["Restarts"] == "2", output.read_text()
+    run, record = one_run(tmp_path)
+    assert_completed(run, record, 6)
+    assert len(record["resumed"]) == 2
+    assert record["slurm"] == {"job_id": job, "array_job_id": None, "array_task_id": None, "restart_count": 2,
+                               "started_at_restart": 0}
+    text = output.read_text()
+    assert text.count("was requeued: resuming its run") == 2 and text.count(" started; run directory") == 3
+    got, want = weights(run), torch.load(expected, weights_only=True)["state_dict"]
+    assert all(torch.equal(got[key], want[key]) for key in want)
