@@ -140,3 +140,50 @@ def test_a_requeued_job_continues_its_run(slurm: Cluster, toy: Path, tmp_path: P
     assert text.count("was requeued: resuming its run") == 2 and text.count(" started; run directory") == 3
     got, want = weights(run), torch.load(expected, weights_only=True)["state_dict"]
     assert all(torch.equal(got[key], want[key]) for key in want)
+
+
+@pytest.mark.slow
+def test_a_time_limit_requeues_the_job_and_it_continues(slurm: Cluster, toy: Path, tmp_path: Path) -> None:
+    """``--time=3 --signal=TERM@90``: before each time limit SLURM sends SIGTERM, torch-lab saves
+    and requeues the job (``scontrol requeue``), and each start goes on with the same run until
+    it completes with the weights of an uninterrupted run. SLURM sends the notice up to ~30 s
+    late (90 to 120 s after a start here), so the run is long enough (108 s of batches) to get it,
+    and what is left finishes within the next start's limit (typically 2 starts, ~3 minutes)."""
+    reference = run_cli("train", toy, "--offline", *EXACT, env={"TORCH_LAB_ARTIFACTS": str(tmp_path / "reference"),
+                                                                 "CLEARML_CACHE_DIR": str(tmp_path / "reference")})
+    assert reference.returncode == 0, reference.stderr
+    [expected] = (tmp_path / "reference").glob("*/checkpoints/last.ckpt")
+    script = tmp_path / "job.sh"
+    script.write_text("#!/bin/bash\n#SBATCH --nodes=1 --ntasks=1 --time=3 --signal=TERM@90 --open-mode=append\n"
+                      f"export TORCH_LAB_ARTIFACTS={tmp_path}/artifacts CLEARML_CACHE_DIR={tmp_path}/clearml-cache\n"
+                      f"srun train experiments/01_toy/hparams.py {' '.join(EXACT)} --set config.batch_sleep=4.5\n")
+    job = slurm.sbatch(script, "--output", str(tmp_path / "slurm-%j.out"), cwd=tmp_path)
+    fields = slurm.wait(job, timeout=480)
+    text = (tmp_path / f"slurm-{job}.out").read_text()
+    assert fields["JobState"] == "COMPLETED" and int(fields["Restarts"]) >= 1, text
+    run, record = one_run(tmp_path)
+    assert_completed(run, record, 6)
+    assert len(record["resumed"]) == int(fields["Restarts"]) == text.count(f"SLURM job {job} requeued:")
+    got, want = weights(run), torch.load(expected, weights_only=True)["state_dict"]
+    assert all(torch.equal(got[key], want[key]) for key in want)
+
+
+@pytest.mark.slow
+def test_scancel_ends_the_job_and_keeps_the_run_interrupted(slurm: Cluster, toy: Path, tmp_path: Path) -> None:
+    """``scancel`` is the end: the run stops, saves and stays interrupted; torch-lab does not
+    requeue the job (only a still-running job's SIGTERM, a time limit's notice, does that)."""
+    script = tmp_path / "job.sh"
+    script.write_text("#!/bin/bash\n#SBATCH --nodes=1 --ntasks=1 --requeue\n"
+                      f"export TORCH_LAB_ARTIFACTS={tmp_path}/artifacts CLEARML_CACHE_DIR={tmp_path}/clearml-cache\n"
+                      f"srun train experiments/01_toy/hparams.py {' '.join(EXACT)} --set config.batch_sleep=0.5\n")
+    job = slurm.sbatch(script, "--output", str(tmp_path / "slurm-%j.out"), cwd=tmp_path)
+    wait_for("epoch 0", lambda: history_rows(tmp_path) >= 1)
+    slurm.run("scancel", job)
+    fields = slurm.wait(job)
+    text = (tmp_path / f"slurm-{job}.out").read_text()
+    assert fields["JobState"] == "CANCELLED" and fields["Restarts"] == "0", text
+    assert "requeued" not in text
+    [record_path] = (tmp_path / "artifacts").glob("*/run.json")
+    wait_for("the interrupted record", lambda: json.loads(record_path.read_text())["status"] == "interrupted",
+             timeout=30)  # (the job is CANCELLED at once; its step has KillWait, 30 s, to finish)
+    assert (record_path.parent / "checkpoints" / "last.ckpt").is_file()

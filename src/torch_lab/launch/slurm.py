@@ -6,16 +6,27 @@ unfinished run from its ``last.ckpt`` (as ``--resume TASK_ID`` would), so a scri
 ``--resume``. A run is the job's own when its run.json names the job's id (and array task) and it
 was started by an earlier attempt of that job (a smaller restart count): a new job never takes
 another job's run, and the ranks of one attempt (which start together) never take each other's.
+
+A time limit is not the end of a run either: when ``sbatch --signal=TERM@N`` gives notice and the
+run has stopped and saved, rank zero asks SLURM to requeue the job (``scontrol requeue``, as
+Lightning's ``SLURMEnvironment(auto_requeue=True)`` does), unless ``TORCH_LAB_SLURM_REQUEUE=0``.
 """
 
 from __future__ import annotations
 
 import os
+import re
+import shutil
+import signal
+import subprocess
 from typing import Any
 
 from torch_lab.experiment import Experiment
 from torch_lab.launch.start_points import is_training_run
 from torch_lab.storage.run_dir import runs_of
+
+#: ``TORCH_LAB_SLURM_REQUEUE=0``: a run stopped by SIGTERM does not requeue its job.
+REQUEUE_ENV = "TORCH_LAB_SLURM_REQUEUE"
 
 #: Statuses a requeued job goes on from: stopped by its signal, or killed before recording that.
 RESUMED = ("interrupted", "running")
@@ -65,3 +76,29 @@ def requeued_run(experiment: Experiment) -> str | None:
 def _own(block: dict[str, Any], current: dict[str, Any]) -> bool:
     return (block.get("job_id") == current["job_id"] and block.get("array_task_id") == current["array_task_id"]
             and int(block.get("started_at_restart", current["restart_count"])) < current["restart_count"])
+
+
+def requeue_after_stop(signum: int | None) -> None:
+    """Requeue this batch job after its run stopped on SIGTERM while the job is still RUNNING (the
+    notice of ``--signal=TERM@N`` before the time limit). Not after ``scancel`` or ``scontrol
+    requeue`` (the job is no longer RUNNING), for a job that cannot be requeued (``--no-requeue``,
+    an ``srun`` outside ``sbatch``), or with ``TORCH_LAB_SLURM_REQUEUE=0``."""
+    current = job()
+    if (current is None or signum != signal.SIGTERM or os.environ.get(REQUEUE_ENV, "1") == "0"
+            or shutil.which("scontrol") is None):
+        return
+    job_id = current["job_id"]
+    try:
+        shown = subprocess.run(["scontrol", "show", "job", "-o", job_id], capture_output=True, text=True, timeout=30)
+        fields = dict(re.findall(r"(\w+)=(\S*)", shown.stdout))
+        if (fields.get("JobState"), fields.get("Requeue"), fields.get("BatchFlag")) != ("RUNNING", "1", "1"):
+            return
+        done = subprocess.run(["scontrol", "requeue", job_id], capture_output=True, text=True, timeout=30)
+    except (OSError, subprocess.TimeoutExpired) as error:
+        print(f"torch-lab: could not requeue SLURM job {job_id}: {error}", flush=True)
+        return
+    if done.returncode == 0:
+        print(f"torch-lab: SLURM job {job_id} requeued: its next start goes on with this run "
+              f"({REQUEUE_ENV}=0 not to)", flush=True)
+    else:
+        print(f"torch-lab: could not requeue SLURM job {job_id}: {done.stderr.strip()}", flush=True)

@@ -221,6 +221,8 @@ class TrackedRun:
                                  str(error) if status == "pruned" else message)
         summary(self.task.id, status, self.run.record, self.run.path, self.session_zip)
         if status == "interrupted":
+            if self.task_type == "training":  # a time limit's notice: the next start goes on
+                slurm.requeue_after_stop(self.stop.received)
             raise RunInterrupted(self.task.id) from error
         if status == "failed":
             raise RunFailed(message, self.run.path / "traceback.txt") from error
