@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# A real two-node SLURM cluster on this machine, for the tests (tests/cluster/conftest.py):
+# A real two-node SLURM cluster on this machine, for the tests (tests/cluster/fixtures.py):
 #
 #   tests/cluster/slurm.sh up [DIR]    # installs Debian's slurm-wlm and munge when missing (root),
 #                                      # starts munged, slurmctld and `slurmd -N n1|n2` with their
@@ -11,9 +11,11 @@
 # Both nodes are 127.0.0.1 with slurmd ports of their own; no cgroups (proctrack/linuxproc,
 # task/none), no accounting database, SlurmUser=root, JobRequeue=1 (jobs are requeued on a node
 # failure or `scontrol requeue`; cred_expire=10 lets a requeued job start again after 10 s, not
-# SLURM's default 120). Node names n1, n2 are added to /etc/hosts (as 127.0.0.1) when they
-# do not resolve, and removed again by `down`. `up` exits 3 with one line on stderr when SLURM cannot start here
-# (not root, no packages, a daemon that does not come up): the tests skip (or fail under CI) with it.
+# SLURM's default 120). Job ids start at a number of this cluster's own: Lightning derives
+# MASTER_PORT from the id's last 4 digits, and pytest-xdist's workers each start a cluster.
+# Node names n1, n2 are added to /etc/hosts (as 127.0.0.1) when they do not resolve, and removed
+# again by `down`. `up` exits 3 with one line on stderr when SLURM cannot start here (not root, no
+# packages, a daemon that does not come up): the tests skip (or fail under CI) with it.
 set -euo pipefail
 
 die() { echo "slurm.sh: $*" >&2; exit 3; }
@@ -65,6 +67,7 @@ AccountingStorageType=accounting_storage/none
 MpiDefault=none
 ReturnToService=2
 JobRequeue=1
+FirstJobId=$(( $2 % 500 * 20 + 1 ))
 MinJobAge=600
 KillWait=30
 SlurmctldTimeout=30
