@@ -187,3 +187,22 @@ def test_scancel_ends_the_job_and_keeps_the_run_interrupted(slurm: Cluster, toy:
     wait_for("the interrupted record", lambda: json.loads(record_path.read_text())["status"] == "interrupted",
              timeout=30)  # (the job is CANCELLED at once; its step has KillWait, 30 s, to finish)
     assert (record_path.parent / "checkpoints" / "last.ckpt").is_file()
+
+
+@pytest.mark.slow
+def test_a_requeued_job_of_two_nodes_continues_its_run(slurm: Cluster, toy: Path, tmp_path: Path) -> None:
+    """The README's script (2 nodes x 1 task, gloo), requeued mid-run: both ranks of the next
+    start resume the run from rank zero's last.ckpt; one run, one task, each epoch once. (Not to
+    the bit: after a mid-epoch stop its weights differ from the job left alone by ~1e-3 here.)"""
+    script = tmp_path / "job.sh"
+    script.write_text(cpu_values(readme_script(), tmp_path).replace(
+        "hparams.py", f"hparams.py {' '.join(EXACT)} --set config.batch_sleep=0.5"))
+    job = slurm.sbatch(script, "--output", str(tmp_path / "slurm.out"), "--open-mode=append", cwd=tmp_path)
+    wait_for("epoch 1", lambda: history_rows(tmp_path) >= 2, timeout=240)
+    slurm.run("scontrol", "requeue", job)
+    fields = slurm.wait(job, timeout=300)
+    text = (tmp_path / "slurm.out").read_text()
+    assert (fields["JobState"], fields["Restarts"]) == ("COMPLETED", "1"), text
+    run, record = one_run(tmp_path)
+    assert_completed(run, record, 6)
+    assert len(record["resumed"]) == 1 and text.count("resuming the training state") == 2  # both ranks
