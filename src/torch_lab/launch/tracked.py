@@ -22,7 +22,7 @@ from torch_lab.console.summary import summary
 from torch_lab.errors import RunFailed, RunInterrupted, TrialPruned, display_path, failure_message
 from torch_lab.experiment import Experiment
 from torch_lab.experiment.value_types import check_values
-from torch_lab.launch import ranks
+from torch_lab.launch import ranks, slurm
 from torch_lab.storage.atomic import write_atomic
 from torch_lab.storage.run_dir import RunDirectory, find_run_dir, now
 from torch_lab.sweep import trial as sweep_trial
@@ -112,7 +112,7 @@ class TrackedRun:
         if self.resume is not None:
             run = self.resume
             run.update(status="running", finished=None, error=None, pid=os.getpid(),
-                       resumed=[*run.record.get("resumed", []), now()])
+                       resumed=[*run.record.get("resumed", []), now()], **slurm.resumed_fields(run.record))
             # hparams.json changes once Lightning has accepted the values (see RecordHparams).
             self.record_hparams = [RecordHparams(run, self.hparams)]
             return run
@@ -120,7 +120,7 @@ class TrackedRun:
             self.task.name, self.task.id, project_name=self.task.get_project_name(),
             offline=self.offline, hparams_path=str(self.experiment.hparams_path),
             offline_session=str(self.session_zip) if self.session_zip else None, pid=os.getpid(),
-            task_type=self.task_type, **({"sweep": sweep_trial.sweep_record()} if self.trial else {}),
+            task_type=self.task_type, **slurm.created_fields(), **({"sweep": sweep_trial.sweep_record()} if self.trial else {}),
             **({"group": os.environ[GROUP_ENV]} if os.environ.get(GROUP_ENV) else {}))
         run.write_json("hparams.json", self.hparams)
         return run
@@ -221,6 +221,8 @@ class TrackedRun:
                                  str(error) if status == "pruned" else message)
         summary(self.task.id, status, self.run.record, self.run.path, self.session_zip)
         if status == "interrupted":
+            if self.task_type == "training":  # a time limit's notice: the next start goes on
+                slurm.requeue_after_stop(self.stop.received)
             raise RunInterrupted(self.task.id) from error
         if status == "failed":
             raise RunFailed(message, self.run.path / "traceback.txt") from error

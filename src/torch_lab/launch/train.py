@@ -12,6 +12,8 @@
 from __future__ import annotations
 
 import copy
+import dataclasses
+import os
 import random
 from dataclasses import dataclass
 from typing import Any
@@ -22,6 +24,7 @@ from pytorch_lightning.utilities.model_summary import ModelSummary
 from torch_lab.errors import UserError
 from torch_lab.experiment import Experiment, dataloaders_of
 from torch_lab.experiment.hparams import apply_overrides
+from torch_lab.launch import ranks, slurm
 from torch_lab.launch.fit import fit
 from torch_lab.launch.options import RunOptions
 from torch_lab.launch.start_points import StartPoint, check_start, from_task, recorded_hparams, resumable
@@ -79,7 +82,13 @@ def train(experiment: Experiment, options: RunOptions) -> RunDirectory:
 
 
 def make_plan(experiment: Experiment, options: RunOptions) -> Plan:
-    """Resolve the run's hparams once and check everything that can be checked before a task."""
+    """Resolve the run's hparams once and check everything that can be checked before a task.
+    A requeued SLURM job resumes its own unfinished run (see ``torch_lab.launch.slurm``)."""
+    if options.resume is None and options.dev_run is None and (requeued := slurm.requeued_run(experiment)):
+        options = dataclasses.replace(options, resume=requeued)
+        if ranks.detect(1).zero:
+            print(f"torch-lab: SLURM job {os.environ['SLURM_JOB_ID']} was requeued: resuming its run "
+                  f"{requeued} from last.ckpt", flush=True)
     resume = resumable(experiment, options.resume, options.resume_other) if options.resume is not None else None
     hparams, task_name, tags = experiment.hparams, experiment.name, []
     if resume is not None:
