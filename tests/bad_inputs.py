@@ -501,8 +501,8 @@ CASES: list[Case] = [
     Case("truncated_checkpoint", "truncated checkpoint of a `checkpoint_task_id` (`infer`)",
          ("infer", HPARAMS, "5", "--set", "checkpoint.checkpoint_task_id='offline-cut'"),
          "infer: error: checkpoint data/artifacts/01_toy-hparams-offline-cut/checkpoints/last.ckpt: "
-         "cannot be loaded (RuntimeError: PytorchStreamReader failed reading zip archive: failed "
-         "finding central directory)",
+         "truncated (its end is missing: a copy or a save was cut short); copy it again or use another "
+         "checkpoint",
          setup=truncated_task_checkpoint, needs_main_executed=True, slow=True),
     Case("main_sys_exit", "`__main__.py` calls `sys.exit` on import", _train(),
          f"train: error: {MAIN}: called sys.exit(None) while torch-lab imported it; experiment code "
