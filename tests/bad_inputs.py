@@ -349,7 +349,7 @@ CASES: list[Case] = [
          "the ClearML server)", needs_main_executed=True),
     Case("export_out_directory", "`export-model --out` that is a directory",
          ("export-model", HPARAMS, "model.ckpt", "--out", "experiments"),
-         "export-model: error: --out experiments: is a directory; give a file name",
+         "export-model: error: --out experiments: is a directory; give a file name, e.g. experiments/model.pt",
          setup=lambda toy: toy_checkpoint(toy.parents[2] / "model.ckpt"), needs_main_executed=True, slow=True),
     Case("export_not_exportable", "a model `torch.export` cannot export (data-dependent control flow)",
          ("export-model", HPARAMS, "model.ckpt", "--format", "exported", "--offline"),
