@@ -131,7 +131,7 @@ def check_resume_epochs(run: RunDirectory, hparams: dict[str, Any]) -> None:
     """Refuse a ``max_epochs`` below the epoch the run's last checkpoint reached (Lightning would
     fail after the task started, and mark the run failed)."""
     max_epochs = hparams["trainer"]["init"].get("max_epochs")
-    if max_epochs is None or max_epochs == -1:
+    if not isinstance(max_epochs, int) or max_epochs == -1:  # None, or a type check_kwargs refuses
         return
     path = run.checkpoints / "last.ckpt"
     state = checkpoints.load_checkpoint(path)
