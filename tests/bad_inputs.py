@@ -349,7 +349,7 @@ CASES: list[Case] = [
          "the ClearML server)", needs_main_executed=True),
     Case("export_out_directory", "`export-model --out` that is a directory",
          ("export-model", HPARAMS, "model.ckpt", "--out", "experiments"),
-         "export-model: error: --out experiments: is a directory; give a file name",
+         "export-model: error: --out experiments: is a directory; give a file name, e.g. experiments/model.pt",
          setup=lambda toy: toy_checkpoint(toy.parents[2] / "model.ckpt"), needs_main_executed=True, slow=True),
     Case("export_not_exportable", "a model `torch.export` cannot export (data-dependent control flow)",
          ("export-model", HPARAMS, "model.ckpt", "--format", "exported", "--offline"),
@@ -501,8 +501,8 @@ CASES: list[Case] = [
     Case("truncated_checkpoint", "truncated checkpoint of a `checkpoint_task_id` (`infer`)",
          ("infer", HPARAMS, "5", "--set", "checkpoint.checkpoint_task_id='offline-cut'"),
          "infer: error: checkpoint data/artifacts/01_toy-hparams-offline-cut/checkpoints/last.ckpt: "
-         "cannot be loaded (RuntimeError: PytorchStreamReader failed reading zip archive: failed "
-         "finding central directory)",
+         "truncated (its end is missing: a copy or a save was cut short); copy it again or use another "
+         "checkpoint",
          setup=truncated_task_checkpoint, needs_main_executed=True, slow=True),
     Case("main_sys_exit", "`__main__.py` calls `sys.exit` on import", _train(),
          f"train: error: {MAIN}: called sys.exit(None) while torch-lab imported it; experiment code "

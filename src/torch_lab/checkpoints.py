@@ -85,7 +85,7 @@ def resolve_checkpoint(reference: str | Path, name: str | None = None) -> Path:
     For a task id, ``name`` picks the checkpoint (``"last"``, ``"best"``, ...); None means the best
     one when the task has it, else the last. Raises UserError naming what was not found.
     """
-    text = str(reference)
+    text = given_id(str(reference), "checkpoint")
     if text.endswith(".ckpt") or Path(text).is_file():
         path = Path(text)
         if not path.is_file():
@@ -103,6 +103,15 @@ def resolve_checkpoint(reference: str | Path, name: str | None = None) -> Path:
     )
 
 
+def given_id(text: str, what: str) -> str:
+    """``text``, refused when empty or blank: an unset shell variable (``$ID``) would otherwise
+    name every task (the offline cache's first checkpoint, the latest run)."""
+    if not text.strip():
+        raise UserError(f"{what} {text!r}: an empty task id (an unset variable?); give a task id, "
+                        "the start of one, or a .ckpt path")
+    return text
+
+
 def load_checkpoint(path: Path) -> dict[str, Any]:
     """``torch.load`` a checkpoint onto the CPU with safe (weights-only) unpickling."""
     import torch
@@ -110,7 +119,23 @@ def load_checkpoint(path: Path) -> dict[str, Any]:
     try:
         return torch.load(path, map_location="cpu", weights_only=True)
     except Exception as error:
+        if _cut_short(path, error):
+            raise UserError(f"checkpoint {display_path(path)}: truncated (its end is missing: a copy or a "
+                            "save was cut short); copy it again or use another checkpoint") from None
         raise UserError(f"checkpoint {display_path(path)}: cannot be loaded ({_load_error(error)})") from None
+
+
+def _cut_short(path: Path, error: Exception) -> bool:
+    """Whether ``torch.load`` failed because the file ends early: a zip archive (torch's format)
+    without its central directory, or a legacy pickle that runs out of data."""
+    if isinstance(error, EOFError) or "truncated" in str(error):
+        return True
+    try:
+        with open(path, "rb") as handle:
+            starts_as_zip = handle.read(4) == b"PK\x03\x04"
+    except OSError:
+        return False
+    return starts_as_zip and not zipfile.is_zipfile(path)
 
 
 def _load_error(error: Exception) -> str:

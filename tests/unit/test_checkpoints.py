@@ -57,7 +57,8 @@ def test_corrupt_and_mismatched_checkpoints_are_user_errors(tmp_path: Path) -> N
     torn = tmp_path / "torn.ckpt"
     torch.save({"state_dict": nn.Linear(4, 2).state_dict()}, torn)
     torn.write_bytes(torn.read_bytes()[:100])
-    with pytest.raises(UserError, match=r"^checkpoint torn\.ckpt: cannot be loaded"):
+    with pytest.raises(UserError, match=r"^checkpoint torn\.ckpt: truncated \(its end is missing: a "
+                       r"copy or a save was cut short\); copy it again or use another checkpoint$"):
         load_checkpoint(torn)
     good = tmp_path / "good.ckpt"
     torch.save({"state_dict": nn.Linear(4, 2).state_dict()}, good)

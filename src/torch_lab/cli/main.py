@@ -237,7 +237,8 @@ def _command_of(prog: str, args: argparse.Namespace) -> tuple[Callable, Any]:
         from torch_lab.launch.export import ExportOptions, export
 
         return export, ExportOptions(args.reference, args.format, args.out, args.checkpoint,
-                                     args.dynamic_batch, args.atol, args.rtol, args.offline)
+                                     args.dynamic_batch, args.atol, args.rtol, args.offline, args.force,
+                                     tuple(args.overrides))
     from torch_lab.launch.infer import infer
     from torch_lab.launch.options import RunOptions
     from torch_lab.launch.train import train

@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 import argparse
-from pathlib import Path
 from typing import Any, Callable, Sequence
 
 from torch_lab.cli.completion import PrintCompletion
@@ -65,6 +64,23 @@ def positive_int(text: str) -> int:
     if value < 1:
         raise argparse.ArgumentTypeError(f"must be at least 1, got {text}")
     return value
+
+
+class _Latest(str):
+    """The value of ``--resume`` / ``--test-only`` given alone: ``""`` (the latest), told apart
+    from a ``''`` typed (argparse passes this constant through ``type`` too)."""
+
+
+LATEST = _Latest("")
+
+
+def task_id_value(text: str) -> str:
+    """``--resume`` / ``--test-only`` value: not empty or blank (an unset ``$ID``); the option
+    alone, without a value, is what means "the latest"."""
+    if text is not LATEST and not text.strip():
+        raise argparse.ArgumentTypeError(f"{text!r}: an empty task id (an unset variable?); give a task "
+                                         "id or the start of one, or no value for the latest")
+    return text
 
 
 def dev_run_value(text: str) -> int | float:
@@ -166,13 +182,13 @@ def train_parser() -> argparse.ArgumentParser:
     parser.add_argument("--dev-run", type=dev_run_value, metavar="N|F",
                         help="one short epoch over N batches (int) or a fraction F (float) of them, "
                         "num_workers=0; named dev_... and tagged dev-run")
-    parser.add_argument("--resume", nargs="?", const="", metavar="TASK_ID",
+    parser.add_argument("--resume", nargs="?", const=LATEST, type=task_id_value, metavar="TASK_ID",
                         help="continue an unfinished run (that task's, or the latest of this hparams "
                         "file) in its own ClearML task and run directory, from its last checkpoint")
     parser.add_argument("--resume-other", action="store_true",
                         help="with --resume TASK_ID: resume it although it was run from another "
                         "hparams file (its recorded hparams, this file's code)")
-    parser.add_argument("--test-only", nargs="?", const="", metavar="TASK_ID|CKPT",
+    parser.add_argument("--test-only", nargs="?", const=LATEST, type=task_id_value, metavar="TASK_ID|CKPT",
                         help="no training: test that task's best (else last) checkpoint, or a .ckpt "
                         "file, on train_config's test_dataloaders")
     parser.add_argument("--devices", type=devices_value, metavar="N",
@@ -233,8 +249,10 @@ def export_parser() -> argparse.ArgumentParser:
     parser.add_argument("--format", default="torchscript", metavar="{torchscript,exported,onnx}",
                         help="torchscript (torch.jit), exported (torch.export, .pt2) or onnx (needs "
                         "the onnx extra); default torchscript")
-    parser.add_argument("--out", type=Path, metavar="PATH",
-                        help="the file to write (default <export run>/export/model.<pt|pt2|onnx>)")
+    parser.add_argument("--out", metavar="PATH",
+                        help="the file to write (default <export run>/export/model.<pt|pt2|onnx>); "
+                        "never inside a run directory or the ClearML cache")
+    parser.add_argument("--force", action="store_true", help="replace an existing --out file")
     parser.add_argument("--checkpoint", choices=("best", "last"),
                         help="which checkpoint of the task (default best, else last)")
     parser.add_argument("--dynamic-batch", action="store_true",

@@ -5,13 +5,15 @@
 - ``onnx``: ``torch.onnx.export(..., dynamo=True)``, run back with ONNX Runtime on the CPU.
 
 ``dynamic_batch`` makes the first dimension of the input free; otherwise the file holds the
-example's shapes.
+example's shapes. A file is made in memory and loaded back from there: the caller writes it once
+checked (atomically, see ``torch_lab.launch.export``).
 """
 
 from __future__ import annotations
 
 import importlib.util
-from pathlib import Path
+import io
+import os
 from typing import Any, Callable
 
 import torch
@@ -21,6 +23,10 @@ from torch_lab.errors import UserError
 
 SUFFIXES = {"torchscript": ".pt", "exported": ".pt2", "onnx": ".onnx"}
 ONNX_PACKAGES = ("onnx", "onnxscript", "onnxruntime")
+#: ONNX Runtime's telemetry opt-out: without it, it writes a device id and an event database in
+#: ``$XDG_CACHE_HOME`` (``~/.cache/Microsoft/DeveloperTools/.onnxruntime``), outside the run and
+#: the cache. 1.32 reads ``ORT_DISABLE_TELEMETRY``; its source since reads ``ORT_TELEMETRY_DISABLED``.
+ORT_TELEMETRY_OFF = {"ORT_DISABLE_TELEMETRY": "1", "ORT_TELEMETRY_DISABLED": "1"}
 
 
 class Predictor(nn.Module):
@@ -43,21 +49,24 @@ def check_available(fmt: str) -> None:
         raise UserError(f"--format onnx needs {', '.join(missing)}: pip install 'torch-lab[onnx]'")
 
 
-def write(fmt: str, predictor: Predictor, example: torch.Tensor, path: Path, dynamic_batch: bool) -> dict[str, Any]:
-    """Export ``predictor`` on ``example`` to ``path``; what was done (for export.json)."""
+def write(fmt: str, predictor: Predictor, example: torch.Tensor, dynamic_batch: bool) -> tuple[bytes, dict[str, Any]]:
+    """Export ``predictor`` on ``example``: the file's bytes, and what was done (for export.json)."""
     predictor.eval()
+    buffer = io.BytesIO()
     with torch.no_grad():
         if fmt == "torchscript":
-            return _torchscript(predictor, example, path)
-        if fmt == "exported":
+            details = _torchscript(predictor, example, buffer)
+        elif fmt == "exported":
             dynamic = {"x": {0: torch.export.Dim.DYNAMIC}} if dynamic_batch else None
             program = torch.export.export(predictor, (example,), dynamic_shapes=dynamic)
-            torch.export.save(program, path)
-            return {"method": "torch.export.export"}
-    return _onnx(predictor, example, path, dynamic_batch)
+            torch.export.save(program, buffer)
+            details = {"method": "torch.export.export"}
+        else:
+            return _onnx(predictor, example, dynamic_batch)
+    return buffer.getvalue(), details
 
 
-def _torchscript(predictor: Predictor, example: torch.Tensor, path: Path) -> dict[str, Any]:
+def _torchscript(predictor: Predictor, example: torch.Tensor, buffer: io.BytesIO) -> dict[str, Any]:
     try:
         compiled = torch.jit.trace(predictor, example, check_trace=False)
         method = "torch.jit.trace"
@@ -67,33 +76,40 @@ def _torchscript(predictor: Predictor, example: torch.Tensor, path: Path) -> dic
         except Exception:
             raise traced_error from None
         method = "torch.jit.script"
-    torch.jit.save(compiled, str(path))
+    torch.jit.save(compiled, buffer)
     return {"method": method}
 
 
-def _onnx(predictor: Predictor, example: torch.Tensor, path: Path, dynamic_batch: bool) -> dict[str, Any]:
+def _onnx(predictor: Predictor, example: torch.Tensor, dynamic_batch: bool) -> tuple[bytes, dict[str, Any]]:
+    _telemetry_off()
     dynamic = {"x": {0: torch.export.Dim.DYNAMIC}} if dynamic_batch else None
     program = torch.onnx.export(predictor, (example,), dynamo=True, dynamic_shapes=dynamic,
                                 input_names=["x"], verbose=False)
-    program.save(str(path))
-    import onnx
-
-    return {"method": "torch.onnx.export(dynamo=True)",
-            "opset": next((o.version for o in onnx.load(str(path), load_external_data=False).opset_import
-                           if o.domain in ("", "ai.onnx")), None)}
+    proto = program.model_proto
+    return proto.SerializeToString(), {
+        "method": "torch.onnx.export(dynamo=True)",
+        "opset": next((o.version for o in proto.opset_import if o.domain in ("", "ai.onnx")), None)}
 
 
-def load(fmt: str, path: Path) -> Callable[[torch.Tensor], list[torch.Tensor]]:
-    """What ``path`` computes, as a function of the input returning its output tensors."""
+def _telemetry_off() -> None:
+    """Turn ONNX Runtime's telemetry off (unless the user set its variables), before anything
+    starts ONNX Runtime: export may (onnxscript), loading back does."""
+    for name, value in ORT_TELEMETRY_OFF.items():
+        os.environ.setdefault(name, value)
+
+
+def load(fmt: str, data: bytes) -> Callable[[torch.Tensor], list[torch.Tensor]]:
+    """What the file ``data`` computes, as a function of the input returning its output tensors."""
     if fmt == "torchscript":
-        scripted = torch.jit.load(str(path), map_location="cpu")
+        scripted = torch.jit.load(io.BytesIO(data), map_location="cpu")
         return lambda x: flat(scripted(x))
     if fmt == "exported":
-        module = torch.export.load(path).module()
+        module = torch.export.load(io.BytesIO(data)).module()
         return lambda x: flat(module(x))
+    _telemetry_off()
     import onnxruntime
 
-    session = onnxruntime.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    session = onnxruntime.InferenceSession(data, providers=["CPUExecutionProvider"])
     name = session.get_inputs()[0].name
     return lambda x: [torch.from_numpy(out) for out in session.run(None, {name: x.numpy()})]
 

@@ -21,7 +21,9 @@ def evaluate(experiment: Experiment, options: RunOptions) -> RunDirectory:
     ``train_config``'s ``test_dataloaders``, without training, as a task of its own."""
     hparams = experiment.hparams
     block = hparams["checkpoint"]
-    reference = options.test_only or block["checkpoint_task_id"]
+    reference = options.test_only
+    if not reference and block["checkpoint_task_id"] is not None:
+        reference = checkpoints.given_id(block["checkpoint_task_id"], "checkpoint.checkpoint_task_id")
     if not reference:
         raise UserError("--test-only needs a task id or a .ckpt path (or checkpoint.checkpoint_task_id)")
     experiment.config_function("train_config")

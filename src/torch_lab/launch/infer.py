@@ -1,5 +1,8 @@
 """``infer``: ``trainer.predict`` on ``infer_config(hparams, *args)``, with the weights of the
-hparams checkpoint block or those ``infer_config`` says it loaded, as a task of its own."""
+hparams checkpoint block or those ``infer_config`` says it loaded, as a task of its own. With a
+checkpoint task, the model is built from the hparams that task recorded (plus ``--set``), as it
+was trained; the ``trainer`` and ``checkpoint`` blocks (how and from what to predict) are the
+command's."""
 
 from __future__ import annotations
 
@@ -9,7 +12,7 @@ import pytorch_lightning as pl  # before clearml (see torch_lab.tracking.task)
 
 from torch_lab.experiment import Experiment, infer_weights
 from torch_lab.launch.options import RunOptions
-from torch_lab.launch.start_points import check_start, from_task
+from torch_lab.launch.start_points import check_start, from_task, task_hparams
 from torch_lab.launch.tracked import TrackedRun
 from torch_lab.launch.trainer_args import check_kwargs
 from torch_lab.storage.run_dir import RunDirectory
@@ -22,8 +25,11 @@ def infer(experiment: Experiment, options: RunOptions) -> RunDirectory:
     experiment.check_infer_args(options.extra_args)
     check_kwargs(experiment, hparams, "init", pl.Trainer)
     check_kwargs(experiment, hparams, "predict", pl.Trainer.predict)
-    config = experiment.infer_config(options.extra_args, hparams)
     start = from_task(hparams)
+    recorded = task_hparams(experiment, start.parent["task_id"], options.overrides) if start else None
+    if recorded is not None:
+        hparams = {**recorded, "trainer": hparams["trainer"], "checkpoint": hparams["checkpoint"]}
+    config = experiment.infer_config(options.extra_args, hparams)
     if start is not None:
         start.weights_only = True  # prediction needs the weights only
         check_start(config["module"], start)

@@ -10,6 +10,7 @@ from typing import Any
 from torch_lab import checkpoints
 from torch_lab.errors import UserError, display_path
 from torch_lab.experiment import Experiment
+from torch_lab.experiment.hparams import apply_overrides
 from torch_lab.launch import ranks
 from torch_lab.storage.run_dir import (RunDirectory, artifacts_root, find_run_dir, resolve_task_id,
                                        runs_of)
@@ -31,9 +32,10 @@ class StartPoint:
 def from_task(hparams: dict[str, Any]) -> StartPoint | None:
     """The start point named by the hparams ``checkpoint`` block, if any."""
     block = hparams["checkpoint"]
-    if not block["checkpoint_task_id"]:
+    if block["checkpoint_task_id"] is None:
         return None
-    task_id, name = resolve_task_id(block["checkpoint_task_id"]), block["checkpoint_name"]
+    given = checkpoints.given_id(block["checkpoint_task_id"], "checkpoint.checkpoint_task_id")
+    task_id, name = resolve_task_id(given), block["checkpoint_name"]
     path = checkpoints.resolve_checkpoint(task_id, name)
     return StartPoint(path, block["weights_only"], f"checkpoint task '{task_id}' ('{name}', {path})",
                       {"task_id": task_id, "checkpoint": name, "path": str(path),
@@ -56,7 +58,7 @@ def resumable(experiment: Experiment, task_id: str, other: bool = False) -> RunD
     both go ahead."""
     if task_id:
         try:
-            full_id = resolve_task_id(task_id)
+            full_id = resolve_task_id(checkpoints.given_id(task_id, "task id"))
         except UserError as error:
             raise UserError(f"--resume {error}") from None
         path = find_run_dir(full_id)
@@ -95,18 +97,58 @@ def resumable(experiment: Experiment, task_id: str, other: bool = False) -> RunD
     return run
 
 
-def recorded_hparams(run: RunDirectory) -> dict[str, Any]:
-    """The resolved hparams a run recorded (its hparams.json); unreadable is a ``UserError``."""
+def recorded_hparams(run: RunDirectory, label: str | None = None) -> dict[str, Any]:
+    """The resolved hparams a run recorded (its hparams.json); unreadable is a ``UserError``
+    starting with ``label`` (default ``--resume <task id>``)."""
+    label = label or f"--resume {run.record['task_id']}"
     path = run.path / "hparams.json"
     try:
         hparams = json.loads(path.read_text())
     except (OSError, ValueError) as error:
         reason = error.strerror if isinstance(error, OSError) else f"not valid JSON: {error}"
-        raise UserError(f"--resume {run.record['task_id']}: {display_path(path)}: cannot be read "
-                        f"({reason})") from None
+        raise UserError(f"{label}: {display_path(path)}: cannot be read ({reason})") from None
     if not isinstance(hparams, dict):
-        raise UserError(f"--resume {run.record['task_id']}: {display_path(path)}: not an hparams dict")
+        raise UserError(f"{label}: {display_path(path)}: not an hparams dict")
     return hparams
+
+
+def task_hparams(experiment: Experiment, task_id: str, overrides: list[str]) -> dict[str, Any] | None:
+    """The hparams task ``task_id`` recorded in its run directory, plus ``overrides`` (``--set``),
+    to build its model as it was trained (a sweep's trial, a run trained with ``--set``); None
+    when it has no run directory with hparams.json here. Says so on the console."""
+    path = find_run_dir(task_id)
+    if path is None or not (path / "hparams.json").is_file():
+        return None
+    run = RunDirectory.open(path, writable=False)
+    hparams = apply_overrides(recorded_hparams(run, f"task {task_id}"), overrides, experiment.hparams_path)
+    extra = " with --set " + " ".join(overrides) if overrides else ""
+    print(f"torch-lab: building the model from the hparams task {task_id} recorded "
+          f"({display_path(path / 'hparams.json')}){extra}", flush=True)
+    return hparams
+
+
+def check_resume_epochs(run: RunDirectory, hparams: dict[str, Any]) -> None:
+    """Refuse a ``max_epochs`` below the epoch the run's last checkpoint reached (Lightning would
+    fail after the task started, and mark the run failed)."""
+    max_epochs = hparams["trainer"]["init"].get("max_epochs")
+    if not isinstance(max_epochs, int) or max_epochs == -1:  # None, or a type check_kwargs refuses
+        return
+    path = run.checkpoints / "last.ckpt"
+    state = checkpoints.load_checkpoint(path)
+    epoch = _restored_epoch(state)
+    if epoch is not None and epoch > max_epochs:
+        raise UserError(f"--resume {run.record['task_id']}: trainer.init.max_epochs={max_epochs} is below "
+                        f"the {epoch} epochs {display_path(path)} has done; set max_epochs to at least {epoch}")
+
+
+def _restored_epoch(state: Any) -> int | None:
+    """The ``current_epoch`` Lightning restores from a checkpoint: its fit loop's completed epochs
+    (the top-level ``epoch`` when the loops were not saved)."""
+    try:
+        return int(state["loops"]["fit_loop"]["epoch_progress"]["current"]["completed"])
+    except (KeyError, TypeError, ValueError):
+        epoch = state.get("epoch") if isinstance(state, dict) else None
+        return epoch if isinstance(epoch, int) else None
 
 
 def check_start(module: Any, start: StartPoint) -> None:

@@ -27,7 +27,8 @@ from torch_lab.experiment.hparams import apply_overrides
 from torch_lab.launch import ranks, slurm
 from torch_lab.launch.fit import fit
 from torch_lab.launch.options import RunOptions
-from torch_lab.launch.start_points import StartPoint, check_start, from_task, recorded_hparams, resumable
+from torch_lab.launch.start_points import (StartPoint, check_resume_epochs, check_start, from_task, recorded_hparams,
+                                           resumable)
 from torch_lab.launch.tracked import TrackedRun
 from torch_lab.launch.trainer_args import apply_dev_run, check_kwargs, whole_batches
 from torch_lab.storage.atomic import write_atomic
@@ -107,6 +108,7 @@ def make_plan(experiment: Experiment, options: RunOptions) -> Plan:
     check_kwargs(experiment, hparams, "init", pl.Trainer)
     check_kwargs(experiment, hparams, "fit", pl.Trainer.fit)
     if resume is not None:
+        check_resume_epochs(resume, hparams)
         start: StartPoint | None = StartPoint(resume.checkpoints / "last.ckpt", False,
                                               f"--resume {resume.record['task_id']}")
     else:

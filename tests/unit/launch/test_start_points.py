@@ -94,3 +94,42 @@ def test_resume_of_another_hparams_file_needs_resume_other(toy: Path, tmp_path: 
     resumed = run_cli("train", toy, "--resume", short, "--resume-other", "--set", "config.crash_at_epoch=None")
     assert resumed.returncode == 0, resumed.stderr[-2000:]
     assert record(run)["status"] == "completed"
+
+
+def test_an_empty_task_id_is_refused_wherever_an_id_is_taken(toy: Path, tmp_path: Path) -> None:
+    """An unset ``$ID`` is a mistake, not "any task" (issue 30, item 4): ``--resume ''`` resumed
+    the latest run, ``export-model H ''`` exported the offline cache's first best.ckpt. With no
+    value, ``--resume`` still means the latest (tests above)."""
+    flag = ("'': an empty task id (an unset variable?); give a task id or the start of one, or no value "
+            "for the latest")
+    for option in ("--resume", "--test-only"):
+        result = run_cli("train", toy, option, "")
+        assert result.returncode == 2, result.stderr
+        assert result.stderr.strip().splitlines()[-1] == f"train: error: argument {option}: {flag}"
+    for command, blank in ((("infer", toy, "5"), ""), (("train", toy), " ")):
+        result = run_cli(*command, "--offline", "--set", f"checkpoint.checkpoint_task_id={blank!r}")
+        assert result.returncode == 2, result.stderr
+        assert result.stderr.strip().splitlines() == [
+            f"{command[0]}: error: checkpoint.checkpoint_task_id {blank!r}: an empty task id (an unset "
+            "variable?); give a task id, the start of one, or a .ckpt path"]
+    assert not (tmp_path / "data" / "artifacts").exists()
+
+
+@pytest.mark.slow
+def test_resume_with_max_epochs_below_the_checkpoint_is_refused_before_a_task(toy: Path, tmp_path: Path) -> None:
+    """``--resume --set trainer.init.max_epochs=N`` below the checkpoint's epoch failed inside
+    Lightning and turned the run from interrupted to failed (issue 30, item 15): exit 2 before any
+    task, the run as it was."""
+    crashed = run_cli("train", toy, "--offline", "--set", "trainer.init.max_epochs=5", "--set", "config.crash_at_epoch=3")
+    assert crashed.returncode == 1, crashed.stderr
+    [run] = run_dirs(tmp_path / "data" / "artifacts")
+    before = (run / "run.json").read_text()
+    sessions = sorted((tmp_path / "clearml-cache" / "offline").iterdir())
+    result = run_cli("train", toy, "--offline", "--resume", "--set", "trainer.init.max_epochs=1")
+    assert result.returncode == 2, result.stderr
+    assert result.stderr.strip().splitlines() == [
+        f"train: error: --resume {record(run)['task_id']}: trainer.init.max_epochs=1 is below the 2 epochs "
+        f"{run.relative_to(tmp_path)}/checkpoints/last.ckpt has done; set max_epochs to at least 2"]
+    assert (run / "run.json").read_text() == before
+    assert sorted((tmp_path / "clearml-cache" / "offline").iterdir()) == sessions
+    assert run_cli("train", toy, "--offline", "--resume", "--set", "trainer.init.max_epochs=2").returncode == 0

@@ -88,18 +88,31 @@ def test_train_with_clearml_offline_mode_runs_offline_beside_a_configured_server
     assert record["offline"] is True and record["task_id"].startswith("offline-")
 
 
-def test_a_run_writes_nothing_in_home(toy, tmp_path) -> None:
+@pytest.mark.parametrize("command", ["train", pytest.param("export-model", marks=pytest.mark.slow)])
+def test_a_run_writes_nothing_in_home(command, toy, tmp_path, monkeypatch) -> None:
     """ClearML kept its session cache in ~/.clearml/.session.json whatever CLEARML_CACHE_DIR said
-    (issue 20, item 5). HOME here is read-only (mode 555; root may still write, so the check is
-    that nothing was written at all): the run works and the session cache is in the chosen cache."""
+    (issue 20, item 5); ``export-model --format onnx`` left ONNX Runtime's device id in
+    ~/.cache/Microsoft/DeveloperTools (issue 30, item 7). HOME here is read-only (mode 555; root
+    may still write, so the check is that nothing was written at all): the command works and the
+    session cache is in the chosen cache. ONNX Runtime keeps quiet on CI by itself: the CI
+    variables are unset here."""
     import os
+
+    import torch
 
     from conftest import run_cli
 
+    for name in ("CI", "GITHUB_ACTIONS", "GITLAB_CI", "TF_BUILD", "JENKINS_URL", "BUILDKITE"):
+        monkeypatch.delenv(name, raising=False)
     home = tmp_path / "readonly-home"
     home.mkdir()
     home.chmod(0o555)
-    result = run_cli("train", toy, "--offline", env={"HOME": str(home)})
+    if command == "train":
+        result = run_cli("train", toy, "--offline", env={"HOME": str(home)})
+    else:
+        torch.save({"state_dict": torch.nn.Linear(4, 2).state_dict()}, tmp_path / "model.ckpt")
+        result = run_cli("export-model", toy, tmp_path / "model.ckpt", "--format", "onnx", "--offline",
+                         env={"HOME": str(home)})
     assert result.returncode == 0, result.stderr[-2000:]
     assert os.listdir(home) == []
     assert (tmp_path / "clearml-cache" / ".session.json").is_file()
