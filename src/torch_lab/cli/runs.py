@@ -62,6 +62,8 @@ def _list(args: argparse.Namespace, chosen: list[Run], runs: list[Run]) -> int:
         found = groups.group_runs(chosen)
         print(groups.listing_json(found) if args.json else groups.csv_text(found).rstrip("\n") if args.csv
               else groups.listing(found, columns))
+        if not (args.json or args.csv):
+            note_scipy()
     elif args.json:
         print(report.listing_json(chosen))
     elif args.csv:
@@ -89,6 +91,7 @@ def _compare(args: argparse.Namespace, chosen: list[Run], runs: list[Run]) -> in
         from torch_lab.runs import groups
 
         print(groups.compare(groups.groups_of(chosen, runs)))
+        note_scipy()
         return EXIT_OK
     from torch_lab.runs import report
 
@@ -157,6 +160,14 @@ def _prune(args: argparse.Namespace, chosen: list[Run], runs: list[Run]) -> int:
             print(f"runs: {note}", file=sys.stderr)
         print(f"runs: freed {size_text(freed)}")
     return EXIT_OK
+
+
+def note_scipy() -> None:
+    """Say on stderr that the groups' intervals and tests were left out, when scipy is missing."""
+    from torch_lab.runs import significance
+
+    if significance.scipy_stats() is None:
+        print(f"runs: {significance.NO_SCIPY}", file=sys.stderr)
 
 
 def confirmed(yes: bool, plan: str, question: str) -> bool:
