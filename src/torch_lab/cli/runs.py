@@ -87,10 +87,21 @@ def _show(args: argparse.Namespace, chosen: list[Run], runs: list[Run]) -> int:
 
 
 def _compare(args: argparse.Namespace, chosen: list[Run], runs: list[Run]) -> int:
+    if args.format != "text" and not args.group:
+        raise UserError(f"--format {args.format}: tables are of seed groups; add --group")
+    if args.format == "text" and (args.columns is not None or args.digits != 3):
+        raise UserError("--columns and --digits are for --format markdown or latex")
     if args.group:
         from torch_lab.runs import groups
 
-        print(groups.compare(groups.groups_of(chosen, runs)))
+        found = groups.groups_of(chosen, runs)
+        if args.format != "text":
+            from torch_lab.runs.tables import paper_table
+
+            columns = [c.strip() for c in (args.columns or "").split(",") if c.strip()] or None
+            print(paper_table(found, args.format, columns, args.digits))
+            return EXIT_OK
+        print(groups.compare(found))
         note_scipy()
         return EXIT_OK
     from torch_lab.runs import report

@@ -73,8 +73,27 @@ def show_parser(commands: Commands) -> argparse.ArgumentParser:
 def compare_parser(commands: Commands) -> argparse.ArgumentParser:
     parser = _command(commands, "compare", "runs side by side", ": the hparams that differ and their metrics.")
     parser.add_argument("ids", nargs="+", metavar="ID", help=ID_HELP)
-    _group(parser, "the groups of the runs given side by side, with mean ± std of each metric")
+    _group(parser, "the groups of the runs given side by side, with mean ± std of each metric, the "
+           "95%% intervals of the means and Welch's t-test between groups")
+    parser.add_argument("--format", choices=("text", "markdown", "latex"), default="text",
+                        help="with --group: a table for a paper, a row per group with n and mean ± std "
+                        "of each metric, the best in bold (default: text, side by side)")
+    parser.add_argument("--columns", metavar="M[,M...]", help="with --format: only these metrics, in this "
+                        "order ('best' for the best monitored value)")
+    parser.add_argument("--digits", type=digits, default=3, metavar="N",
+                        help="with --format: decimals of each number (default: 3)")
     return parser
+
+
+def digits(text: str) -> int:
+    """``--digits``: an int from 0 to 12."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected an int, got {text!r}") from None
+    if not 0 <= value <= 12:
+        raise argparse.ArgumentTypeError(f"must be from 0 to 12, got {text}")
+    return value
 
 
 def plot_parser(commands: Commands) -> argparse.ArgumentParser:
