@@ -5,6 +5,7 @@ root (the parsers: ``torch_lab.cli.runs_parsers``).
          [--json | --csv] [--group]
     runs show ID
     runs compare ID ID ... [--group]
+    runs diff A B [--json]
     runs plot ID ... [--metric M ...] [--steps] [--out FILE.png] [--group]
     runs sync [ID ...]
     runs du [PATTERN] [--status S ...]
@@ -110,6 +111,15 @@ def _compare(args: argparse.Namespace, chosen: list[Run], runs: list[Run]) -> in
     return EXIT_OK
 
 
+def _diff(args: argparse.Namespace, chosen: list[Run], runs: list[Run]) -> int:
+    from torch_lab.runs.diff import diff_json, diff_text
+
+    if len(chosen) != 2:
+        raise UserError(f"runs diff: {args.ids[0]} and {args.ids[1]} are the same run; give two")
+    print((diff_json if args.json else diff_text)(*chosen))
+    return EXIT_OK
+
+
 def _plot(args: argparse.Namespace, chosen: list[Run], runs: list[Run]) -> int:
     if args.group:
         from torch_lab.runs.groups import groups_of
@@ -199,8 +209,8 @@ def confirmed(yes: bool, plan: str, question: str) -> bool:
 
 #: What each command does with the runs chosen (by pattern and filters, or by id) and all runs.
 COMMANDS: dict[str | None, Callable[[argparse.Namespace, list[Run], list[Run]], int]] = {
-    None: _list, "show": _show, "compare": _compare, "plot": _plot, "sync": _sync, "du": _du,
-    "rm": _rm, "prune": _prune}
+    None: _list, "show": _show, "compare": _compare, "diff": _diff, "plot": _plot, "sync": _sync,
+    "du": _du, "rm": _rm, "prune": _prune}
 
 
 def terminal_width() -> int | None:

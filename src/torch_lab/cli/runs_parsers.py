@@ -96,6 +96,15 @@ def digits(text: str) -> int:
     return value
 
 
+def diff_parser(commands: Commands) -> argparse.ArgumentParser:
+    parser = _command(commands, "diff", "what differs between two runs", ": hparams (old -> new), final "
+                      "and best metrics, lineage, the environment recorded and a unified diff of their "
+                      "sources (source.zip).")
+    parser.add_argument("ids", nargs=2, metavar="ID", help=ID_HELP)
+    parser.add_argument("--json", action="store_true", help="print JSON instead of text")
+    return parser
+
+
 def plot_parser(commands: Commands) -> argparse.ArgumentParser:
     parser = _command(commands, "plot", "plot runs' curves", ": one panel per metric, a line per run.")
     parser.add_argument("ids", nargs="+", metavar="ID", help=ID_HELP)
@@ -150,8 +159,8 @@ def prune_parser(commands: Commands) -> argparse.ArgumentParser:
 
 #: The subcommands and the functions making their parsers.
 COMMANDS: dict[str, Callable[[Commands], argparse.ArgumentParser]] = {
-    "show": show_parser, "compare": compare_parser, "plot": plot_parser, "sync": sync_parser,
-    "du": du_parser, "rm": rm_parser, "prune": prune_parser}
+    "show": show_parser, "compare": compare_parser, "diff": diff_parser, "plot": plot_parser,
+    "sync": sync_parser, "du": du_parser, "rm": rm_parser, "prune": prune_parser}
 
 
 def runs_parser(commands: bool = True) -> argparse.ArgumentParser:

@@ -116,7 +116,8 @@ def latex(header: list[str], body: list[list[str]], marks: list[list[tuple[str, 
         return f"$\\mathbf{{{math}}}$" if bold else f"${math}$"
 
     escape: Callable[[str], str] = lambda text: "".join(LATEX_SPECIAL.get(char, char) for char in text)
-    lines = [r"% needs \usepackage{booktabs}", rf"\begin{{tabular}}{{{'l' * (plain - 1)}r{'c' * (len(header) - plain)}}}",
+    spec = f"{'l' * (plain - 1)}r{'c' * (len(header) - plain)}"
+    lines = [r"% needs \usepackage{booktabs}", rf"\begin{{tabular}}{{{spec}}}",
              r"\toprule", " & ".join(map(escape, header)) + r" \\", r"\midrule"]
     lines += [" & ".join([*map(escape, row), *(number(text, bold) for text, bold in cells)]) + r" \\"
               for row, cells in zip(body, marks)]
