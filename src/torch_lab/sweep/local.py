@@ -144,6 +144,7 @@ def run_local(args: argparse.Namespace, experiment: Any, sweep: Sweep, trials: i
                     job.log.close()
                 tell(study, job.trial, combine(job.outcomes, sweep.seeds, sweep.direction) if sweep.seeds
                      else job.outcomes[0][1])
+                print(sweep_report.progress_line(study, name, trials, len(slots), sweep.metric), flush=True)
     interrupted = forwarder.received is not None
     sweep_report.finish(study, sweep, name, folder, task, interrupted=interrupted)
     completed = any(t.user_attrs.get("status") == "completed" for t in study.get_trials(deepcopy=False))
