@@ -79,8 +79,8 @@ def _command(parser: argparse.ArgumentParser, argv: list[str] | None) -> int:
             paths = expand_paths(args.hparams_paths)
         except UserError as error:
             parser.error(str(error))
-        if args.trials is not None and not args.sweep:
-            parser.error("--trials needs --sweep")
+        if (args.trials is not None or args.timeout is not None) and not args.sweep:
+            parser.error(f"--{'trials' if args.trials is not None else 'timeout'} needs --sweep")
         if args.print_hparams:
             from torch_lab.cli.print_hparams import print_hparams
 
