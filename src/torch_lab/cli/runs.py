@@ -187,7 +187,7 @@ def note_scipy() -> None:
     """Say on stderr that the groups' intervals and tests were left out, when scipy is missing."""
     from torch_lab.runs import significance
 
-    if significance.scipy_stats() is None:
+    if significance.scipy_special() is None:
         print(f"runs: {significance.NO_SCIPY}", file=sys.stderr)
 
 

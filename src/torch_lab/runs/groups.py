@@ -121,7 +121,7 @@ def listing(groups: list[Group], columns: list[str] | None = None) -> str:
     ``columns`` names), as ``runs`` prints them."""
     configs = [group.config for group in groups]
     keys = pick_columns(configs, columns) if columns else differing(configs)
-    intervals = significance.scipy_stats() is not None
+    intervals = significance.scipy_special() is not None
     header = [*LIST_COLUMNS, *(["best: 95% interval"] * intervals), *short_names([".".join(key) for key in keys])]
     rows = [header] + [[printable(group.runs[0].task_name), group.task_id, str(len(group.runs)),
                         statuses_text(group), seeds_text(group), printable(best_text(group)),
