@@ -7,6 +7,7 @@ root (the parsers: ``torch_lab.cli.runs_parsers``).
     runs compare ID ID ... [--group]
     runs diff A B [--json]
     runs plot ID ... [--metric M ...] [--steps] [--out FILE.png] [--group]
+    runs report [PATTERN] [--status S ...] [--out FILE.html]
     runs sync [ID ...]
     runs du [PATTERN] [--status S ...]
     runs rm ID ... [--yes]
@@ -42,7 +43,7 @@ def _run(argv: list[str]) -> int:
     if not root.is_dir():
         raise UserError(f"no artifacts root {root} (give --root DIR, or set TORCH_LAB_ARTIFACTS)")
     runs = read_runs(root)
-    if args.command in (None, "du", "prune"):
+    if args.command in (None, "du", "prune", "report"):
         chosen = select(runs, args.pattern, wanted, *(
             (args.project, args.sweep, args.last) if args.command is None else ()))
         if not chosen and not (args.command is None and (args.json or args.csv)):
@@ -133,6 +134,20 @@ def _plot(args: argparse.Namespace, chosen: list[Run], runs: list[Run]) -> int:
     return EXIT_OK
 
 
+def _report(args: argparse.Namespace, chosen: list[Run], runs: list[Run]) -> int:
+    from torch_lab.runs.report_html import page
+    from torch_lab.storage.atomic import write_atomic
+
+    if args.out.is_dir():
+        raise UserError(f"--out {args.out}: is a directory; give a file, e.g. {args.out / 'report.html'}")
+    try:
+        write_atomic(args.out, page(chosen, runs))
+    except OSError as error:
+        raise UserError(f"--out {args.out}: cannot write it ({error.strerror or error})") from None
+    print(f"runs: wrote {args.out} ({len(chosen)} run{'s' * (len(chosen) != 1)})")
+    return EXIT_OK
+
+
 def _sync(args: argparse.Namespace, chosen: list[Run], runs: list[Run]) -> int:
     from torch_lab.tracking.offline_import import sync_runs
 
@@ -209,8 +224,8 @@ def confirmed(yes: bool, plan: str, question: str) -> bool:
 
 #: What each command does with the runs chosen (by pattern and filters, or by id) and all runs.
 COMMANDS: dict[str | None, Callable[[argparse.Namespace, list[Run], list[Run]], int]] = {
-    None: _list, "show": _show, "compare": _compare, "diff": _diff, "plot": _plot, "sync": _sync,
-    "du": _du, "rm": _rm, "prune": _prune}
+    None: _list, "show": _show, "compare": _compare, "diff": _diff, "plot": _plot, "report": _report,
+    "sync": _sync, "du": _du, "rm": _rm, "prune": _prune}
 
 
 def terminal_width() -> int | None:

@@ -119,6 +119,16 @@ def plot_parser(commands: Commands) -> argparse.ArgumentParser:
     return parser
 
 
+def report_parser(commands: Commands) -> argparse.ArgumentParser:
+    parser = _command(commands, "report", "one self-contained HTML page of runs", ": the runs table, seed "
+                      "groups, sweeps' trials, curves and each run in full; no server, no internet.")
+    _pattern(parser)
+    _status(parser)
+    parser.add_argument("--out", type=Path, default=Path("report.html"), metavar="FILE.html",
+                        help="where to write it (default: report.html)")
+    return parser
+
+
 def sync_parser(commands: Commands) -> argparse.ArgumentParser:
     parser = _command(commands, "sync", "import offline runs' sessions into the ClearML server",
                       " configured (all not yet imported, or those given); run.json records the "
@@ -159,7 +169,7 @@ def prune_parser(commands: Commands) -> argparse.ArgumentParser:
 
 #: The subcommands and the functions making their parsers.
 COMMANDS: dict[str, Callable[[Commands], argparse.ArgumentParser]] = {
-    "show": show_parser, "compare": compare_parser, "diff": diff_parser, "plot": plot_parser,
+    "show": show_parser, "compare": compare_parser, "diff": diff_parser, "plot": plot_parser, "report": report_parser,
     "sync": sync_parser, "du": du_parser, "rm": rm_parser, "prune": prune_parser}
 
 
