@@ -54,7 +54,9 @@ def test_a_real_sweep_prints_it_after_each_trial(toy: Path, tmp_path: Path) -> N
     assert result.returncode == 0, result.stderr[-3000:]
     name = "01_toy-hparams-sweep"
     journal = tmp_path / "data" / "artifacts" / "sweeps" / name / "study.journal"
-    first, second = optuna.load_study(study_name=name, storage=open_storage(str(journal))).get_trials()
+    study = optuna.load_study(study_name=name, storage=open_storage(str(journal)))
+    assert study.metric_names == ["loss/val"]  # what Optuna Dashboard names the objective
+    first, second = study.get_trials()
     progress = re.compile(rf"torch-lab: sweep {name}: \d of 2 trials done,")  # not the start's "; study"
     lines = [line for line in result.stdout.splitlines() if progress.match(line)]
     best = min((first, second), key=lambda t: t.value)
