@@ -20,6 +20,7 @@ from torch_lab.text import mean_std
 from torch_lab.figures import pyplot, save_pyplot
 from torch_lab.storage.atomic import write_atomic
 from torch_lab.sweep.space import Sweep, resolved_sweep
+from torch_lab.sweep.parallel import parallel_axes
 from torch_lab.sweep.study import counted
 from torch_lab.text import duration_text, number_text, short_names, table
 
@@ -142,7 +143,7 @@ def pictures(study: Any, folder: Path, metric: str) -> list[Path]:
         "optimization_history": lambda: plots.plot_optimization_history(study, target_name=metric),
         "param_importances": lambda: plots.plot_param_importances(
             study, evaluator=PedAnovaImportanceEvaluator(), target_name=metric),
-        "parallel_coordinate": lambda: plots.plot_parallel_coordinate(study, target_name=metric),
+        "parallel_coordinate": lambda: parallel_axes(study, metric),  # torch-lab's own: readable
     }
     written: list[Path] = []
     completed = sum(t.user_attrs.get("status") == "completed" for t in study.get_trials(deepcopy=False))

@@ -20,8 +20,8 @@ def test_a_bad_budget_names_the_file_and_the_key(tmp_path: Path, budget: str) ->
     (tmp_path / "sweep.py").write_text(f'sweep = {{"trials": 2, "budget": {budget}, {SPACE}}}\n')
     with pytest.raises(UserError) as error:
         read_sweep(tmp_path / "sweep.py")
-    assert str(error.value) == (f"{display_path(tmp_path / 'sweep.py')}: budget must be a number of seconds > 0 (after it "
-                                "no new trial starts)")
+    assert str(error.value) == (f"{display_path(tmp_path / 'sweep.py')}: budget must be a number of seconds "
+                                "> 0 (after it no new trial starts)")
     (tmp_path / "sweep.py").write_text(f'sweep = {{"trials": 2, "budget": 90.5, {SPACE}}}\n')
     assert read_sweep(tmp_path / "sweep.py").budget == 90.5
 

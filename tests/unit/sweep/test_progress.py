@@ -56,6 +56,7 @@ def test_a_real_sweep_prints_it_after_each_trial(toy: Path, tmp_path: Path) -> N
     journal = tmp_path / "data" / "artifacts" / "sweeps" / name / "study.journal"
     study = optuna.load_study(study_name=name, storage=open_storage(str(journal)))
     assert study.metric_names == ["loss/val"]  # what Optuna Dashboard names the objective
+    assert (journal.parent / "parallel_coordinate.png").stat().st_size > 10_000  # torch-lab's own drawing
     first, second = study.get_trials()
     progress = re.compile(rf"torch-lab: sweep {name}: \d of 2 trials done,")  # not the start's "; study"
     lines = [line for line in result.stdout.splitlines() if progress.match(line)]
