@@ -14,7 +14,7 @@ import os
 from torch_lab.children.jobs import RESULT_ENV, argument_text
 
 #: ``train``'s options the parent acts on itself, never passed to a child.
-PARENT_ONLY = frozenset({"hparams_paths", "parallel", "seeds", "sweep", "trials", "print_hparams"})
+PARENT_ONLY = frozenset({"hparams_paths", "parallel", "seeds", "sweep", "trials", "timeout", "print_hparams"})
 
 
 def child_arguments(parser: argparse.ArgumentParser, args: argparse.Namespace) -> list[str]:

@@ -88,8 +88,8 @@ def _command(parser: argparse.ArgumentParser, argv: list[str] | None) -> int:
             paths = expand_paths(args.hparams_paths)
         except UserError as error:
             parser.error(str(error))
-        if args.trials is not None and not args.sweep:
-            parser.error("--trials needs --sweep")
+        if (args.trials is not None or args.timeout is not None) and not args.sweep:
+            parser.error(f"--{'trials' if args.trials is not None else 'timeout'} needs --sweep")
         if args.sweep and args.seeds is not None:
             parser.error(f"--sweep with --seeds: a sweep over seeds takes them from {args.sweep} "
                          '(e.g. "seeds": [0, 1]), so that they belong to its study')

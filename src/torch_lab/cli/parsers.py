@@ -209,6 +209,9 @@ def train_parser() -> argparse.ArgumentParser:
                         "trial one run; the same command again continues it")
     parser.add_argument("--trials", type=positive_int, metavar="N",
                         help="with --sweep: run until N trials are done in all (overrides its 'trials')")
+    parser.add_argument("--timeout", type=positive_float, metavar="SECONDS",
+                        help="with --sweep: start no trial after SECONDS; those running finish (overrides "
+                        "its 'budget')")
     _common(parser, train_parser)
     return parser
 

@@ -5,7 +5,9 @@ root (the parsers: ``torch_lab.cli.runs_parsers``).
          [--json | --csv] [--group]
     runs show ID
     runs compare ID ID ... [--group]
+    runs diff A B [--json]
     runs plot ID ... [--metric M ...] [--steps] [--out FILE.png] [--group]
+    runs report [PATTERN] [--status S ...] [--out FILE.html]
     runs sync [ID ...]
     runs du [PATTERN] [--status S ...]
     runs rm ID ... [--yes]
@@ -41,7 +43,7 @@ def _run(argv: list[str]) -> int:
     if not root.is_dir():
         raise UserError(f"no artifacts root {root} (give --root DIR, or set TORCH_LAB_ARTIFACTS)")
     runs = read_runs(root)
-    if args.command in (None, "du", "prune"):
+    if args.command in (None, "du", "prune", "report"):
         chosen = select(runs, args.pattern, wanted, *(
             (args.project, args.sweep, args.last) if args.command is None else ()))
         if not chosen and not (args.command is None and (args.json or args.csv)):
@@ -62,6 +64,8 @@ def _list(args: argparse.Namespace, chosen: list[Run], runs: list[Run]) -> int:
         found = groups.group_runs(chosen)
         print(groups.listing_json(found) if args.json else groups.csv_text(found).rstrip("\n") if args.csv
               else groups.listing(found, columns))
+        if not (args.json or args.csv):
+            note_scipy()
     elif args.json:
         print(report.listing_json(chosen))
     elif args.csv:
@@ -85,14 +89,35 @@ def _show(args: argparse.Namespace, chosen: list[Run], runs: list[Run]) -> int:
 
 
 def _compare(args: argparse.Namespace, chosen: list[Run], runs: list[Run]) -> int:
+    if args.format != "text" and not args.group:
+        raise UserError(f"--format {args.format}: tables are of seed groups; add --group")
+    if args.format == "text" and (args.columns is not None or args.digits != 3):
+        raise UserError("--columns and --digits are for --format markdown or latex")
     if args.group:
         from torch_lab.runs import groups
 
-        print(groups.compare(groups.groups_of(chosen, runs)))
+        found = groups.groups_of(chosen, runs)
+        if args.format != "text":
+            from torch_lab.runs.tables import paper_table
+
+            columns = [c.strip() for c in (args.columns or "").split(",") if c.strip()] or None
+            print(paper_table(found, args.format, columns, args.digits))
+            return EXIT_OK
+        print(groups.compare(found))
+        note_scipy()
         return EXIT_OK
     from torch_lab.runs import report
 
     print(report.compare(chosen))
+    return EXIT_OK
+
+
+def _diff(args: argparse.Namespace, chosen: list[Run], runs: list[Run]) -> int:
+    from torch_lab.runs.diff import diff_json, diff_text
+
+    if len(chosen) != 2:
+        raise UserError(f"runs diff: {args.ids[0]} and {args.ids[1]} are the same run; give two")
+    print((diff_json if args.json else diff_text)(*chosen))
     return EXIT_OK
 
 
@@ -106,6 +131,20 @@ def _plot(args: argparse.Namespace, chosen: list[Run], runs: list[Run]) -> int:
     from torch_lab.runs.plot import plot_runs
 
     print(f"runs: wrote {plot_runs(chosen, args.out, args.metric, args.steps)}")
+    return EXIT_OK
+
+
+def _report(args: argparse.Namespace, chosen: list[Run], runs: list[Run]) -> int:
+    from torch_lab.runs.report_html import page
+    from torch_lab.storage.atomic import write_atomic
+
+    if args.out.is_dir():
+        raise UserError(f"--out {args.out}: is a directory; give a file, e.g. {args.out / 'report.html'}")
+    try:
+        write_atomic(args.out, page(chosen, runs))
+    except OSError as error:
+        raise UserError(f"--out {args.out}: cannot write it ({error.strerror or error})") from None
+    print(f"runs: wrote {args.out} ({len(chosen)} run{'s' * (len(chosen) != 1)})")
     return EXIT_OK
 
 
@@ -159,6 +198,14 @@ def _prune(args: argparse.Namespace, chosen: list[Run], runs: list[Run]) -> int:
     return EXIT_OK
 
 
+def note_scipy() -> None:
+    """Say on stderr that the groups' intervals and tests were left out, when scipy is missing."""
+    from torch_lab.runs import significance
+
+    if significance.scipy_special() is None:
+        print(f"runs: {significance.NO_SCIPY}", file=sys.stderr)
+
+
 def confirmed(yes: bool, plan: str, question: str) -> bool:
     """Whether to go ahead with ``question`` (``remove 2 runs (1.2 MB)``) after printing
     ``plan``: yes with ``--yes``, else what the user answers on the terminal. Without a terminal
@@ -177,8 +224,8 @@ def confirmed(yes: bool, plan: str, question: str) -> bool:
 
 #: What each command does with the runs chosen (by pattern and filters, or by id) and all runs.
 COMMANDS: dict[str | None, Callable[[argparse.Namespace, list[Run], list[Run]], int]] = {
-    None: _list, "show": _show, "compare": _compare, "plot": _plot, "sync": _sync, "du": _du,
-    "rm": _rm, "prune": _prune}
+    None: _list, "show": _show, "compare": _compare, "diff": _diff, "plot": _plot, "report": _report,
+    "sync": _sync, "du": _du, "rm": _rm, "prune": _prune}
 
 
 def terminal_width() -> int | None:

@@ -73,7 +73,35 @@ def show_parser(commands: Commands) -> argparse.ArgumentParser:
 def compare_parser(commands: Commands) -> argparse.ArgumentParser:
     parser = _command(commands, "compare", "runs side by side", ": the hparams that differ and their metrics.")
     parser.add_argument("ids", nargs="+", metavar="ID", help=ID_HELP)
-    _group(parser, "the groups of the runs given side by side, with mean ± std of each metric")
+    _group(parser, "the groups of the runs given side by side, with mean ± std of each metric, the "
+           "95%% intervals of the means and Welch's t-test between groups")
+    parser.add_argument("--format", choices=("text", "markdown", "latex"), default="text",
+                        help="with --group: a table for a paper, a row per group with n and mean ± std "
+                        "of each metric, the best in bold (default: text, side by side)")
+    parser.add_argument("--columns", metavar="M[,M...]", help="with --format: only these metrics, in this "
+                        "order ('best' for the best monitored value)")
+    parser.add_argument("--digits", type=digits, default=3, metavar="N",
+                        help="with --format: decimals of each number (default: 3)")
+    return parser
+
+
+def digits(text: str) -> int:
+    """``--digits``: an int from 0 to 12."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected an int, got {text!r}") from None
+    if not 0 <= value <= 12:
+        raise argparse.ArgumentTypeError(f"must be from 0 to 12, got {text}")
+    return value
+
+
+def diff_parser(commands: Commands) -> argparse.ArgumentParser:
+    parser = _command(commands, "diff", "what differs between two runs", ": hparams (old -> new), final "
+                      "and best metrics, lineage, the environment recorded and a unified diff of their "
+                      "sources (source.zip).")
+    parser.add_argument("ids", nargs=2, metavar="ID", help=ID_HELP)
+    parser.add_argument("--json", action="store_true", help="print JSON instead of text")
     return parser
 
 
@@ -88,6 +116,16 @@ def plot_parser(commands: Commands) -> argparse.ArgumentParser:
                         help="where to write the picture (default: runs.png); its suffix picks the "
                         "format (png, pdf, svg, jpg, ...)")
     _group(parser, "a line per group of the runs given: the mean of its runs in a min-max band")
+    return parser
+
+
+def report_parser(commands: Commands) -> argparse.ArgumentParser:
+    parser = _command(commands, "report", "one self-contained HTML page of runs", ": the runs table, seed "
+                      "groups, sweeps' trials, curves and each run in full; no server, no internet.")
+    _pattern(parser)
+    _status(parser)
+    parser.add_argument("--out", type=Path, default=Path("report.html"), metavar="FILE.html",
+                        help="where to write it (default: report.html)")
     return parser
 
 
@@ -131,8 +169,8 @@ def prune_parser(commands: Commands) -> argparse.ArgumentParser:
 
 #: The subcommands and the functions making their parsers.
 COMMANDS: dict[str, Callable[[Commands], argparse.ArgumentParser]] = {
-    "show": show_parser, "compare": compare_parser, "plot": plot_parser, "sync": sync_parser,
-    "du": du_parser, "rm": rm_parser, "prune": prune_parser}
+    "show": show_parser, "compare": compare_parser, "diff": diff_parser, "plot": plot_parser, "report": report_parser,
+    "sync": sync_parser, "du": du_parser, "rm": rm_parser, "prune": prune_parser}
 
 
 def runs_parser(commands: bool = True) -> argparse.ArgumentParser:

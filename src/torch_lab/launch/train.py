@@ -31,6 +31,7 @@ from torch_lab.launch.start_points import (StartPoint, check_resume_epochs, chec
                                            resumable)
 from torch_lab.launch.tracked import TrackedRun
 from torch_lab.launch.trainer_args import apply_dev_run, check_kwargs, whole_batches
+from torch_lab.runs.environment import environment
 from torch_lab.storage.atomic import write_atomic
 from torch_lab.storage.run_dir import RunDirectory
 from torch_lab.tracking import task as tracking
@@ -135,14 +136,16 @@ def build_config(experiment: Experiment, hparams: dict[str, Any], start: StartPo
 
 def _record_provenance(tracked: TrackedRun, experiment: Experiment, module: Any,
                        start: StartPoint | None) -> None:
-    """Rank zero keeps where the run started from, the experiment folder's sources and the model
-    summary (parameters per layer) in the run directory and on the task."""
+    """Rank zero keeps where the run started from, the experiment folder's sources, what it runs on
+    (``environment``) and the model summary (parameters per layer) in the run directory and on
+    the task."""
     if not tracked.rank_zero:
         return
     if start is not None and start.parent is not None:
         tracking.record_parent(tracked.task, start.parent)
         tracked.run.update(started_from=start.parent)
     sources = tracked.run.snapshot_sources(experiment.hparams_path.parent)
+    tracked.run.update(environment=environment(experiment.hparams_path.parent))
     summary = tracked.run.path / "model_summary.txt"
     write_atomic(summary, f"{ModelSummary(module, max_depth=-1)}\n")
     tracking.record_file(tracked.task, sources)

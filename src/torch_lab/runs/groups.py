@@ -10,6 +10,7 @@ import statistics
 from collections import Counter
 from typing import Any
 
+from torch_lab.runs import significance
 from torch_lab.runs.records import Key, Run, differing
 from torch_lab.runs.report import pick_columns, short_ids, short_value, value_text
 from torch_lab.storage.atomic import plain_json
@@ -116,20 +117,24 @@ def best_text(group: Group) -> str:
 
 def listing(groups: list[Group], columns: list[str] | None = None) -> str:
     """One line per group: task name, first run, n, statuses, seeds, the best value's statistics
-    and the hparams that differ between groups (or those ``columns`` names), as ``runs`` prints them."""
+    and its mean's 95% interval (with scipy), and the hparams that differ between groups (or those
+    ``columns`` names), as ``runs`` prints them."""
     configs = [group.config for group in groups]
     keys = pick_columns(configs, columns) if columns else differing(configs)
-    header = [*LIST_COLUMNS, *short_names([".".join(key) for key in keys])]
+    intervals = significance.scipy_special() is not None
+    header = [*LIST_COLUMNS, *(["best: 95% interval"] * intervals), *short_names([".".join(key) for key in keys])]
     rows = [header] + [[printable(group.runs[0].task_name), group.task_id, str(len(group.runs)),
                         statuses_text(group), seeds_text(group), printable(best_text(group)),
+                        *([significance.interval_text(group.bests)] * intervals),
                         *(printable(short_value(group.config.hparam(key))) for key in keys)]
                        for group in groups]
     return table(rows, right=[2])
 
 
 def compare(groups: list[Group]) -> str:
-    """Groups side by side: their runs, n, statuses, the hparams that differ, and mean ± std
-    (min-max) of the best value and of each final metric."""
+    """Groups side by side: their runs, n, statuses, the hparams that differ, mean ± std
+    (min-max) of the best value and of each final metric, their means' 95% intervals and each
+    group's difference from the first (see ``significance.rows``)."""
     keys = differing([group.config for group in groups])
     rows = [["", *(group.runs[0].task_name for group in groups)],
             ["group", *(group.name or "-" for group in groups)],
@@ -140,11 +145,12 @@ def compare(groups: list[Group]) -> str:
             ["hparams that differ" if keys else "hparams: all the same", *("" for _ in groups)]]
     rows += [[f"  {'.'.join(key)}", *(value_text(group.config.hparam(key)) for group in groups)] for key in keys]
     rows.append(["mean ± std (min-max)", *("" for _ in groups)])
-    rows.append([f"  best {'/'.join(dict.fromkeys(filter(None, (group.monitor for group in groups))))}".rstrip(),
-                 *(stats_text(group.bests) for group in groups)])
+    best = f"best {'/'.join(dict.fromkeys(filter(None, (group.monitor for group in groups))))}".rstrip()
     names = sorted({name for group in groups for name in group.metric_names})
-    rows += [[f"  {name}", *(stats_text(group.metric(name)) for group in groups)] for name in names]
-    return table(rows)
+    series = [(best, [group.bests for group in groups]),
+              *((name, [group.metric(name) for group in groups]) for name in names)]
+    rows += [[f"  {label}", *(stats_text(values) for values in per_group)] for label, per_group in series]
+    return table(rows + significance.rows(series))
 
 
 def group_dict(group: Group) -> dict[str, Any]:

@@ -43,6 +43,11 @@ def check_sweep(args: argparse.Namespace, hparams: dict[str, Any], hparams_path:
     """Read ``--sweep`` against the base hparams; the number of trials to reach."""
     sweep = read_sweep(args.sweep, hparams, hparams_path)
     trials = args.trials or sweep.trials
+    if args.timeout is not None and args.timeout <= 0:
+        raise UserError(f"--timeout {args.timeout:g}: must be more than 0 seconds")
+    sweep.budget = args.timeout if args.timeout is not None else sweep.budget
+    if sweep.budget is not None and args.queue:
+        raise UserError(f"{display_path(sweep.path)}: a budget (or --timeout) is for sweeps run here, not --queue")
     if trials is None:
         raise UserError(f"{display_path(sweep.path)}: no 'trials'; give it there or with --trials N")
     try:

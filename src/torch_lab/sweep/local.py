@@ -24,6 +24,7 @@ from torch_lab.sweep.seeded import combine, trial_runs
 from torch_lab.sweep.space import Sweep, optuna_distributions
 from torch_lab.sweep.study import ask, counted, open_study, sweep_name, tell
 from torch_lab.sweep.trial import TRIAL_ENV
+from torch_lab.text import duration_text
 
 #: Variables of the sweep's own ClearML task that would attach a child to it.
 CLEARML_PROCESS_VARS = ("CLEARML_PROC_MASTER_ID", "TRAINS_PROC_MASTER_ID", "CLEARML_TASK_ID", "TRAINS_TASK_ID")
@@ -118,8 +119,13 @@ def run_local(args: argparse.Namespace, experiment: Any, sweep: Sweep, trials: i
             job.start(argv, log, env, stdin=subprocess.DEVNULL, process_group=0)
             running.append(job)
 
+        started, spent = time.monotonic(), False
         while True:
-            while forwarder.received is None and free:
+            while forwarder.received is None and free and not spent:
+                if spent := sweep.budget is not None and time.monotonic() - started >= sweep.budget:
+                    print(f"torch-lab: sweep {name}: its budget of {duration_text(sweep.budget)} is spent: no new "
+                          f"trials{f', {len(running)} running finish' if running else ''}", flush=True)
+                    break
                 trial = ask(study, folder, trials, distributions)
                 if trial is None:
                     break
@@ -143,6 +149,7 @@ def run_local(args: argparse.Namespace, experiment: Any, sweep: Sweep, trials: i
                     job.log.close()
                 tell(study, job.trial, combine(job.outcomes, sweep.seeds, sweep.direction) if sweep.seeds
                      else job.outcomes[0][1])
+                print(sweep_report.progress_line(study, name, trials, len(slots), sweep.metric), flush=True)
     interrupted = forwarder.received is not None
     sweep_report.finish(study, sweep, name, folder, task, interrupted=interrupted)
     completed = any(t.user_attrs.get("status") == "completed" for t in study.get_trials(deepcopy=False))

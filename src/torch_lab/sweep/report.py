@@ -8,7 +8,9 @@ import csv
 import io
 import json
 import logging
+import statistics
 import warnings
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +20,8 @@ from torch_lab.text import mean_std
 from torch_lab.figures import pyplot, save_pyplot
 from torch_lab.storage.atomic import write_atomic
 from torch_lab.sweep.space import Sweep, resolved_sweep
+from torch_lab.sweep.parallel import parallel_axes
+from torch_lab.sweep.study import counted
 from torch_lab.text import duration_text, number_text, short_names, table
 
 log = logging.getLogger(__name__)
@@ -139,7 +143,7 @@ def pictures(study: Any, folder: Path, metric: str) -> list[Path]:
         "optimization_history": lambda: plots.plot_optimization_history(study, target_name=metric),
         "param_importances": lambda: plots.plot_param_importances(
             study, evaluator=PedAnovaImportanceEvaluator(), target_name=metric),
-        "parallel_coordinate": lambda: plots.plot_parallel_coordinate(study, target_name=metric),
+        "parallel_coordinate": lambda: parallel_axes(study, metric),  # torch-lab's own: readable
     }
     written: list[Path] = []
     completed = sum(t.user_attrs.get("status") == "completed" for t in study.get_trials(deepcopy=False))
@@ -163,6 +167,28 @@ def pictures(study: Any, folder: Path, metric: str) -> list[Path]:
             log.info("no %s picture: %s", name, error)
             path.unlink(missing_ok=True)
     return written
+
+
+def progress_line(study: Any, name: str, trials: int, slots: int, metric: str, now: datetime | None = None) -> str:
+    """What a sweep prints after each trial: ``3 of 6 trials done, 1 running, best so far
+    loss/val=0.62 (trial 1), about 0:02:10 left``. The end is estimated from the mean duration of
+    the finished trials (all of the study's): what the running trials still need and the trials
+    not yet started, shared among ``slots``."""
+    from optuna.trial import TrialState
+
+    done, everything = counted(study), study.get_trials(deepcopy=False)
+    running = [t for t in everything if t.state == TrialState.RUNNING]
+    durations = [(t.datetime_complete - t.datetime_start).total_seconds() for t in everything
+                 if t.state.is_finished() and t.datetime_start and t.datetime_complete]
+    best = _best(study)
+    parts = [f"{done} of {trials} trials done", f"{len(running)} running",
+             f"best so far {metric}={best.value:.4g} (trial {best.number})" if best else "no best yet"]
+    if durations and done < trials:
+        mean, now = statistics.fmean(durations), now or datetime.now()  # Optuna's times are local
+        ahead = sum(max(mean - (now - t.datetime_start).total_seconds(), 0.0) for t in running if t.datetime_start)
+        left = (ahead + max(trials - done - len(running), 0) * mean) / max(slots, 1)
+        parts.append(f"about {duration_text(left)} left")
+    return f"torch-lab: sweep {name}: " + ", ".join(parts)
 
 
 def watch_line(folder: Path) -> str:

@@ -13,11 +13,10 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from torch_lab.errors import UserError, display_path
-from torch_lab.errors import did_you_mean
+from torch_lab.errors import UserError, did_you_mean, display_path
 from torch_lab.experiment.hparams import apply_overrides
 
-SWEEP_KEYS = ("trials", "metric", "direction", "space", "sampler", "pruner", "seed", "seeds")
+SWEEP_KEYS = ("trials", "budget", "metric", "direction", "space", "sampler", "pruner", "seed", "seeds")
 RANGE_KEYS = ("low", "high", "log", "step")
 SAMPLERS = ("tpe", "random", "grid")
 PRUNERS = ("none", "median", "hyperband")
@@ -45,6 +44,7 @@ class Sweep:
     seed: int | None = None
     #: Each trial once per seed (``train --seeds``), its objective the mean; None: one run.
     seeds: list[int] | None = None
+    budget: float | None = None  # wall seconds from the start after which no trial starts (--timeout)
 
     def grid(self) -> dict[str, list[Any]]:
         """Every value of each dimension (the grid sampler's search space)."""
@@ -184,9 +184,11 @@ def read_sweep(path: str | Path, hparams: dict[str, Any] | None = None,
     for key in raw:
         if key not in SWEEP_KEYS:
             raise UserError(f"{where}: unknown key '{key}'{did_you_mean(str(key), SWEEP_KEYS)}")
-    trials = raw.get("trials")
+    trials, budget, seed = raw.get("trials"), raw.get("budget"), raw.get("seed")
     if trials is not None and (not _is_int(trials) or trials < 1):
         raise UserError(f"{where}: trials must be an int >= 1")
+    if budget is not None and (not _is_number(budget) or not 0 < budget < float("inf")):
+        raise UserError(f"{where}: budget must be a number of seconds > 0 (after it no new trial starts)")
     metric = raw.get("metric")
     if metric is not None and (not isinstance(metric, str) or "/" not in metric):
         raise UserError(f"{where}: metric must name a logged metric, e.g. 'loss/val'")
@@ -208,11 +210,10 @@ def read_sweep(path: str | Path, hparams: dict[str, Any] | None = None,
         if size > MAX_GRID_POINTS:
             raise UserError(f"{where}: the grid has {size:,.0f} points, over the {MAX_GRID_POINTS:,} a grid "
                             "sweep may have; use larger steps, fewer values, or the tpe or random sampler")
-    seed = raw.get("seed")
     if seed is not None and not _is_int(seed):
         raise UserError(f"{where}: seed must be an int or None")
     sweep = Sweep(path, trials, metric, direction, dims, sampler, _pruner(raw.get("pruner"), where), seed,
-                  _seeds(raw.get("seeds"), dims, where))
+                  _seeds(raw.get("seeds"), dims, where), budget)
     if hparams is not None:
         _check_keys(dims, hparams, hparams_path or path, f"{where}: space")
         if sweep.seeds:

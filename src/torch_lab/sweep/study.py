@@ -15,6 +15,7 @@ import fcntl
 import json
 import os
 import socket
+import warnings
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Iterator
@@ -111,6 +112,9 @@ def open_study(sweep: Sweep, name: str, folder: Path, parallel: bool, hparams_pa
                                     pruner=optuna_pruner(sweep.pruner), load_if_exists=True)
         for key, value in owner.items():
             study.set_user_attr(key, value)
+        with warnings.catch_warnings():  # experimental in Optuna since 3.2
+            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+            study.set_metric_names([sweep.metric])  # Optuna Dashboard's objective: loss/val, not "Objective 0"
         for frozen in study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.RUNNING,)):
             if not _alive(frozen.user_attrs):
                 trial = optuna.trial.Trial(study, storage.get_trial_id_from_study_id_trial_number(

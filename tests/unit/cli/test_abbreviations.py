@@ -55,7 +55,8 @@ def cases() -> Iterator[tuple[str, list[str], str]]:
         for flag in flags(parser):
             yield command, [*positionals, abbreviated(flag, flags(parser))], flag
         for name, sub in subcommands(parser).items():
-            ids = ["abc" for action in sub._actions if not action.option_strings and action.nargs in (1, "+")]
+            ids = ["abc" for action in sub._actions if not action.option_strings
+                   for _ in range(action.nargs if isinstance(action.nargs, int) else action.nargs == "+")]
             for flag in flags(sub):
                 yield command, [name, *ids, abbreviated(flag, flags(sub))], flag
 

@@ -55,8 +55,8 @@ def test_bash_completes_runs_subcommands_and_their_options(tmp_path: Path) -> No
         return subprocess.run(["bash", "-c", command], capture_output=True, text=True, cwd=tmp_path,
                               check=True).stdout.split()
 
-    assert completions("''") == ["show", "compare", "plot", "sync", "du", "rm", "prune"]
-    assert completions("pr") == ["prune"] and completions("--root", "x", "d") == ["du"]
+    assert completions("''") == ["show", "compare", "diff", "plot", "report", "sync", "du", "rm", "prune"]
+    assert completions("pr") == ["prune"] and completions("--root", "x", "d") == ["diff", "du"]
     assert completions("prune", "--") == ["--help", "--root", "--status", "--keep", "--dry-run", "--yes"]
     assert completions("prune", "--keep", "''") == ["best", "last"]
     assert completions("rm", "offline-1", "--") == ["--help", "--root", "--yes"]

@@ -42,5 +42,5 @@ def test_help_lists_the_commands_and_imports_nothing_heavy() -> None:
     *help_text, heavy = result.stdout.splitlines()
     assert heavy == "[]"
     commands = "\n".join(help_text).split("commands:\n", 1)[1]
-    assert [line.split()[0] for line in commands.splitlines()[1:8]] == [
-        "show", "compare", "plot", "sync", "du", "rm", "prune"]
+    assert [line.split()[0] for line in commands.splitlines()[1:10]] == [
+        "show", "compare", "diff", "plot", "report", "sync", "du", "rm", "prune"]

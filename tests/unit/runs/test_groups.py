@@ -11,6 +11,7 @@ import statistics
 from pathlib import Path
 
 import pytest
+from scipy import stats
 
 from conftest import REPO, run_cli, sets
 from torch_lab.runs import load_groups
@@ -42,10 +43,10 @@ def root(tmp_path: Path) -> Path:
 
 
 LISTING = """\
-task name    first run   n  statuses               seeds  best: mean ± std (min-max)          lr    width
-mlp-hparams  offline-a1  3  3 completed            0,1,2  loss/val=0.6667 ± 0.2082 (0.5-0.9)  0.1   -
-mlp-hparams  offline-b1  3  2 completed, 1 failed  0,1,2  loss/val=0.9 ± 0.1414 (0.8-1)       0.01  -
-mlp-hparams  offline-c1  1  1 completed            5      loss/val=0.7 ± - (0.7-0.7)          0.01  2
+task name    first run   n  statuses               seeds  best: mean ± std (min-max)          best: 95% interval          lr    width
+mlp-hparams  offline-a1  3  3 completed            0,1,2  loss/val=0.6667 ± 0.2082 (0.5-0.9)  [0.1496, 1.184]             0.1   -
+mlp-hparams  offline-b1  3  2 completed, 1 failed  0,1,2  loss/val=0.9 ± 0.1414 (0.8-1)       [-0.3706, 2.171]            0.01  -
+mlp-hparams  offline-c1  1  1 completed            5      loss/val=0.7 ± - (0.7-0.7)          too few runs to tell (n=1)  0.01  2
 """
 
 
@@ -53,24 +54,32 @@ def test_listing(root: Path) -> None:
     assert runs(root, "--group") == LISTING
     assert runs(root, "--group", "--status", "completed").splitlines()[2].split()[2:7] == [
         "2", "2", "completed", "0,1", "loss/val=0.9"]  # the groups of the runs selected
-    assert runs(root, "--group", "--columns", "lr").splitlines()[0].split()[-2:] == ["(min-max)", "lr"]
+    assert runs(root, "--group", "--columns", "lr").splitlines()[0].split()[-2:] == ["interval", "lr"]
 
 
 def test_compare_gives_the_statistics_of_the_runs_bests(root: Path) -> None:
     text = runs(root, "compare", "--group", "a2", "b3")
     assert text == """\
-                      mlp-hparams                  mlp-hparams
-group                 mlp-seeds-1                  -
-runs                  a1 a2 a3                     b1 b2 b3
-n                     3                            3
-statuses              3 completed                  2 completed, 1 failed
-seeds                 0,1,2                        0,1,2
+                          mlp-hparams                  mlp-hparams
+group                     mlp-seeds-1                  -
+runs                      a1 a2 a3                     b1 b2 b3
+n                         3                            3
+statuses                  3 completed                  2 completed, 1 failed
+seeds                     0,1,2                        0,1,2
 hparams that differ
-  config.lr           0.1                          0.01
+  config.lr               0.1                          0.01
 mean ± std (min-max)
-  best loss/val       0.6667 ± 0.2082 (0.5-0.9)    0.9 ± 0.1414 (0.8-1)
-  loss/test           0.6167 ± 0.2082 (0.45-0.85)  0.8 ± 0.1414 (0.7-0.9)
-  loss/val            0.6667 ± 0.2082 (0.5-0.9)    0.9 ± 0.1414 (0.8-1)
+  best loss/val           0.6667 ± 0.2082 (0.5-0.9)    0.9 ± 0.1414 (0.8-1)
+  loss/test               0.6167 ± 0.2082 (0.45-0.85)  0.8 ± 0.1414 (0.7-0.9)
+  loss/val                0.6667 ± 0.2082 (0.5-0.9)    0.9 ± 0.1414 (0.8-1)
+95% interval of the mean
+  best loss/val           [0.1496, 1.184]              [-0.3706, 2.171]
+  loss/test               [0.09955, 1.134]             [-0.4706, 2.071]
+  loss/val                [0.1496, 1.184]              [-0.3706, 2.171]
+minus the first (Welch)
+  best loss/val                                        +0.2333 [-0.2716, 0.7382], p=0.235
+  loss/test                                            +0.1833 [-0.3216, 0.6882], p=0.328
+  loss/val                                             +0.2333 [-0.2716, 0.7382], p=0.235
 """
     records = [json.loads(path.read_text()) for path in sorted(root.glob("*-offline-a*/run.json"))]
     bests = [record["best"]["value"] for record in records]
@@ -136,6 +145,8 @@ def test_real_runs_of_train_seeds_are_one_group(toy: Path, tmp_path: Path) -> No
     bests = [json.loads(path.read_text())["best"]["value"]
              for path in (tmp_path / "data" / "artifacts").glob("*/run.json")]
     assert f"loss/val={statistics.fmean(bests):.4g} ± {statistics.stdev(bests):.4g}" in line
+    low, high = stats.t.interval(0.95, 1, statistics.fmean(bests), statistics.stdev(bests) / 2 ** 0.5)
+    assert f"[{low:.4g}, {high:.4g}]" in line  # the best value's 95% interval, from run.json's bests
     plotted = run_cli("runs", "plot", "--group", line.split()[1], "--steps", "--metric", "loss",
                       "--out", tmp_path / "steps.png", "--root", tmp_path / "data" / "artifacts", timeout=120)
     assert plotted.returncode == 0 and plotted.stderr == "", plotted.stderr
