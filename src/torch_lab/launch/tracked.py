@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 import os
+import tempfile
 import time
 import traceback
 from pathlib import Path
@@ -51,6 +52,8 @@ class TrackedRun:
         self.rank_zero = self.rank.zero
         self.rendezvous = ranks.Rendezvous(self.rank) if self.rank.peers and not self.rank.inherits else None
         self._shared_run_dir: Path | None = None
+        if self.rendezvous is not None:
+            self._agree(experiment, hparams)
         check_values(display_path(experiment.hparams_path), "task", hparams["task"], Task.init)
         self.stop = GracefulStop(None)
         self.stop.install()  # a signal from here on stops the run cleanly, once it exists
@@ -64,6 +67,15 @@ class TrackedRun:
         self.session_zip = tracking.offline_session_zip(self.task)
         if self.rank_zero:
             tracking.store_sources(self.task, [experiment.hparams_path, experiment.main_path])
+
+    def _agree(self, experiment: Experiment, hparams: dict[str, Any]) -> None:
+        """The ranks' hparams match, before any task (a seed each rank drew is not compared)."""
+        try:
+            self.rendezvous.agree({**hparams, "seed": hparams["seed"] if experiment.hparams.get("seed") is not None
+                                   else None})
+        except BaseException as error:
+            self._tell_ranks(error)
+            raise
 
     def _check_tracking(self) -> None:
         """ClearML's settings, and its server when online: before any task exists."""
@@ -85,6 +97,7 @@ class TrackedRun:
         if self.rendezvous is not None and not self.rank_zero:
             shared = self.rendezvous.read(ranks.RUN)
             if "error" in shared:
+                self.rendezvous.done()
                 raise RuntimeError(f"rank zero failed before its run started: {shared['error']}")
             self._shared_run_dir = Path(shared["run_dir"])
             task = tracking.attach_task(shared["task_id"])
@@ -131,6 +144,8 @@ class TrackedRun:
         if self.rendezvous is not None and self.rank_zero:
             self.rendezvous.publish(ranks.RUN, {"error": failure_message(error)} if error is not None
                                     else {"task_id": self.task.id, "run_dir": str(self.run.path)})
+            if error is not None:  # the store stays up until they have read it
+                self.rendezvous.wait_done()
 
     def evaluation_trainer(self, callbacks: list[pl.Callback]) -> pl.Trainer:
         """A Trainer for test or predict: this run's logger and directory, no checkpointing."""
@@ -161,6 +176,8 @@ class TrackedRun:
             self.finish(error)
         finally:
             self.stop.restore()
+            if self.rendezvous is not None:  # a rank that attached to the task made ClearML's lock file
+                Path(tempfile.gettempdir(), f"clearml_{self.task.id}.lock").unlink(missing_ok=True)
         return isinstance(error, TrialPruned)  # a pruned trial ends normally
 
     def finish(self, error: BaseException | None) -> None:
