@@ -124,7 +124,7 @@ class TrackedRun:
             return RunDirectory.open(self._shared_run_dir or _rank_zero_run_dir(self.task.id), writable=False)
         if self.resume is not None:
             run = self.resume
-            run.update(status="running", finished=None, error=None, pid=os.getpid(),
+            run.update(status="running", finished=None, error=None, pid=os.getpid(), ran_s=_ran_seconds(run),
                        resumed=[*run.record.get("resumed", []), now()])
             # hparams.json changes once Lightning has accepted the values (see RecordHparams).
             self.record_hparams = [RecordHparams(run, self.hparams)]
@@ -259,6 +259,21 @@ class RecordHparams(pl.Callback):
 def group_tags() -> list[str]:
     """``group:<name>`` for a run of a group (``train --seeds``)."""
     return [f"group:{os.environ[GROUP_ENV]}"] if os.environ.get(GROUP_ENV) else []
+
+
+def _ran_seconds(run: RunDirectory) -> float | None:
+    """Seconds a resumed run ran before this resume (run.json ``ran_s``): its earlier parts, to
+    their end (``finished``, else, killed, its last checkpoint), not the time stopped in between."""
+    from datetime import datetime
+
+    record = run.record
+    try:
+        start = datetime.fromisoformat((record.get("resumed") or [record["started"]])[-1])
+        end = (datetime.fromisoformat(record["finished"]) if record.get("finished") else
+               datetime.fromtimestamp((run.checkpoints / "last.ckpt").stat().st_mtime, start.tzinfo))
+    except (KeyError, TypeError, ValueError, OSError):
+        return record.get("ran_s")
+    return round((record.get("ran_s") or 0.0) + max((end - start).total_seconds(), 0.0), 1)
 
 
 def _rank_zero_run_dir(task_id: str, timeout: float = 300.0) -> Path:
