@@ -28,8 +28,8 @@ def own_loggers(tracked: TrackedRun, config: dict[str, Any], resumed_from: Path 
     Resumed (from ``resumed_from``, a checkpoint at global step S), the resumed run logs the steps
     from S on again, so they are dropped as on the ClearML task (see torch_lab.tracking.sync): a
     CSVLogger's metrics.csv is rewritten (atomically) with its rows before step S, a torn last row
-    dropped, and its writer appends each row as it is logged (Lightning's deletes the file when it
-    starts and holds rows in memory up to 100 steps); a TensorBoardLogger's writer gets ``purge_step=S`` (TensorBoard then
+    dropped, and its writer appends to it (Lightning's deletes the file when it starts, holding
+    the rows in memory); a TensorBoardLogger's writer gets ``purge_step=S`` (TensorBoard then
     ignores the earlier files' events from step S on)."""
     labels = logger_labels(config.get("loggers"))
     loggers = [logger_of(tracked.experiment.main_path, label, item, tracked.run.path)
@@ -111,7 +111,6 @@ def _keep_csv_rows(logger: CSVLogger, step: int | None) -> None:
     else:
         Path(writer.metrics_file_path).unlink(missing_ok=True)
     logger._experiment = writer
-    logger._flush_logs_every_n_steps = 1  # each logged row to the file at once, not every 100 steps
 
 
 def _step(row: dict[str, str]) -> float:
