@@ -71,9 +71,9 @@ def check_folders(main_path: Path, labels: list[str], loggers: list[Any], resume
     another run's rows (Lightning would replace them): a ``UserError`` naming the loggers."""
     seen: dict[str, str] = {}
     for label, logger in zip(labels, loggers):
-        if not isinstance(logger, Logger) or logger.log_dir is None:
+        folder = _log_dir(logger)
+        if folder is None:
             continue
-        folder = os.path.realpath(logger.log_dir)
         if folder in seen:
             raise UserError(f"{display_path(main_path)}: train_config's '{seen[folder]}' and '{label}' both "
                             f"write {display_path(folder)}; give each logger its own folder")
@@ -83,6 +83,15 @@ def check_folders(main_path: Path, labels: list[str], loggers: list[Any], resume
             raise UserError(f"{display_path(main_path)}: train_config's '{label}' would replace "
                             f"{display_path(metrics)}, another run's log; give each run its own "
                             "version (e.g. version=run.name in a function of the run directory)")
+
+
+def _log_dir(logger: Any) -> str | None:
+    """Where a Logger writes, when it says (``log_dir``; None for most remote ones)."""
+    try:
+        folder = logger.log_dir if isinstance(logger, Logger) else None
+    except Exception:  # a logger of the experiment's own whose property fails: not ours to check
+        return None
+    return os.path.realpath(folder) if isinstance(folder, (str, os.PathLike)) else None
 
 
 def _rows(path: Path) -> tuple[list[str], list[dict[str, str]]]:
