@@ -89,6 +89,13 @@ def edit_main(old: str, new: str) -> Callable[[Path], None]:
     return setup
 
 
+def another_runs_csv(toy: Path) -> None:
+    """A CSVLogger's metrics.csv as a previous run left it (the test runs in the toy's parent's parent)."""
+    folder = toy.parents[2] / "csv_logs" / "toy" / "v1"
+    folder.mkdir(parents=True)
+    (folder / "metrics.csv").write_text("epoch,loss/val,step\n0,0.5,3\n")
+
+
 def unwritable_artifacts(toy: Path) -> Env:
     """``TORCH_LAB_ARTIFACTS`` below a regular file: creating it fails even for root, which
     directory permissions do not stop (``chattr +i`` would, but needs CAP_LINUX_IMMUTABLE)."""
@@ -490,6 +497,33 @@ CASES: list[Case] = [
          setup=edit_main('    result["callbacks"] = callbacks\n',
                          '    result["callbacks"] = callbacks\n    result["loggers"] = [lambda run: run]\n'),
          exit_code=1, needs_main_executed=True, before_training=False, slow=True),
+    Case("config_logger_dict_not_logger", "`loggers` as a dict holding something else than a Lightning logger",
+         _train(),
+         f'train: error: {MAIN}: train_config: \'loggers["a"]\' must be a pytorch_lightning Logger (or a '
+         "function of the run directory returning one), got int",
+         setup=edit_main('    result["callbacks"] = callbacks\n',
+                         '    result["callbacks"] = callbacks\n    result["loggers"] = {"a": 1}\n'),
+         needs_main_executed=True, slow=True),
+    Case("config_loggers_one_folder", "two `loggers` writing one folder", _train(),
+         f"train: error: {MAIN}: train_config's 'loggers[0]' and 'loggers[1]' both write logs/toy/v1; "
+         "give each logger its own folder",
+         setup=edit_main('    result["callbacks"] = callbacks\n',
+                         '    result["callbacks"] = callbacks\n'
+                         '    from pytorch_lightning.loggers import CSVLogger, TensorBoardLogger\n'
+                         '    result["loggers"] = [CSVLogger("logs", name="toy", version="v1"), '
+                         'TensorBoardLogger("logs", name="toy", version="v1")]\n'),
+         needs_main_executed=True, slow=True),
+    Case("config_csv_logger_of_another_run", "a `CSVLogger` folder holding another run's metrics.csv",
+         _train(),
+         f"train: error: {MAIN}: train_config's 'loggers[0]' would replace csv_logs/toy/v1/metrics.csv, "
+         "another run's log; give each run its own version (e.g. version=run.name in a function of the "
+         "run directory)",
+         setup=lambda toy: (edit_main('    result["callbacks"] = callbacks\n',
+                                      '    result["callbacks"] = callbacks\n'
+                                      '    from pytorch_lightning.loggers import CSVLogger\n'
+                                      '    result["loggers"] = [CSVLogger("csv_logs", name="toy", version="v1")]\n'
+                                      )(toy), another_runs_csv(toy))[0],
+         needs_main_executed=True, slow=True),
     Case("empty_train_dataloader", "empty train dataloader", _train(),
          f"train: error: {MAIN}: train_config's train_dataloaders is empty (0 batches)",
          setup=edit_main("batch_size=16, shuffle=True,", "batch_size=100, drop_last=True, shuffle=True,"),

@@ -8,6 +8,7 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 import zipfile
 from pathlib import Path
@@ -123,6 +124,7 @@ def test_two_nodes_are_one_run(toy: Path, tmp_path: Path, launcher: str) -> None
     assert record["metrics"]["loss/val"] == pytest.approx(float(history[-1]["loss/val"]))
     assert f"task {record['task_id']} started" in results[0][1] and "started" not in results[1][1]
     assert max(session_scalars(Path(record["offline_session"])).values()) == 1
+    assert not Path(tempfile.gettempdir(), f"clearml_{record['task_id']}.lock").exists()  # ClearML's
 
 
 @pytest.mark.slow

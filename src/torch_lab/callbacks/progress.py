@@ -107,7 +107,8 @@ class TerminalBar(ProgressBar):
 
 class ProgressLines(LightningProgressBar):
     """Without a terminal: one line per ``interval`` seconds, e.g.
-    ``epoch 2: 120/430 batches (28%), 35.1 batches/s, loss/train=0.31``."""
+    ``epoch 2: 120/430 batches (28%), 35.1 batches/s, loss/train=0.31; epoch 1's validation:
+    loss/val=0.35`` (an earlier epoch's values labelled as such)."""
 
     def __init__(self, interval: float | None = None) -> None:
         super().__init__()
@@ -115,6 +116,8 @@ class ProgressLines(LightningProgressBar):
         self._enabled = True
         self._last = time.monotonic()
         self._stage_start = self._last
+        self._before: dict[str, Any] = {}
+        self._validated: tuple[int, set[str]] = (-1, set())  # the last validation's epoch and metrics
 
     def disable(self) -> None:
         self._enabled = False
@@ -128,7 +131,17 @@ class ProgressLines(LightningProgressBar):
     def _start(self, *args: Any) -> None:
         self._stage_start = time.monotonic()
 
-    on_train_epoch_start = on_validation_epoch_start = on_test_epoch_start = on_predict_epoch_start = _start
+    on_train_epoch_start = on_test_epoch_start = on_predict_epoch_start = _start
+
+    def on_validation_epoch_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        self._start()
+        self._before = dict(self.get_metrics(trainer, pl_module))
+
+    def on_validation_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        if not trainer.sanity_checking:
+            missing = object()
+            self._validated = (trainer.current_epoch, {key for key, value in self.get_metrics(trainer, pl_module).items()
+                                                       if self._before.get(key, missing) != value})
 
     def _report(self, trainer: pl.Trainer, pl_module: pl.LightningModule, stage: str, done: int,
                 dataloader_idx: int | None = None) -> None:
@@ -146,7 +159,11 @@ class ProgressLines(LightningProgressBar):
         count = f"{done}/{int(total)} batches ({100 * done / total:.0f}%)" if known and total else f"{done} batches"
         rate = done / max(now - self._stage_start, 1e-9)
         values = self.get_metrics(trainer, pl_module) if dataloader_idx is None else {}
-        shown = "".join(f", {k}={v:.4g}" if isinstance(v, float) else f", {k}={v}" for k, v in values.items())
+        epoch, validated = self._validated
+        earlier = {k: values.pop(k) for k in list(values) if k in validated} if epoch < trainer.current_epoch else {}
+        shown = "".join(f", {_shown(k, v)}" for k, v in values.items())
+        if earlier:
+            shown += f"; epoch {epoch}'s validation: " + ", ".join(_shown(k, v) for k, v in earlier.items())
         console.say(f"{stage}: {count}, {rate:.1f} batches/s{shown}")
 
     def on_train_batch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule, outputs: Any,
@@ -166,15 +183,23 @@ class ProgressLines(LightningProgressBar):
         self._report(trainer, pl_module, "predict", batch_idx + 1, dataloader_idx)
 
 
+def _shown(key: str, value: Any) -> str:
+    return f"{key}={value:.4g}" if isinstance(value, float) else f"{key}={value}"
+
+
 def progress_display(init: dict[str, Any], callbacks: list[pl.Callback]) -> list[pl.Callback]:
     """The progress display unless ``trainer.init`` turns the bar off or the experiment brings its
     own: a bar on a terminal, progress lines otherwise."""
     if init.get("enable_progress_bar", True) is False or any(
             isinstance(c, LightningProgressBar) for c in callbacks):
         return []
+    return [TerminalBar() if interactive() else ProgressLines()]
+
+
+def interactive() -> bool:
+    """Whether the console is a terminal (bars redraw there; in a pipe or file they are noise)."""
     active = console.current()
-    interactive = active.interactive if active is not None else sys.stderr.isatty()
-    return [TerminalBar() if interactive else ProgressLines()]
+    return active.interactive if active is not None else sys.stderr.isatty()
 
 
 def console_callbacks(init: dict[str, Any], callbacks: list[pl.Callback]) -> list[pl.Callback]:

@@ -122,23 +122,36 @@ class Experiment:
         return config
 
 
-def _check_loggers(where: str, loggers: Any) -> list[Any]:
+def _check_loggers(where: str, loggers: Any) -> list[Any] | dict[str, Any]:
     """``loggers``: Lightning ``Logger`` objects, or functions of the run directory returning one
-    (called by ``train`` once the run directory exists, see ``logger_of``)."""
+    (called by ``train`` once the run directory exists, see ``logger_of``); a list, or a dict of
+    named ones (messages name their keys)."""
     from pytorch_lightning.loggers import Logger
 
     items = [] if loggers is None else loggers
-    if not isinstance(items, (list, tuple)):
+    if not isinstance(items, (list, tuple, dict)):
         items = [items]
-    for index, item in enumerate(items):
+    for label, item in zip(logger_labels(items), logger_items(items)):
         if not (isinstance(item, Logger) or callable(item)):
-            raise UserError(f"{where}: 'loggers[{index}]' must be a pytorch_lightning Logger (or a "
+            raise UserError(f"{where}: '{label}' must be a pytorch_lightning Logger (or a "
                             f"function of the run directory returning one), got {type(item).__name__}")
-    return list(items)
+    return dict(items) if isinstance(items, dict) else list(items)
 
 
-def logger_of(main_path: Path, index: int, item: Any, run_dir: Path) -> Any:
-    """The Logger of ``loggers[index]``: the object itself, or what the function returns when
+def logger_labels(loggers: Any) -> list[str]:
+    """How messages name each entry of ``loggers``: ``loggers[0]``, or ``loggers["tb"]`` in a dict."""
+    if isinstance(loggers, dict):
+        return [f'loggers["{key}"]' for key in loggers]
+    return [f"loggers[{index}]" for index in range(len(loggers or []))]
+
+
+def logger_items(loggers: Any) -> list[Any]:
+    """The entries of ``loggers`` (a dict's values), in order."""
+    return list(loggers.values()) if isinstance(loggers, dict) else list(loggers or [])
+
+
+def logger_of(main_path: Path, label: str, item: Any, run_dir: Path) -> Any:
+    """The Logger of entry ``label`` (see ``logger_labels``): the object itself, or what the function returns when
     called with the run directory (a new run's, or the resumed run's: its logs go on there)."""
     from pytorch_lightning.loggers import Logger
 
@@ -147,10 +160,10 @@ def logger_of(main_path: Path, index: int, item: Any, run_dir: Path) -> Any:
     try:
         logger = item(run_dir)
     except Exception as error:
-        raise UserError(f"{display_path(main_path)}: train_config's 'loggers[{index}]' raised "
+        raise UserError(f"{display_path(main_path)}: train_config's '{label}' raised "
                         f"{first_line(error)}") from error
     if not isinstance(logger, Logger):
-        raise UserError(f"{display_path(main_path)}: train_config's 'loggers[{index}]' returned "
+        raise UserError(f"{display_path(main_path)}: train_config's '{label}' returned "
                         f"{type(logger).__name__}, not a pytorch_lightning Logger")
     return logger
 

@@ -6,12 +6,15 @@ directory and onto the task; the suggestion is printed with the ``--set`` that u
 from __future__ import annotations
 
 import random
-from typing import Any
+from contextlib import contextmanager
+from functools import partial
+from typing import Any, Iterator
 
 import pytorch_lightning as pl
 from pytorch_lightning.tuner import Tuner
 
 from torch_lab import console
+from torch_lab.callbacks.progress import interactive
 from torch_lab.tracking import task as tracking
 from torch_lab.errors import display_path
 from torch_lab.figures import pyplot, save_pyplot
@@ -101,6 +104,21 @@ def _save_plot(results: dict[str, list[float]], run: RunDirectory, suggestion: f
     return save_pyplot(figure, run.path / PLOT_NAME, dpi=80, bbox_inches="tight")
 
 
+@contextmanager
+def _no_bar_in_a_pipe() -> Iterator[None]:
+    """Lightning's range test draws a tqdm bar of its own, whatever the Trainer's progress bar: off
+    when the console is no terminal (a pipe or file would get every redraw)."""
+    from pytorch_lightning.tuner import lr_finder
+
+    drawn = lr_finder.tqdm
+    if not interactive():
+        lr_finder.tqdm = partial(drawn, disable=True)
+    try:
+        yield
+    finally:
+        lr_finder.tqdm = drawn
+
+
 def lr_find(experiment: Experiment, steps: int | None, offline: bool) -> RunDirectory:
     """Run the range test over ``steps`` learning rates (``DEFAULT_STEPS`` when None)."""
     from torch_lab.launch.trainer_args import check_kwargs, default_scheduler_monitor
@@ -120,9 +138,10 @@ def lr_find(experiment: Experiment, steps: int | None, offline: bool) -> RunDire
         default_scheduler_monitor(module, tracked.hparams["monitor"]["metric"])
         key = lr_key(tracked.hparams, optimizer_lr(module))
         trainer = tracked.evaluation_trainer(config["callbacks"])
-        finder = Tuner(trainer).lr_find(module, train_dataloaders=config["train_dataloaders"],
-                                        val_dataloaders=config["val_dataloaders"],
-                                        num_training=steps or DEFAULT_STEPS, update_attr=False)
+        with _no_bar_in_a_pipe():
+            finder = Tuner(trainer).lr_find(module, train_dataloaders=config["train_dataloaders"],
+                                            val_dataloaders=config["val_dataloaders"],
+                                            num_training=steps or DEFAULT_STEPS, update_attr=False)
         suggestion = finder.suggestion() if finder is not None else None
         alternative = steepest_log_descent(finder.results["lr"], finder.results["loss"])
         plot = _save_plot(finder.results, run, suggestion, alternative)

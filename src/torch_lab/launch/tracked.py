@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 import os
+import tempfile
 import time
 import traceback
 from pathlib import Path
@@ -51,6 +52,8 @@ class TrackedRun:
         self.rank_zero = self.rank.zero
         self.rendezvous = ranks.Rendezvous(self.rank) if self.rank.peers and not self.rank.inherits else None
         self._shared_run_dir: Path | None = None
+        if self.rendezvous is not None:
+            self._agree(experiment, hparams)
         check_values(display_path(experiment.hparams_path), "task", hparams["task"], Task.init)
         self.stop = GracefulStop(None)
         self.stop.install()  # a signal from here on stops the run cleanly, once it exists
@@ -64,6 +67,15 @@ class TrackedRun:
         self.session_zip = tracking.offline_session_zip(self.task)
         if self.rank_zero:
             tracking.store_sources(self.task, [experiment.hparams_path, experiment.main_path])
+
+    def _agree(self, experiment: Experiment, hparams: dict[str, Any]) -> None:
+        """The ranks' hparams match, before any task (a seed each rank drew is not compared)."""
+        try:
+            self.rendezvous.agree({**hparams, "seed": hparams["seed"] if experiment.hparams.get("seed") is not None
+                                   else None})
+        except BaseException as error:
+            self._tell_ranks(error)
+            raise
 
     def _check_tracking(self) -> None:
         """ClearML's settings, and its server when online: before any task exists."""
@@ -85,6 +97,7 @@ class TrackedRun:
         if self.rendezvous is not None and not self.rank_zero:
             shared = self.rendezvous.read(ranks.RUN)
             if "error" in shared:
+                self.rendezvous.done()
                 raise RuntimeError(f"rank zero failed before its run started: {shared['error']}")
             self._shared_run_dir = Path(shared["run_dir"])
             task = tracking.attach_task(shared["task_id"])
@@ -111,7 +124,7 @@ class TrackedRun:
             return RunDirectory.open(self._shared_run_dir or _rank_zero_run_dir(self.task.id), writable=False)
         if self.resume is not None:
             run = self.resume
-            run.update(status="running", finished=None, error=None, pid=os.getpid(),
+            run.update(status="running", finished=None, error=None, pid=os.getpid(), ran_s=_ran_seconds(run),
                        resumed=[*run.record.get("resumed", []), now()], **slurm.resumed_fields(run.record))
             # hparams.json changes once Lightning has accepted the values (see RecordHparams).
             self.record_hparams = [RecordHparams(run, self.hparams)]
@@ -131,6 +144,8 @@ class TrackedRun:
         if self.rendezvous is not None and self.rank_zero:
             self.rendezvous.publish(ranks.RUN, {"error": failure_message(error)} if error is not None
                                     else {"task_id": self.task.id, "run_dir": str(self.run.path)})
+            if error is not None:  # the store stays up until they have read it
+                self.rendezvous.wait_done()
 
     def evaluation_trainer(self, callbacks: list[pl.Callback]) -> pl.Trainer:
         """A Trainer for test or predict: this run's logger and directory, no checkpointing."""
@@ -161,6 +176,8 @@ class TrackedRun:
             self.finish(error)
         finally:
             self.stop.restore()
+            if self.rendezvous is not None:  # a rank that attached to the task made ClearML's lock file
+                Path(tempfile.gettempdir(), f"clearml_{self.task.id}.lock").unlink(missing_ok=True)
         return isinstance(error, TrialPruned)  # a pruned trial ends normally
 
     def finish(self, error: BaseException | None) -> None:
@@ -244,6 +261,21 @@ class RecordHparams(pl.Callback):
 def group_tags() -> list[str]:
     """``group:<name>`` for a run of a group (``train --seeds``)."""
     return [f"group:{os.environ[GROUP_ENV]}"] if os.environ.get(GROUP_ENV) else []
+
+
+def _ran_seconds(run: RunDirectory) -> float | None:
+    """Seconds a resumed run ran before this resume (run.json ``ran_s``): its earlier parts, to
+    their end (``finished``, else, killed, its last checkpoint), not the time stopped in between."""
+    from datetime import datetime
+
+    record = run.record
+    try:
+        start = datetime.fromisoformat((record.get("resumed") or [record["started"]])[-1])
+        end = (datetime.fromisoformat(record["finished"]) if record.get("finished") else
+               datetime.fromtimestamp((run.checkpoints / "last.ckpt").stat().st_mtime, start.tzinfo))
+    except (KeyError, TypeError, ValueError, OSError):
+        return record.get("ran_s")
+    return round((record.get("ran_s") or 0.0) + max((end - start).total_seconds(), 0.0), 1)
 
 
 def _rank_zero_run_dir(task_id: str, timeout: float = 300.0) -> Path:

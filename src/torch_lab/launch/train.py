@@ -24,8 +24,10 @@ from pytorch_lightning.utilities.model_summary import ModelSummary
 from torch_lab.errors import UserError
 from torch_lab.experiment import Experiment, dataloaders_of
 from torch_lab.experiment.hparams import apply_overrides
+from torch_lab.experiment.config import logger_items, logger_labels
 from torch_lab.launch import ranks, slurm
 from torch_lab.launch.fit import fit
+from torch_lab.launch.loggers import check_folders
 from torch_lab.launch.options import RunOptions
 from torch_lab.launch.start_points import (StartPoint, check_resume_epochs, check_start, from_task, recorded_hparams,
                                            resumable)
@@ -115,6 +117,8 @@ def make_plan(experiment: Experiment, options: RunOptions) -> Plan:
     else:
         start = from_task(hparams)
     config = build_config(experiment, hparams, start)
+    check_folders(experiment.main_path, logger_labels(config["loggers"]), logger_items(config["loggers"]),
+                  resumed=resume is not None)  # the Logger objects; functions' once the run directory exists
     if isinstance(options.dev_run, float):  # a fraction of the loaders' batches, as counts
         hparams = copy.deepcopy(hparams)
         whole_batches(hparams["trainer"]["init"], config, options.dev_run)

@@ -71,13 +71,17 @@ class Run:
 
     @property
     def duration(self) -> float | None:
-        """Seconds from start to finish (to now while running)."""
-        started, finished = self.started, parse_time(self.record.get("finished"))
+        """Seconds from start to finish (to now while running); a resumed run's, from its last
+        resume on, plus what it ran before (``ran_s``, without the time stopped in between)."""
+        resumed, earlier = self.record.get("resumed"), self.record.get("ran_s")
+        known = isinstance(resumed, list) and resumed and isinstance(earlier, (int, float))
+        started = parse_time(resumed[-1]) if known else self.started
+        finished = parse_time(self.record.get("finished"))
         if started is None:
             return None
         if finished is None and self.status == "running":
             finished = datetime.now(timezone.utc)
-        return (finished - started).total_seconds() if finished is not None else None
+        return (earlier if known else 0.0) + (finished - started).total_seconds() if finished is not None else None
 
     @property
     def kind(self) -> str:

@@ -64,3 +64,17 @@ def test_the_experiments_own_bar_or_no_bar_wins() -> None:
     assert [type(c) for c in progress_bar({}, [])] == [RunHeader, ProgressLines]
     assert [type(c) for c in progress_bar({}, [TQDMProgressBar(refresh_rate=5)])] == [RunHeader]
     assert [type(c) for c in progress_bar({"enable_progress_bar": False}, [])] == [RunHeader]
+
+
+def test_piped_progress_lines_label_the_previous_epochs_validation(toy) -> None:
+    """Through ``train`` into a pipe, a line each batch: a training line of epoch 1 shows epoch 0's
+    validation loss labelled as such, never as if it were epoch 1's."""
+    from conftest import run_cli, sets
+
+    result = run_cli("train", toy, "--offline", *sets("trainer.init.max_epochs=2", "trainer.init.enable_progress_bar=True"),
+                     env={"TORCH_LAB_PROGRESS_INTERVAL": "0"})
+    assert result.returncode == 0, result.stderr
+    lines = [line for line in (result.stdout + result.stderr).splitlines() if line.startswith("epoch 1: ")]
+    assert lines and all("; epoch 0's validation: " in line for line in lines), lines
+    assert all("loss/val=" in line.split("; epoch 0's validation: ")[1] for line in lines)
+    assert all("loss/val" not in line.split(";")[0] for line in lines)

@@ -63,6 +63,7 @@ def test_own_loggers_get_every_metric_once_and_resume_appends(toy: Path, tmp_pat
     assert steps == sorted(set(steps)) and len(steps) == 3
     assert [value for _, value in scalars["loss/val"]] == pytest.approx([val[epoch] for epoch in sorted(val)])
     assert "lr-SGD" in scalars and "loss/test" in scalars
+    assert "hp_metric" not in scalars  # Lightning's placeholder, once more at each resume
 
     stored = session_scalars(Path(record["offline_session"]))
     assert stored and max(stored.values()) == 1, {k: n for k, n in stored.items() if n > 1}

@@ -106,3 +106,20 @@ def test_a_burst_of_signals_is_one_stop_after_the_batch(toy: Path, tmp_path: Pat
     [run] = [p.parent for p in (tmp_path / "data" / "artifacts").glob("*/run.json")]
     assert json.loads((run / "run.json").read_text())["status"] == "interrupted"
     assert torch.load(run / "checkpoints" / "last.ckpt", weights_only=False)["global_step"] == 6
+
+
+@pytest.mark.slow  # two real runs and a pause
+def test_a_resumed_runs_duration_leaves_out_the_time_it_was_stopped(toy: Path, tmp_path: Path) -> None:
+    from datetime import datetime
+
+    from conftest import sets
+    from torch_lab.runs import load_runs
+
+    crashed = run_cli("train", toy, *sets("config.crash_at_epoch=1"))
+    assert crashed.returncode == 1, crashed.stderr
+    time.sleep(8)  # stopped
+    resumed = run_cli("train", toy, "--resume", *sets("config.crash_at_epoch=None"))
+    assert resumed.returncode == 0, resumed.stderr
+    [run] = load_runs(tmp_path / "data" / "artifacts")
+    start_to_end = (datetime.fromisoformat(run["finished"]) - datetime.fromisoformat(run["started"])).total_seconds()
+    assert 0 < run["duration_s"] <= start_to_end - 8, (run["duration_s"], start_to_end)
