@@ -85,6 +85,14 @@ def start_nodes(launcher: str, hparams: Path, *args: str, env: dict[str, str] | 
     return nodes
 
 
+def wait_for_an_epoch(nodes: list[subprocess.Popen], root: Path, timeout: float = 180) -> None:
+    """Wait until the run under ``root`` ended an epoch (its history.csv exists), every node alive."""
+    deadline = time.monotonic() + timeout
+    while not list((root / "data" / "artifacts").glob("*/history.csv")):
+        assert time.monotonic() < deadline and all(node.poll() is None for node in nodes)
+        time.sleep(0.1)
+
+
 def finish_nodes(nodes: list[subprocess.Popen], timeout: float = 300) -> list[tuple[int, str, str]]:
     """Each node's exit code, stdout and stderr; a node still running after ``timeout`` s (a
     hang) is killed with its process group, and the test fails."""
@@ -142,10 +150,7 @@ def test_a_signal_to_one_node_stops_both(toy: Path, tmp_path: Path) -> None:
     at the same batch, rank zero saves last.ckpt and records one `interrupted`; exit 130 on both."""
     nodes = start_nodes("slurm", toy, *sets("trainer.init.max_epochs=50", "config.batch_sleep=0.2"))
     try:
-        deadline = time.monotonic() + 180
-        while not list((tmp_path / "data" / "artifacts").glob("*/history.csv")):  # an epoch ended
-            assert time.monotonic() < deadline and all(node.poll() is None for node in nodes)
-            time.sleep(0.1)
+        wait_for_an_epoch(nodes, tmp_path)
         nodes[1].send_signal(signal.SIGTERM)
     finally:
         results = finish_nodes(nodes)

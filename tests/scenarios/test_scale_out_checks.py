@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from conftest import sets
-from scenarios.test_scale_out import finish_nodes, runs, start_nodes
+from scenarios.test_scale_out import finish_nodes, runs, start_nodes, wait_for_an_epoch
 
 QUICK = {"TORCH_LAB_RANK_TIMEOUT": "15"}
 
@@ -72,10 +72,7 @@ def test_rank_zero_ends_soon_after_a_node_is_killed(toy: Path, tmp_path: Path) -
     records the run `failed`, well within the 60 s it used to wait."""
     nodes = start_nodes("slurm", toy, *sets("trainer.init.max_epochs=50", "config.batch_sleep=0.2"))
     try:
-        deadline = time.monotonic() + 180
-        while not list((tmp_path / "data" / "artifacts").glob("*/history.csv")):  # an epoch ended
-            assert time.monotonic() < deadline and all(node.poll() is None for node in nodes)
-            time.sleep(0.1)
+        wait_for_an_epoch(nodes, tmp_path)
         os.killpg(nodes[1].pid, signal.SIGKILL)
         killed = time.monotonic()
         nodes[0].wait(timeout=120)
