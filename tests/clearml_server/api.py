@@ -106,7 +106,7 @@ class Api(TasksMixin):
 
     @staticmethod
     def _matches(item: dict, body: dict) -> bool:
-        for key in ("id", "name", "project", "status", "type"):
+        for key in ("id", "name", "project", "status", "type", "task"):
             wanted = body.get(key)
             if wanted in (None, [], ""):
                 continue

@@ -36,3 +36,32 @@ def test_train_online_records_the_task_on_the_server(clearml_server, toy: Path) 
         assert stored == (run_dir / "checkpoints" / f"{name}.ckpt").read_bytes()
     assert json.loads((run_dir / "run.json").read_text())["task_id"] == task["id"]
     assert not [r for r in clearml_server.api_http.log if r.status != 200]
+
+
+def test_a_checkpoint_is_pulled_by_task_id_without_its_run_directory(
+        clearml_server, toy: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Another machine: no run directory, no ClearML cache; the checkpoint comes from the
+    server's output model (named ``<task>-best``, registered on the task as ``best``)."""
+    task, run_dir = trained(clearml_server, toy)
+    best = (run_dir / "checkpoints" / "best.ckpt").read_bytes()
+    shutil.rmtree("data")
+    shutil.rmtree(tmp_path / "clearml-cache")
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)
+    result = run_cli("export-model", toy, task["id"], "--out", "model.pt")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert (elsewhere / "model.pt").is_file()
+    result = run_cli("train", toy, *sets(f"checkpoint.checkpoint_task_id={task['id']!r}",
+                                         "checkpoint.weights_only=True", "trainer.init.max_epochs=1"))
+    assert result.returncode == 0, result.stdout + result.stderr
+    child = next(t for t in clearml_server.api.tasks.values() if t["id"] != task["id"])
+    assert child["parent"] == task["id"]
+    assert best in clearml_server.files.files.values()
+    # The fileserver lost the files: one clear line, not a TypeError.
+    clearml_server.files.files.clear()
+    shutil.rmtree(tmp_path / "clearml-cache")
+    result = run_cli("export-model", toy, task["id"], "--out", "again.pt")
+    assert result.returncode == 2, result.stdout + result.stderr
+    assert "checkpoint 'best' could not be downloaded" in result.stderr
+    assert "Traceback" not in result.stderr and "TypeError" not in result.stderr
