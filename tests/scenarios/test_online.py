@@ -65,3 +65,21 @@ def test_a_checkpoint_is_pulled_by_task_id_without_its_run_directory(
     assert result.returncode == 2, result.stdout + result.stderr
     assert "checkpoint 'best' could not be downloaded" in result.stderr
     assert "Traceback" not in result.stderr and "TypeError" not in result.stderr
+
+
+@pytest.mark.parametrize("outcome, server_status", [("interrupted", "stopped"), ("failed", "failed")])
+def test_a_run_that_did_not_complete_is_not_completed_on_the_server(
+        clearml_server, toy: Path, outcome: str, server_status: str) -> None:
+    """close() would send tasks.completed after the outcome (the real server allows stopped ->
+    completed): the task keeps the outcome, and completed is never asked for."""
+    env = ({"TOY_SIGNAL_AT": "epoch=1,batch=1,moment=batch_end,signal=2"} if outcome == "interrupted"
+           else {})
+    extra = sets("config.crash_at_epoch=1") if outcome == "failed" else []
+    result = run_cli("train", toy, *extra, env=env)
+    assert result.returncode != 0, result.stdout + result.stderr
+    (task,) = clearml_server.api.tasks.values()
+    assert task["status"] == server_status and outcome in task["tags"]
+    assert not clearml_server.api_http.requests("tasks.completed")
+    assert f"task {task['id']} {outcome}" in result.stdout
+    assert not [r for r in clearml_server.api_http.log if r.status != 200], \
+        [(r.endpoint, r.status) for r in clearml_server.api_http.log if r.status != 200]
