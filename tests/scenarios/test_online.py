@@ -83,3 +83,30 @@ def test_a_run_that_did_not_complete_is_not_completed_on_the_server(
     assert f"task {task['id']} {outcome}" in result.stdout
     assert not [r for r in clearml_server.api_http.log if r.status != 200], \
         [(r.endpoint, r.status) for r in clearml_server.api_http.log if r.status != 200]
+
+
+def test_a_server_that_goes_away_mid_run_never_hangs_the_run(clearml_server, toy: Path) -> None:
+    """The SDK retries a vanished server without limit; torch-lab waits for it at most
+    TORCH_LAB_CLEARML_TIMEOUT seconds once in the run, then finishes locally and says so."""
+    import time
+
+    batches = []
+
+    def second_batch(request) -> bool:  # the server (and its fileserver) go away there
+        batches.append(request) if request.endpoint == "events.add_batch" else None
+        if len(batches) == 2:
+            clearml_server.files_http.stop()
+        return len(batches) == 2
+
+    clearml_server.api_http.fault_when(second_batch, "gone")
+    started = time.monotonic()
+    result = run_cli("train", toy, env={"TORCH_LAB_CLEARML_TIMEOUT": "10"}, timeout=120)
+    elapsed = time.monotonic() - started
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "ClearML server did not answer within 10 s" in result.stdout
+    assert "the checkpoints, run.json and the outcome not sent" in result.stdout
+    (run_dir,) = Path("data/artifacts").glob("*")
+    record = json.loads((run_dir / "run.json").read_text())
+    assert record["status"] == "completed"
+    assert {p.name for p in (run_dir / "checkpoints").glob("*.ckpt")} == {"best.ckpt", "last.ckpt"}
+    assert elapsed < 75, elapsed  # ~20 s of training, one 10 s wait, start-up and exit

@@ -214,11 +214,14 @@ class TrackedRun:
         self.run.update(status=status, finished=now(), error=message, **fields)
         if self.rendezvous is not None:
             self.rendezvous.publish(ranks.OUTCOME, {"status": status, "error": message})
-        try:
-            tracking.record_checkpoints(self.task, saved, self.offline)
-        finally:
-            tracking.finish_task(self.task, status, self.run.path / "run.json",
-                                 str(error) if status == "pruned" else message)
+        def record() -> None:
+            try:
+                tracking.record_checkpoints(self.task, saved, self.offline)
+            finally:
+                tracking.finish_task(self.task, status, self.run.path / "run.json",
+                                     str(error) if status == "pruned" else message)
+
+        tracking.bounded(self.task, "the checkpoints, run.json and the outcome", record)
         summary(self.task.id, status, self.run.record, self.run.path, self.session_zip)
         if status == "interrupted":
             raise RunInterrupted(self.task.id) from error
