@@ -110,3 +110,18 @@ def test_a_server_that_goes_away_mid_run_never_hangs_the_run(clearml_server, toy
     assert record["status"] == "completed"
     assert {p.name for p in (run_dir / "checkpoints").glob("*.ckpt")} == {"best.ckpt", "last.ckpt"}
     assert elapsed < 75, elapsed  # ~20 s of training, one 10 s wait, start-up and exit
+
+
+def test_runs_sync_keeps_a_failed_offline_run_failed(
+        clearml_server, toy: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The import always marks the task completed: ``runs sync`` puts the run's outcome back."""
+    for name in clearml_server.env():
+        monkeypatch.delenv(name)  # trained offline, on a machine without the server
+    result = run_cli("train", toy, "--offline", *sets("config.crash_at_epoch=1"))
+    assert result.returncode == 1, result.stdout + result.stderr
+    for name, value in clearml_server.env().items():
+        monkeypatch.setenv(name, value)
+    result = run_cli("runs", "sync")
+    assert result.returncode == 0, result.stdout + result.stderr
+    (task,) = clearml_server.api.tasks.values()
+    assert task["status"] == "failed" and "failed" in task["tags"]
