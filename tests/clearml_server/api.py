@@ -147,6 +147,11 @@ class Api(TasksMixin):
     def queues_get_all(self, body: dict) -> dict:
         return {"queues": [self._only(q, body) for q in self.queues.values() if self._matches(q, body)]}
 
+    def queues_get_by_id(self, body: dict) -> dict:
+        if body.get("queue") not in self.queues:  # queue_bll.py get_by_id: InvalidQueueId
+            raise ApiError((400, 701, "invalid queue id"), f"id={body.get('queue')}")
+        return {"queue": copy.deepcopy(self.queues[body["queue"]])}
+
     def queues_get_default(self, body: dict) -> dict:
         default = next((q for q in self.queues.values() if "default" in q.get("system_tags", [])), None)
         if default is None:

@@ -125,3 +125,11 @@ def test_runs_sync_keeps_a_failed_offline_run_failed(
     assert result.returncode == 0, result.stdout + result.stderr
     (task,) = clearml_server.api.tasks.values()
     assert task["status"] == "failed" and "failed" in task["tags"]
+
+
+def test_an_unknown_queue_is_one_line(clearml_server, toy: Path) -> None:
+    result = run_cli("train", toy, "--queue", "nope")
+    assert result.returncode == 2, result.stdout + result.stderr
+    assert "--queue nope: no such ClearML queue" in result.stderr
+    assert "Traceback" not in result.stderr + result.stdout
+    assert not clearml_server.api_http.requests("tasks.enqueue")
