@@ -56,7 +56,7 @@ def _from_server(task_id: str, name: str) -> Path | None:
 
     from torch_lab.tracking import task as tracking
 
-    if Task.is_offline() or not tracking.is_configured():
+    if Task.is_offline() or tracking.offline_by_environment() or not tracking.is_configured():
         return None
     tracking.check_server()
     try:

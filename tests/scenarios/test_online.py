@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from conftest import run_cli, sets
 
-pytestmark = pytest.mark.slow  # each test trains the toy model online (~20 s)
+# The tests that train the toy model online (~20 s and more) are slow.
 
 
 def trained(clearml_server, toy: Path, *extra: str) -> tuple[dict, Path]:
@@ -22,6 +22,7 @@ def trained(clearml_server, toy: Path, *extra: str) -> tuple[dict, Path]:
     return task, run_dir
 
 
+@pytest.mark.slow
 def test_train_online_records_the_task_on_the_server(clearml_server, toy: Path) -> None:
     task, run_dir = trained(clearml_server, toy)
     assert task["status"] == "completed" and "completed" in task["tags"]
@@ -38,6 +39,7 @@ def test_train_online_records_the_task_on_the_server(clearml_server, toy: Path) 
     assert not [r for r in clearml_server.api_http.log if r.status != 200]
 
 
+@pytest.mark.slow
 def test_a_checkpoint_is_pulled_by_task_id_without_its_run_directory(
         clearml_server, toy: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """Another machine: no run directory, no ClearML cache; the checkpoint comes from the
@@ -67,6 +69,7 @@ def test_a_checkpoint_is_pulled_by_task_id_without_its_run_directory(
     assert "Traceback" not in result.stderr and "TypeError" not in result.stderr
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("outcome, server_status", [("interrupted", "stopped"), ("failed", "failed")])
 def test_a_run_that_did_not_complete_is_not_completed_on_the_server(
         clearml_server, toy: Path, outcome: str, server_status: str) -> None:
@@ -85,6 +88,7 @@ def test_a_run_that_did_not_complete_is_not_completed_on_the_server(
         [(r.endpoint, r.status) for r in clearml_server.api_http.log if r.status != 200]
 
 
+@pytest.mark.slow
 def test_a_server_that_goes_away_mid_run_never_hangs_the_run(clearml_server, toy: Path) -> None:
     """The SDK retries a vanished server without limit; torch-lab waits for it at most
     TORCH_LAB_CLEARML_TIMEOUT seconds once in the run, then finishes locally and says so."""
@@ -112,6 +116,7 @@ def test_a_server_that_goes_away_mid_run_never_hangs_the_run(clearml_server, toy
     assert elapsed < 75, elapsed  # ~20 s of training, one 10 s wait, start-up and exit
 
 
+@pytest.mark.slow
 def test_runs_sync_keeps_a_failed_offline_run_failed(
         clearml_server, toy: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """The import always marks the task completed: ``runs sync`` puts the run's outcome back."""
@@ -127,9 +132,22 @@ def test_runs_sync_keeps_a_failed_offline_run_failed(
     assert task["status"] == "failed" and "failed" in task["tags"]
 
 
+@pytest.mark.slow
 def test_an_unknown_queue_is_one_line(clearml_server, toy: Path) -> None:
     result = run_cli("train", toy, "--queue", "nope")
     assert result.returncode == 2, result.stdout + result.stderr
     assert "--queue nope: no such ClearML queue" in result.stderr
     assert "Traceback" not in result.stderr + result.stdout
     assert not clearml_server.api_http.requests("tasks.enqueue")
+
+
+@pytest.mark.parametrize("command", ["export-model", "train"])
+def test_offline_never_contacts_the_server_for_a_checkpoint_task_id(
+        clearml_server, toy: Path, command: str) -> None:
+    """``--offline`` with a server configured: a task id is looked up locally only."""
+    args = [toy, "0123abcd"] if command == "export-model" else [
+        toy, *sets("checkpoint.checkpoint_task_id='0123abcd'")]
+    result = run_cli(command, *args, "--offline")
+    assert result.returncode == 2, result.stdout + result.stderr
+    assert "checkpoint task '0123abcd': no checkpoint" in result.stderr
+    assert not clearml_server.api_http.log
