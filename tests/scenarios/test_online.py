@@ -151,3 +151,18 @@ def test_offline_never_contacts_the_server_for_a_checkpoint_task_id(
     assert result.returncode == 2, result.stdout + result.stderr
     assert "checkpoint task '0123abcd': no checkpoint" in result.stderr
     assert not clearml_server.api_http.log
+
+
+@pytest.mark.slow
+def test_resuming_a_task_the_server_lost_is_one_line(clearml_server, toy: Path) -> None:
+    result = run_cli("train", toy, env={"TOY_SIGNAL_AT": "epoch=1,batch=1,moment=batch_end,signal=2"})
+    assert result.returncode != 0, result.stdout + result.stderr
+    (task_id,) = clearml_server.api.tasks
+    clearml_server.api.tasks.clear()  # deleted in the UI
+    result = run_cli("train", toy, "--resume")
+    assert result.returncode == 2, result.stdout + result.stderr
+    assert f"--resume {task_id}: the ClearML server" in result.stderr
+    assert "no longer has that task" in result.stderr
+    assert not clearml_server.api.tasks  # no new task made in its place
+    (run_dir,) = Path("data/artifacts").glob("*")
+    assert json.loads((run_dir / "run.json").read_text())["task_id"] == task_id

@@ -165,6 +165,15 @@ def start_task(
     TensorBoard hook stays off whatever the ``task`` block says.
     """
     kwargs = dict(task_kwargs)
+    if continue_task and not offline:
+        try:  # Task.init would silently create a new task in place of a missing one
+            Task.get_task(task_id=continue_task)
+        except ValueError:
+            from clearml.backend_api import Session
+
+            raise UserError(f"--resume {continue_task}: the ClearML server "
+                            f"{Session.get_api_server_host()} no longer has that task; train anew "
+                            "(the run directory keeps its checkpoints)") from None
     if continue_task:
         kwargs["continue_last_task"] = continue_task
     kwargs.setdefault("task_name", task_name)
