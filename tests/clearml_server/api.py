@@ -5,27 +5,19 @@ from __future__ import annotations
 import base64
 import copy
 import json
+import re
 import time
-import uuid
 from typing import Any, Callable
 
 import jwt
 
 from clearml_server.serving import Request
-from clearml_server.tasks import TasksMixin
+from clearml_server.tasks import TasksMixin, _new_id, _now
 from clearml_server.rules import (INVALID_CREDENTIALS, INVALID_TASK_ID, MISSING_FIELDS,
                                         NOT_SUPPORTED, ApiError, check_transition)
 
 API_VERSION = "2.23"  # the newest the SDK (clearml 2.1) has a schema for
 ACCESS_KEY, SECRET_KEY = "TESTACCESSKEY", "testsecretkey"
-
-
-def _now() -> str:
-    return time.strftime("%Y-%m-%dT%H:%M:%S.000+00:00", time.gmtime())
-
-
-def _new_id() -> str:
-    return uuid.uuid4().hex
 
 
 class Api(TasksMixin):
@@ -115,7 +107,6 @@ class Api(TasksMixin):
                 if value not in wanted:
                     return False
             elif key == "name" and isinstance(value, str):
-                import re
                 if not re.search(wanted, value):  # the server matches names as a pattern
                     return False
             elif value != wanted:

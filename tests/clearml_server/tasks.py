@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import copy
 import hashlib
-from typing import Any
+import time
+import uuid
 
 from clearml_server.rules import (INVALID_MODEL_ID, INVALID_QUEUE_ID, MISSING_FIELDS, ApiError,
                                         check_editable)
@@ -13,6 +14,14 @@ from clearml_server.rules import (INVALID_MODEL_ID, INVALID_QUEUE_ID, MISSING_FI
 EDIT_FIELDS = {"name", "tags", "system_tags", "type", "comment", "parent", "project", "output",
                "execution", "hyperparams", "configuration", "script", "models", "container",
                "runtime"}
+
+
+def _now() -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%S.000+00:00", time.gmtime())
+
+
+def _new_id() -> str:
+    return uuid.uuid4().hex
 
 
 def _hash(name: str) -> str:
@@ -29,7 +38,6 @@ class TasksMixin:
     events: list[dict]
 
     def tasks_create(self, body: dict) -> dict:
-        from clearml_server.api import _new_id, _now
         if not body.get("name") or not body.get("type"):
             raise ApiError(MISSING_FIELDS, "name, type")
         task_id = _new_id()
@@ -111,7 +119,6 @@ class TasksMixin:
         return {"updated": 1}
 
     def tasks_started(self, body: dict) -> dict:
-        from clearml_server.api import _now
         result = self._status(body, "in_progress", started=_now())
         return {**result, "started": 1}
 
@@ -177,7 +184,6 @@ class TasksMixin:
         return self.models[body[key]]
 
     def models_create(self, body: dict) -> dict:
-        from clearml_server.api import _new_id, _now
         if not body.get("uri") and not body.get("name"):
             raise ApiError(MISSING_FIELDS, "uri, name")
         model_id = _new_id()

@@ -120,9 +120,9 @@ def _command(parser: argparse.ArgumentParser, argv: list[str] | None) -> int:
         if os.environ.get(RESULT_ENV) and os.environ.get("LOCAL_RANK", "0") == "0":
             with open(os.environ[RESULT_ENV], "w") as handle:
                 json.dump(outcome, handle, default=str)
-    tracking = sys.modules.get("torch_lab.tracking.task")  # loaded only when a task was tracked
-    if tracking is not None:
-        tracking.exit_if_unreachable(code)
+    deadline = sys.modules.get("torch_lab.tracking.deadline")  # loaded only when a task was tracked
+    if deadline is not None:
+        deadline.exit_if_unreachable(code)
     return code
 
 

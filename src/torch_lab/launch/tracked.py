@@ -26,6 +26,7 @@ from torch_lab.launch import ranks
 from torch_lab.storage.atomic import write_atomic
 from torch_lab.storage.run_dir import RunDirectory, find_run_dir, now
 from torch_lab.sweep import trial as sweep_trial
+from torch_lab.tracking import deadline
 from torch_lab.tracking import task as tracking
 from torch_lab.tracking.logger import ClearMLLogger
 from torch_lab.tracking.sync import rewind_offline_metrics
@@ -221,7 +222,7 @@ class TrackedRun:
                 tracking.finish_task(self.task, status, self.run.path / "run.json",
                                      str(error) if status == "pruned" else message)
 
-        tracking.bounded(self.task, "the checkpoints, run.json and the outcome", record)
+        deadline.bounded(self.task, "the checkpoints, run.json and the outcome", record)
         summary(self.task.id, status, self.run.record, self.run.path, self.session_zip)
         if status == "interrupted":
             raise RunInterrupted(self.task.id) from error
