@@ -133,3 +133,17 @@ def session_scalars(session: Path) -> dict[tuple[str, str, int], int]:
             if event.get("type") == "training_stats_scalar":
                 counts[(event["metric"], event["variant"], event["iter"])] += 1
     return counts
+
+
+@pytest.fixture
+def clearml_server(monkeypatch: pytest.MonkeyPatch):
+    """A stand-in ClearML server (tests/clearml_server) that the SDK, in this process and in the
+    console scripts run here, is pointed at through CLEARML_API_HOST / WEB_HOST / FILES_HOST and
+    the keys."""
+    from clearml_server import ClearMLServer
+
+    server = ClearMLServer()
+    for name, value in server.env().items():
+        monkeypatch.setenv(name, value)
+    yield server
+    server.stop()

@@ -2,8 +2,8 @@
 
 A task's checkpoint is looked for, in order: in its run directory under the artifacts root, in its
 ClearML offline session (zip or folder), then on the ClearML server (its output models or
-artifacts, downloaded to ClearML's cache). The server step uses ClearML's documented API and cannot
-be exercised on a machine without a server.
+artifacts, downloaded to ClearML's cache). The server step is tested against the stand-in server
+in tests/clearml_server.
 """
 
 from __future__ import annotations
@@ -56,18 +56,23 @@ def _from_server(task_id: str, name: str) -> Path | None:
 
     from torch_lab.tracking import task as tracking
 
-    if Task.is_offline() or not tracking.is_configured():
+    if Task.is_offline() or tracking.offline_by_environment() or not tracking.is_configured():
         return None
     tracking.check_server()
     try:
         task = Task.get_task(task_id=task_id)
     except ValueError:
         return None
-    model = next((m for m in task.models["output"] if m.name == name), None)
-    if model is not None:
-        return Path(model.get_local_copy())
-    artifact = task.artifacts.get(f"checkpoint-{name}")
-    return Path(artifact.get_local_copy()) if artifact is not None else None
+    # Output models are keyed by their name on the task ("best"); the model itself is named
+    # "<task>-best" (see torch_lab.tracking.task.record_model).
+    stored = task.models["output"].get(name) or task.artifacts.get(f"checkpoint-{name}")
+    if stored is None:
+        return None
+    local = stored.get_local_copy()  # None when the download failed
+    if not local:
+        raise UserError(f"checkpoint task '{task_id}': checkpoint '{name}' could not be downloaded "
+                        f"from {stored.url}; check the ClearML fileserver or storage credentials")
+    return Path(local)
 
 
 def task_checkpoint(task_id: str, name: str) -> Path | None:

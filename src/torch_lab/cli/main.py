@@ -78,6 +78,10 @@ def _command(parser: argparse.ArgumentParser, argv: list[str] | None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     args = parser.parse_intermixed_args(argv)
     console.install(verbose=args.verbose, debug=args.debug)
+    if getattr(args, "offline", False):
+        # ClearML's own switch: nothing (a checkpoint looked up by task id included) reaches the
+        # server, even before the task's tracking is set up.
+        os.environ["CLEARML_OFFLINE_MODE"] = "1"
     try:
         progress_interval()  # the environment first: not after an hour of training
     except UserError as error:
@@ -112,6 +116,9 @@ def _command(parser: argparse.ArgumentParser, argv: list[str] | None) -> int:
         if os.environ.get(RESULT_ENV) and os.environ.get("LOCAL_RANK", "0") == "0":
             with open(os.environ[RESULT_ENV], "w") as handle:
                 json.dump(outcome, handle, default=str)
+    deadline = sys.modules.get("torch_lab.tracking.deadline")  # loaded only when a task was tracked
+    if deadline is not None:
+        deadline.exit_if_unreachable(code)
     return code
 
 

@@ -27,6 +27,7 @@ from torch_lab.launch import ranks, slurm
 from torch_lab.storage.atomic import write_atomic
 from torch_lab.storage.run_dir import RunDirectory, find_run_dir, now
 from torch_lab.sweep import trial as sweep_trial
+from torch_lab.tracking import deadline
 from torch_lab.tracking import task as tracking
 from torch_lab.tracking.logger import ClearMLLogger
 from torch_lab.tracking.sync import rewind_offline_metrics
@@ -231,11 +232,14 @@ class TrackedRun:
         self.run.update(status=status, finished=now(), error=message, **fields)
         if self.rendezvous is not None:
             self.rendezvous.publish(ranks.OUTCOME, {"status": status, "error": message})
-        try:
-            tracking.record_checkpoints(self.task, saved, self.offline)
-        finally:
-            tracking.finish_task(self.task, status, self.run.path / "run.json",
-                                 str(error) if status == "pruned" else message)
+        def record() -> None:
+            try:
+                tracking.record_checkpoints(self.task, saved, self.offline)
+            finally:
+                tracking.finish_task(self.task, status, self.run.path / "run.json",
+                                     str(error) if status == "pruned" else message)
+
+        deadline.bounded(self.task, "the checkpoints, run.json and the outcome", record)
         summary(self.task.id, status, self.run.record, self.run.path, self.session_zip)
         if status == "interrupted":
             if self.task_type == "training":  # a time limit's notice: the next start goes on

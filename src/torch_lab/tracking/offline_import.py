@@ -48,6 +48,17 @@ def sync_runs(paths: list[Path]) -> int:
                 print(f"runs: {task_id}: import failed: {failure_message(error)}")
                 failed = True
                 continue
+            restore_outcome(Task.get_task(task_id=server_id), record.get("status"), record.get("error"))
             run.update(synced={"task_id": server_id, "at": now()})
             print(f"runs: {task_id}: synced as task {server_id}")
     return 1 if failed else 0
+
+
+def restore_outcome(task: "Task", status: str | None, message: str | None) -> None:
+    """Give an imported task its run's outcome: ``Task.import_offline_session`` always marks it
+    completed, a failed, interrupted or pruned run included (forced: the server allows no
+    completed -> failed or -> stopped)."""
+    if status == "failed":
+        task.mark_failed(status_reason=message or "failed", force=True)
+    elif status in ("interrupted", "pruned"):
+        task.stopped(force=True, status_message=message or status)

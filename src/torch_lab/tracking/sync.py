@@ -23,6 +23,7 @@ from clearml import Task
 
 from torch_lab.errors import UserError
 from torch_lab.storage.atomic import write_atomic
+from torch_lab.tracking import deadline
 
 log = logging.getLogger(__name__)
 
@@ -42,7 +43,8 @@ class FlushBeforeCheckpoint(pl.Callback):
                            checkpoint: dict[str, Any]) -> None:
         if not trainer.is_global_zero:
             return
-        self.task.flush(wait_for_uploads=True)
+        deadline.bounded(self.task, "the metrics before this checkpoint",
+                         lambda: self.task.flush(wait_for_uploads=True))
 
     def on_train_epoch_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         # The previous epoch's training metrics are logged after its checkpoint: send them now.

@@ -160,6 +160,15 @@ def start_task(
     TensorBoard hook stays off whatever the ``task`` block says.
     """
     kwargs = dict(task_kwargs)
+    if continue_task and not offline:
+        try:  # Task.init would silently create a new task in place of a missing one
+            Task.get_task(task_id=continue_task)
+        except ValueError:
+            from clearml.backend_api import Session
+
+            raise UserError(f"--resume {continue_task}: the ClearML server "
+                            f"{Session.get_api_server_host()} no longer has that task; train anew "
+                            "(the run directory keeps its checkpoints)") from None
     if continue_task:
         kwargs["continue_last_task"] = continue_task
     kwargs["task_name"] = task_name  # task.task_name (Experiment.name) with its dev_, test_, ... prefix
@@ -217,6 +226,12 @@ def enqueue(task: Task, queue: str) -> None:
 
     Asked for a sweep's base task (``TORCH_LAB_TEMPLATE_FILE``, see ``torch_lab.sweep.queue``), it
     writes the task id there and leaves the task as a draft for ClearML's optimizer to clone."""
+    if Task.running_locally() and queue:
+        from clearml.backend_interface.util import get_queue_id
+
+        if not get_queue_id(task.session, queue):
+            raise UserError(f"--queue {queue}: no such ClearML queue on {task.session.host}; "
+                            "create it (ClearML UI, Orchestration > Queues) or name another")
     template = os.environ.get("TORCH_LAB_TEMPLATE_FILE")
     if template and Task.running_locally():
         Path(template).write_text(json.dumps({"task_id": task.id}))
@@ -296,4 +311,16 @@ def finish_task(task: Task, status: str, run_json: Path | None, message: str | N
         task.mark_failed(status_reason=message or "failed", force=True)
     elif status in ("interrupted", "pruned"):
         task.mark_stopped(force=True, status_message=message or status)
+    if status != "completed" and not Task.is_offline():
+        keep_outcome(task)
     task.close()  # online this marks a still-running task completed
+
+
+def keep_outcome(task: Task) -> None:
+    """Keep the outcome just recorded: ClearML's shutdown (in ``close()`` or at exit) marks the task
+    from how the process ends, completed after a clean close, failed on a non-zero exit, and the
+    server allows stopped -> completed and stopped -> failed (clearml-server's
+    apiserver/bll/task/utils.py ``state_machine``). Those calls are switched off on this task
+    object; nothing else uses them after the outcome."""
+    for name in ("mark_completed", "mark_failed", "stopped", "set_progress"):
+        setattr(task, name, lambda *args, **kwargs: None)
