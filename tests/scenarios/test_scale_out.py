@@ -17,6 +17,7 @@ import pytest
 
 from conftest import DEMO, run_cli, session_scalars, sets
 from torch_lab.children.jobs import Job, free_slot
+from torch_lab.tracking import agent
 from torch_lab.tracking import task as tracking
 
 
@@ -318,5 +319,5 @@ def test_queue_online_enqueues_and_exits(monkeypatch) -> None:
             calls.append(kwargs)
 
     monkeypatch.setattr(tracking.Task, "running_locally", staticmethod(lambda: True))
-    tracking.enqueue(RecordingTask(), "gpu")
+    agent.enqueue(RecordingTask(), "gpu")
     assert calls == [{"queue_name": "gpu", "exit_process": True}]

@@ -205,6 +205,7 @@ def test_queue_base_task_is_left_as_a_draft(tmp_path: Path, monkeypatch: pytest.
     """Stands in for the ClearML server, which cannot run here: the task object records the
     documented ``execute_remotely`` call (against a server, queue_name=None leaves the task a draft
     and exits) and exits as it would."""
+    from torch_lab.tracking import agent
     from torch_lab.tracking import task as tracking
 
     calls = []
@@ -220,7 +221,7 @@ def test_queue_base_task_is_left_as_a_draft(tmp_path: Path, monkeypatch: pytest.
     monkeypatch.setenv("TORCH_LAB_TEMPLATE_FILE", str(record))
     monkeypatch.setattr(tracking.Task, "running_locally", staticmethod(lambda: True))
     with pytest.raises(SystemExit):
-        tracking.enqueue(RecordingTask(), "gpu")
+        agent.enqueue(RecordingTask(), "gpu")
     assert calls == [{"queue_name": None, "exit_process": True}]
     assert json.loads(record.read_text()) == {"task_id": "base-task"}
 

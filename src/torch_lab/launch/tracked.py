@@ -27,7 +27,7 @@ from torch_lab.launch import ranks, slurm
 from torch_lab.storage.atomic import write_atomic
 from torch_lab.storage.run_dir import RunDirectory, find_run_dir, now
 from torch_lab.sweep import trial as sweep_trial
-from torch_lab.tracking import deadline
+from torch_lab.tracking import agent, deadline, outcome
 from torch_lab.tracking import task as tracking
 from torch_lab.tracking.logger import ClearMLLogger
 from torch_lab.tracking.sync import rewind_offline_metrics
@@ -116,7 +116,9 @@ class TrackedRun:
         """Hand the task to ClearML queue ``queue``: this process exits, and an agent's run of
         the same command goes on from here."""
         if self.rank_zero:
-            tracking.enqueue(self.task, queue)
+            if tracking.Task.running_locally():
+                agent.check_queue(self.task, queue)
+            agent.enqueue(self.task, queue)
 
     def _open_run_dir(self) -> RunDirectory:
         """The run directory: rank zero creates it (or takes over the resumed one); the other
@@ -236,7 +238,7 @@ class TrackedRun:
             try:
                 tracking.record_checkpoints(self.task, saved, self.offline)
             finally:
-                tracking.finish_task(self.task, status, self.run.path / "run.json",
+                outcome.finish_task(self.task, status, self.run.path / "run.json",
                                      str(error) if status == "pruned" else message)
 
         deadline.bounded(self.task, "the checkpoints, run.json and the outcome", record)

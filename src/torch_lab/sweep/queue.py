@@ -69,6 +69,7 @@ def base_task(args: argparse.Namespace, experiment: Any, sweep: Sweep) -> str:
 
 def run_on_queue(args: argparse.Namespace, experiment: Any, sweep: Sweep, trials: int) -> int:
     """Run the sweep through ClearML agents; print the best trials at the end."""
+    from torch_lab.tracking import outcome
     from torch_lab.tracking import task as tracking
     from torch_lab.sweep.report import start_task
     from torch_lab.sweep.study import sweep_name
@@ -95,5 +96,5 @@ def run_on_queue(args: argparse.Namespace, experiment: Any, sweep: Sweep, trials
     for rank, trial in enumerate(optimizer.get_top_experiments(top_k=min(trials, 5))):
         print(f"torch-lab: #{rank + 1} task {trial.id} {trial.get_parameters_as_dict().get('hparams')}",
               flush=True)
-    tracking.finish_task(task, "completed", None)
+    outcome.finish_task(task, "completed", None)
     return 0

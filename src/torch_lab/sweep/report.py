@@ -14,6 +14,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from torch_lab.tracking import outcome
 from torch_lab.tracking import task as tracking
 from torch_lab.errors import display_path
 from torch_lab.text import mean_std
@@ -216,4 +217,4 @@ def finish(study: Any, sweep: Sweep, name: str, folder: Path, task: Any, interru
               f"{best.params} (task {best.user_attrs.get('task_id')})", flush=True)
     print(f"torch-lab: sweep folder {display_path(folder)}", flush=True)
     print(watch_line(folder), flush=True)
-    tracking.finish_task(task, "interrupted" if interrupted else "completed", None)
+    outcome.finish_task(task, "interrupted" if interrupted else "completed", None)

@@ -220,27 +220,6 @@ def attach_task(task_id: str) -> Task:
     return task
 
 
-def enqueue(task: Task, queue: str) -> None:
-    """Enqueue ``task`` in ClearML queue ``queue`` and end this process; when a ClearML agent runs
-    the task, this returns at once and the run goes on (with the hparams edited in the UI).
-
-    Asked for a sweep's base task (``TORCH_LAB_TEMPLATE_FILE``, see ``torch_lab.sweep.queue``), it
-    writes the task id there and leaves the task as a draft for ClearML's optimizer to clone."""
-    if Task.running_locally() and queue:
-        from clearml.backend_interface.util import get_queue_id
-
-        if not get_queue_id(task.session, queue):
-            raise UserError(f"--queue {queue}: no such ClearML queue on {task.session.host}; "
-                            "create it (ClearML UI, Orchestration > Queues) or name another")
-    template = os.environ.get("TORCH_LAB_TEMPLATE_FILE")
-    if template and Task.running_locally():
-        Path(template).write_text(json.dumps({"task_id": task.id}))
-        task.execute_remotely(queue_name=None, exit_process=True)
-    if Task.running_locally():
-        print(f"torch-lab: task {task.id} enqueued in ClearML queue '{queue}'", flush=True)
-    task.execute_remotely(queue_name=queue, exit_process=True)
-
-
 def record_file(task: Task, path: Path, configuration: bool = False) -> None:
     """Attach a run file to the task: as an artifact, and as a configuration object if asked."""
     task.upload_artifact(path.name, artifact_object=path, wait_on_upload=True)
@@ -298,29 +277,3 @@ def offline_session_zip(task: Task) -> Path | None:
     """Where the offline session's zip is (or will be, after close); None online."""
     folder = task.get_offline_mode_folder() if Task.is_offline() else None
     return Path(folder).with_suffix(".zip") if folder else None
-
-
-def finish_task(task: Task, status: str, run_json: Path | None, message: str | None = None) -> None:
-    """Record the outcome on the task (tag, comment, status) and close it."""
-    task.add_tags([status])
-    if message:
-        task.set_comment(f"{status}: {message}")
-    if run_json is not None and run_json.is_file():
-        task.upload_artifact("run.json", artifact_object=run_json, wait_on_upload=True)
-    if status == "failed":
-        task.mark_failed(status_reason=message or "failed", force=True)
-    elif status in ("interrupted", "pruned"):
-        task.mark_stopped(force=True, status_message=message or status)
-    if status != "completed" and not Task.is_offline():
-        keep_outcome(task)
-    task.close()  # online this marks a still-running task completed
-
-
-def keep_outcome(task: Task) -> None:
-    """Keep the outcome just recorded: ClearML's shutdown (in ``close()`` or at exit) marks the task
-    from how the process ends, completed after a clean close, failed on a non-zero exit, and the
-    server allows stopped -> completed and stopped -> failed (clearml-server's
-    apiserver/bll/task/utils.py ``state_machine``). Those calls are switched off on this task
-    object; nothing else uses them after the outcome."""
-    for name in ("mark_completed", "mark_failed", "stopped", "set_progress"):
-        setattr(task, name, lambda *args, **kwargs: None)
