@@ -9,6 +9,7 @@ import csv
 import json
 import shutil
 import signal
+import textwrap
 from pathlib import Path
 from typing import Any
 
@@ -113,7 +114,7 @@ def test_own_module_trains_infers_and_exports(tmp_path: Path) -> None:
     assert {key.split(".")[0] for key in state["state_dict"]} == {"generator", "discriminator"}
 
     inferred = run_cli("infer", hparams, "samples.csv", "50", "--offline",
-                       *sets(f"checkpoint.checkpoint_task_id='{trained['task_id']}'"))
+                       *sets(f"checkpoint.checkpoint_task_id='{trained['task_id']}'", "checkpoint.checkpoint_name='best'"))
     assert inferred.returncode == 0, inferred.stderr
     rows = list(csv.DictReader(open(tmp_path / "samples.csv")))
     assert [int(r["index"]) for r in rows] == list(range(50)) and set(rows[0]) == {"index", "prediction_0",
@@ -122,6 +123,10 @@ def test_own_module_trains_infers_and_exports(tmp_path: Path) -> None:
     assert exported.returncode == 0, exported.stderr
     generator = torch.jit.load(tmp_path / "gan.pt")
     assert generator(torch.zeros(3, 4)).shape == (3, 2)
+
+    page = (REPO / "docs" / "how-to" / "own-module.md").read_text()  # its training step, as the docs show it
+    shown = page.split("```python\n", 1)[1].split("```", 1)[0]
+    assert textwrap.indent(shown, "    ") in (REPO / "src" / "example_project" / "gan.py").read_text()
 
     listed = run_cli("runs")
     assert listed.returncode == 0 and trained["task_id"] in listed.stdout
