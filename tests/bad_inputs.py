@@ -24,6 +24,11 @@ SWEEP = "experiments/01_toy/sweep.py"
 #: checkpoint of the toy model (about 18 kB).
 FULL_DISK_BYTES = 15_000
 
+#: The end of the line refusing an object of the ``lightning`` package (``kind``: its class).
+LIGHTNING_PACKAGE = ("a lightning.pytorch {kind} (the lightning package); torch-lab runs pytorch_lightning, a "
+                     "separate copy of Lightning whose Trainer does not take the other's classes: import it "
+                     "from pytorch_lightning instead")
+
 #: What a setup returns: environment variables for the command.
 Env = dict[str, str]
 
@@ -477,11 +482,34 @@ CASES: list[Case] = [
          f"train: error: {MAIN}: train_config returned no 'train_dataloaders'",
          setup=edit_main("train_dataloaders=(", "train_dataloaders=None and ("),
          needs_main_executed=True, slow=True),
-    Case("config_wrong_module_class", "`module` of the wrong class", _train(),
-         f"train: error: {MAIN}: train_config: 'module' must be a torch_lab.modules.TrainLabModule, "
-         "got LabModule",
+    Case("config_wrong_module_class", "`module` not a LightningModule", _train(),
+         f"train: error: {MAIN}: train_config: 'module' must be a pytorch_lightning LightningModule (e.g. "
+         "torch_lab.modules.TrainLabModule), got Linear",
+         setup=edit_main("module = (SignalledModule if at else TrainLabModule)(",
+                         "module = nn.Linear(4, 2); (SignalledModule if at else TrainLabModule)("),
+         needs_main_executed=True, slow=True),
+    Case("config_module_no_training_step", "`module` without a `training_step`", _train(),
+         f"train: error: {MAIN}: train_config: 'module' (LabModule) has no training_step; train fits with it",
          setup=edit_main("module = (SignalledModule if at else TrainLabModule)(",
                          "module = LabModule(nn.Linear(4, 2)); (SignalledModule if at else TrainLabModule)("),
+         needs_main_executed=True, slow=True),
+    Case("config_lightning_package_module", "`module` from `lightning.pytorch` (`import lightning`)", _train(),
+         f"train: error: {MAIN}: train_config: 'module' is {LIGHTNING_PACKAGE.format(kind='LightningModule')}",
+         setup=edit_main("module = (SignalledModule if at else TrainLabModule)(",
+                         "import lightning.pytorch as L\n    module = type('Mine', (L.LightningModule,), {})(); "
+                         "(SignalledModule if at else TrainLabModule)("),
+         needs_main_executed=True),
+    Case("config_lightning_package_callback", "a callback from `lightning.pytorch`", _train(),
+         f"train: error: {MAIN}: train_config: 'callbacks[0]' is {LIGHTNING_PACKAGE.format(kind='Callback')}",
+         setup=edit_main('    result["callbacks"] = callbacks\n',
+                         '    import lightning.pytorch as L\n'
+                         '    result["callbacks"] = [L.callbacks.EarlyStopping("loss/val"), *callbacks]\n'),
+         needs_main_executed=True, slow=True),
+    Case("config_lightning_package_logger", "a logger from `lightning.pytorch`", _train(),
+         f"train: error: {MAIN}: train_config: 'loggers[0]' is {LIGHTNING_PACKAGE.format(kind='Logger')}",
+         setup=edit_main('    result["callbacks"] = callbacks\n',
+                         '    result["callbacks"] = callbacks\n    import lightning.pytorch as L\n'
+                         '    result["loggers"] = [L.loggers.CSVLogger("logs")]\n'),
          needs_main_executed=True, slow=True),
     Case("config_logger_not_logger", "`loggers` holding something else than a Lightning logger",
          _train(),

@@ -74,3 +74,31 @@ def test_pickled_objects_are_refused(tmp_path: Path) -> None:
     torch.save({"state_dict": {}, "hyper_parameters": {"optimizer": torch.optim.Adam}}, unsafe)
     with pytest.raises(UserError, match="cannot be loaded"):
         load_checkpoint(unsafe)
+
+
+def test_a_whole_lightning_modules_checkpoint_loads_back(tmp_path: Path) -> None:
+    """A LightningModule of the user's own (two sub-networks, two optimizers), saved by a real
+    Trainer through AtomicCheckpointIO: its full state_dict loads into a fresh module (weights
+    checked first), with every optimizer's state kept; a module of another shape is refused
+    naming the key."""
+    import pytorch_lightning as pl
+    from torch.utils.data import DataLoader
+
+    from example_project.gan import NoiseAndSamples, TinyGAN
+    from torch_lab.checkpoints import fitting_state_dict
+    from torch_lab.storage.checkpoint_io import AtomicCheckpointIO
+
+    trained = TinyGAN(hidden=8)
+    trainer = pl.Trainer(max_steps=4, logger=False, enable_progress_bar=False, enable_model_summary=False,
+                         enable_checkpointing=False, limit_val_batches=0, plugins=[AtomicCheckpointIO()])
+    trainer.fit(trained, DataLoader(NoiseAndSamples(16, seed=0), batch_size=4))
+    trainer.save_checkpoint(tmp_path / "last.ckpt")
+    state = load_checkpoint(tmp_path / "last.ckpt")
+    assert len(state["optimizer_states"]) == 2 and all(s["state"] for s in state["optimizer_states"])
+
+    fresh = TinyGAN(hidden=8)
+    load_weights(fresh, tmp_path / "last.ckpt")
+    assert all(torch.equal(a, b) for a, b in zip(fresh.state_dict().values(), trained.state_dict().values()))
+    with pytest.raises(UserError, match=r"does not fit the model \(discriminator.0.bias is \(8,\), the model's "
+                                        r"\(16,\)"):
+        fitting_state_dict(TinyGAN(hidden=16), tmp_path / "last.ckpt")

@@ -8,6 +8,8 @@ from typing import Any
 import pytorch_lightning as pl
 import torch
 
+from torch_lab import console
+
 #: Losses kept before they are folded (on the device, without a synchronisation) into the verdict.
 CHUNK = 256
 
@@ -21,6 +23,9 @@ class NaNGuard(pl.Callback):
     which waits on the device, only when a checkpoint is about to be written, when validation
     starts and at each training epoch's end. By then the optimizer has stepped on the bad loss;
     no checkpoint holds that state, and the run fails naming the first bad step.
+
+    A module optimising by hand (``automatic_optimization = False``) whose first training step
+    returns no loss has nothing to guard: one line says the guard is off, and why.
     """
 
     def __init__(self) -> None:
@@ -30,6 +35,7 @@ class NaNGuard(pl.Callback):
         self._epoch = 0
         self._first: torch.Tensor | None = None  # index of the first non-finite loss, -1: none yet
         self._value: torch.Tensor | None = None  # that loss
+        self._started = False  # the run's first training step is done
 
     def on_train_batch_start(self, trainer: pl.Trainer, *args: Any) -> None:
         self._step = trainer.global_step  # the step this batch belongs to
@@ -37,7 +43,13 @@ class NaNGuard(pl.Callback):
     def on_train_batch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule, outputs: Any,
                            batch: Any, batch_idx: int) -> None:
         loss = outputs.get("loss") if isinstance(outputs, dict) else outputs
-        if not isinstance(loss, torch.Tensor) or loss.numel() != 1:
+        guarded = isinstance(loss, torch.Tensor) and loss.numel() == 1
+        if not self._started:
+            self._started = True
+            if not guarded and not pl_module.automatic_optimization and trainer.is_global_zero:
+                console.say("torch-lab: NaN guard off: training_step returns no loss (manual optimisation); "
+                            "return the loss (a one-element tensor) to have each step's checked")
+        if not guarded:
             return
         if not self._places:
             self._epoch = trainer.current_epoch

@@ -1,5 +1,6 @@
 """An experiment: its hparams file, validated hparams and ``__main__`` module, and what its config
-functions must return (the keys, the module class, non-empty dataloaders; ``infer``'s weights rule)."""
+functions must return (the keys, a pytorch_lightning module with the steps the command runs, non-empty
+dataloaders; ``infer``'s weights rule)."""
 
 from __future__ import annotations
 
@@ -49,13 +50,13 @@ class Experiment:
         """Call ``train_config(hparams)`` and check what it returns."""
         function = self.config_function("train_config")
         config = self._call(function, hparams or self.hparams)
-        return self._check_config("train_config", config, TRAIN_KEYS, TRAIN_REQUIRED, "TrainLabModule")
+        return self._check_config("train_config", config, TRAIN_KEYS, TRAIN_REQUIRED)
 
     def infer_config(self, args: list[str], hparams: dict[str, Any] | None = None) -> dict[str, Any]:
         """Call ``infer_config(hparams, *args)`` and check what it returns."""
         function = self.check_infer_args(args)
         config = self._call(function, hparams or self.hparams, *args)
-        return self._check_config("infer_config", config, INFER_KEYS, INFER_REQUIRED, "LabModule")
+        return self._check_config("infer_config", config, INFER_KEYS, INFER_REQUIRED)
 
     def check_infer_args(self, args: list[str]) -> Callable[..., Any]:
         """Return ``infer_config`` after checking it accepts ``(hparams, *args)``."""
@@ -79,12 +80,8 @@ class Experiment:
                 f"{display_path(self.main_path)}: {function.__name__} raised {first_line(error)}"
             ) from error
 
-    def _check_config(
-        self, function: str, config: Any, allowed: set, required: tuple, module_class: str
-    ) -> dict[str, Any]:
+    def _check_config(self, function: str, config: Any, allowed: set, required: tuple) -> dict[str, Any]:
         from torch.utils.data import DataLoader
-
-        from torch_lab import modules
 
         where = f"{display_path(self.main_path)}: {function}"
         if not isinstance(config, dict):
@@ -97,11 +94,7 @@ class Experiment:
         for key in required:
             if config.get(key) is None:
                 raise UserError(f"{where} returned no '{key}'")
-        if not isinstance(config["module"], getattr(modules, module_class)):
-            raise UserError(
-                f"{where}: 'module' must be a torch_lab.modules.{module_class}, "
-                f"got {type(config['module']).__name__}"
-            )
+        _check_module(where, STEPS[function], config)
         for key in sorted(k for k in config if k.endswith("_dataloaders") and config[k] is not None):
             items = dataloaders_of({key: config[key]})
             if not items or not all(isinstance(item, DataLoader) for item in items):
@@ -117,9 +110,59 @@ class Experiment:
         if not isinstance(callbacks, (list, tuple)):
             raise UserError(f"{where}: 'callbacks' must be a list of pytorch_lightning.Callback")
         config["callbacks"] = list(callbacks)
+        _check_callbacks(where, config["callbacks"])
         if "loggers" in allowed:
             config["loggers"] = _check_loggers(where, config.get("loggers"))
         return config
+
+
+#: The steps each function's module must have, and what needs them: ``train`` fits and validates
+#: (and tests when given test loaders), ``infer`` predicts.
+STEPS = {"train_config": {"training_step": "train fits with it", "validation_step": "val_dataloaders need it"},
+         "infer_config": {"predict_step": "infer predicts with it"}}
+TEST_STEP = {"test_step": "test_dataloaders need it"}
+
+
+def _check_module(where: str, steps: dict[str, str], config: dict[str, Any]) -> None:
+    """``module``: any ``pytorch_lightning.LightningModule`` (``torch_lab.modules.TrainLabModule`` is
+    one) that has the steps the command runs; refused before any task, naming the missing one.
+    Lightning's default ``predict_step`` calls ``forward``: either will do."""
+    import pytorch_lightning as pl
+    from pytorch_lightning.utilities.model_helpers import is_overridden
+
+    module = config["module"]
+    name = type(module).__name__
+    if not isinstance(module, pl.LightningModule):
+        _refuse_lightning_package(where, "'module' is", module, "LightningModule")
+        raise UserError(f"{where}: 'module' must be a pytorch_lightning LightningModule (e.g. "
+                        f"torch_lab.modules.TrainLabModule), got {name}")
+    if config.get("test_dataloaders") is not None:
+        steps = {**steps, **TEST_STEP}
+    for step, needs in steps.items():
+        if not (is_overridden(step, module) or step == "predict_step" and is_overridden("forward", module)):
+            also = " (nor forward, which Lightning's default calls)" if step == "predict_step" else ""
+            raise UserError(f"{where}: 'module' ({name}) has no {step}{also}; {needs}")
+
+
+def _check_callbacks(where: str, callbacks: list[Any]) -> None:
+    import pytorch_lightning as pl
+
+    for index, callback in enumerate(callbacks):
+        if not isinstance(callback, pl.Callback):
+            _refuse_lightning_package(where, f"'callbacks[{index}]' is", callback, "Callback")
+            raise UserError(f"{where}: 'callbacks[{index}]' must be a pytorch_lightning Callback, "
+                            f"got {type(callback).__name__}")
+
+
+def _refuse_lightning_package(where: str, subject: str, value: Any, kind: str) -> None:
+    """Refuse an object of the ``lightning`` package (``import lightning as L``) in one line:
+    ``lightning.pytorch`` is a second copy of Lightning, whose classes pytorch_lightning's Trainer
+    (torch-lab's) does not recognise (it refuses such a module; callbacks and loggers would meet
+    checks for the other copy's classes deep inside a run)."""
+    if any(cls.__module__.startswith(("lightning.pytorch", "lightning.fabric")) for cls in type(value).__mro__):
+        raise UserError(f"{where}: {subject} a lightning.pytorch {kind} (the lightning package); torch-lab runs "
+                        "pytorch_lightning, a separate copy of Lightning whose Trainer does not take the "
+                        "other's classes: import it from pytorch_lightning instead")
 
 
 def _check_loggers(where: str, loggers: Any) -> list[Any] | dict[str, Any]:
@@ -133,6 +176,7 @@ def _check_loggers(where: str, loggers: Any) -> list[Any] | dict[str, Any]:
         items = [items]
     for label, item in zip(logger_labels(items), logger_items(items)):
         if not (isinstance(item, Logger) or callable(item)):
+            _refuse_lightning_package(where, f"'{label}' is", item, "Logger")
             raise UserError(f"{where}: '{label}' must be a pytorch_lightning Logger (or a "
                             f"function of the run directory returning one), got {type(item).__name__}")
     return dict(items) if isinstance(items, dict) else list(items)
@@ -163,6 +207,8 @@ def logger_of(main_path: Path, label: str, item: Any, run_dir: Path) -> Any:
         raise UserError(f"{display_path(main_path)}: train_config's '{label}' raised "
                         f"{first_line(error)}") from error
     if not isinstance(logger, Logger):
+        _refuse_lightning_package(f"{display_path(main_path)}: train_config's", f"'{label}' returned", logger,
+                                  "Logger")
         raise UserError(f"{display_path(main_path)}: train_config's '{label}' returned "
                         f"{type(logger).__name__}, not a pytorch_lightning Logger")
     return logger

@@ -30,7 +30,8 @@ ORT_TELEMETRY_OFF = {"ORT_DISABLE_TELEMETRY": "1", "ORT_TELEMETRY_DISABLED": "1"
 
 
 class Predictor(nn.Module):
-    """The module's model followed by its ``output_transform``: what ``predict_step`` computes."""
+    """A model followed by an ``output_transform`` (a ``LabModule``'s: what its ``predict_step``
+    computes), or a LightningModule's ``forward`` alone."""
 
     def __init__(self, model: nn.Module, output_transform: Callable[[Any], Any] | None) -> None:
         super().__init__()

@@ -4,9 +4,10 @@ back and checked against the checkpoint's model, as a task of its own.
 The module comes from ``train_config`` (every experiment has it, and it needs no extra arguments)
 called with the hparams the task recorded (plus ``--set``; the hparams file's for a .ckpt), the
 weights from the task's checkpoint (found as ``infer`` finds it), the example input from the
-first batch of the validation dataloader (else the training one). What is exported is the
-module's model followed by its ``output_transform``, as ``predict_step`` computes it. The file is
-written once checked, atomically: a stop or a failure leaves no part of it.
+first batch of the validation dataloader (else the training one). What is exported is a
+``LabModule``'s model followed by its ``output_transform``, as its ``predict_step`` computes it, and
+any other LightningModule's ``forward``. The file is written once checked, atomically: a stop or a
+failure leaves no part of it.
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ from torch_lab.export import formats
 from torch_lab.export.check import check
 from torch_lab.launch.start_points import StartPoint, check_start, task_hparams
 from torch_lab.launch.tracked import TrackedRun
-from torch_lab.modules import split_batch
+from torch_lab.modules import LabModule, split_batch
 from torch_lab.storage.atomic import atomic_file
 from torch_lab.storage.run_dir import RunDirectory, artifacts_root, resolve_task_id
 from torch_lab.tracking import task as tracking
@@ -108,7 +109,7 @@ def export(experiment: Experiment, options: ExportOptions) -> RunDirectory:
 def _export(module: Any, example: torch.Tensor, target: Path, options: ExportOptions,
             checkpoint: Path) -> tuple[bytes, dict[str, Any]]:
     """Export, load back and compare: the file's bytes and export.json's content."""
-    predictor = formats.Predictor(module.model, getattr(module, "output_transform", None)).cpu().eval()
+    predictor = predictor_of(module).cpu().eval()
     try:
         data, details = formats.write(options.format, predictor, example, options.dynamic_batch)
     except Exception as error:
@@ -122,6 +123,16 @@ def _export(module: Any, example: torch.Tensor, target: Path, options: ExportOpt
                   "dynamic_axes": {"x": [0]} if options.dynamic_batch else {},
                   "atol": options.atol, "rtol": options.rtol, "checks": checks,
                   "ok": all(c["ok"] for c in checks)}
+
+
+def predictor_of(module: pl.LightningModule) -> formats.Predictor:
+    """What is exported: a ``LabModule``'s model and ``output_transform``; another module's ``forward``."""
+    if isinstance(module, LabModule):
+        return formats.Predictor(module.model, module.output_transform)
+    # Tracing reads every attribute, ``trainer`` too, which raises without a Trainer unless Lightning's
+    # own flag for TorchScript (``to_torchscript`` sets it) says so: this module is export's alone.
+    module._jit_is_scripting = True
+    return formats.Predictor(module, None)
 
 
 def _reason(error: BaseException) -> str:

@@ -16,7 +16,7 @@ from pytorch_lightning.tuner import Tuner
 from torch_lab import console
 from torch_lab.callbacks.progress import interactive
 from torch_lab.tracking import task as tracking
-from torch_lab.errors import display_path
+from torch_lab.errors import UserError, display_path
 from torch_lab.figures import pyplot, save_pyplot
 from torch_lab.experiment import Experiment
 from torch_lab.storage.run_dir import RunDirectory
@@ -130,6 +130,10 @@ def lr_find(experiment: Experiment, steps: int | None, offline: bool) -> RunDire
     check_kwargs(experiment, hparams, "init", pl.Trainer)
     pl.seed_everything(hparams["seed"], workers=True, verbose=False)
     config = experiment.train_config(hparams)
+    if not config["module"].automatic_optimization:
+        raise UserError(f"--lr-find: {display_path(experiment.main_path)}: train_config's module optimises by "
+                        "hand (automatic_optimization is False); Lightning's learning-rate range test needs "
+                        "one optimizer that Lightning steps itself")
     tracked = TrackedRun(experiment, hparams, f"lr_find_{experiment.name}", "training", ["lr-find"],
                          tracking.select_offline(offline))
     with tracked:

@@ -58,7 +58,8 @@ def test_load_errors(toy: Path, setup, message) -> None:
         ("def train_config(h):\n    return {'module': 1}\n",
          "experiments/01_toy/__main__.py: train_config returned no 'train_dataloaders'"),
         ("def train_config(h):\n    return {'module': 1, 'train_dataloaders': 2, 'val_dataloaders': 3}\n",
-         "experiments/01_toy/__main__.py: train_config: 'module' must be a torch_lab.modules.TrainLabModule, got int"),
+         "experiments/01_toy/__main__.py: train_config: 'module' must be a pytorch_lightning LightningModule "
+         "(e.g. torch_lab.modules.TrainLabModule), got int"),
         ("def train_config(h):\n    return h['config']['missing']\n",
          "experiments/01_toy/__main__.py: train_config raised KeyError: 'missing'"),
     ],
@@ -124,3 +125,62 @@ def test_an_experiment_folder_as_the_user_named_it(toy: Path, tmp_path: Path) ->
     assert "Sequential" in (run / "model_summary.txt").read_text()  # 02_net[v2]'s model
     assert json.loads((run / "hparams.json").read_text())["trainer"]["init"]["limit_train_batches"] == 1
     assert not list(tmp_path.glob("escape*")) and not list((tmp_path / "data").glob("escape*"))
+
+
+#: A LightningModule of the user's own, with the steps ``STEPS`` says (and a DataLoader of 4 points).
+OWN_MODULE = '''import pytorch_lightning as pl
+import torch
+from torch.utils.data import DataLoader
+
+LOADER = DataLoader(torch.zeros(4, 2), batch_size=2)
+
+
+class Own(pl.LightningModule):
+    def __init__(self):
+        super().__init__()
+        self.layer = torch.nn.Linear(2, 1)
+{methods}
+
+def train_config(hparams):
+    return dict(module=Own(), train_dataloaders=LOADER, val_dataloaders=LOADER{extra})
+
+
+def infer_config(hparams):
+    return dict(module=Own(), predict_dataloaders=LOADER)
+'''
+STEP = "\n    def {0}(self, batch, batch_idx=0):\n        return self.layer(batch).sum()\n"
+
+
+@pytest.mark.parametrize("methods, extra, message", [
+    (["training_step", "validation_step"], "", None),
+    (["validation_step"], "", "train_config: 'module' (Own) has no training_step; train fits with it"),
+    (["training_step"], "", "train_config: 'module' (Own) has no validation_step; val_dataloaders need it"),
+    (["training_step", "validation_step"], ", test_dataloaders=LOADER",
+     "train_config: 'module' (Own) has no test_step; test_dataloaders need it"),
+])
+def test_any_lightning_module_with_the_steps_train_runs(toy: Path, methods, extra, message) -> None:
+    experiment = load_experiment(broken_main(toy, OWN_MODULE.format(
+        methods="".join(STEP.format(name) for name in methods), extra=extra)))
+    if message is None:
+        assert type(experiment.train_config()["module"]).__name__ == "Own"
+        return
+    with pytest.raises(UserError) as error:
+        experiment.train_config()
+    assert str(error.value) == f"experiments/01_toy/__main__.py: {message}"
+
+
+@pytest.mark.parametrize("methods, message", [
+    (["predict_step"], None),
+    (["forward"], None),  # Lightning's default predict_step calls it
+    ([], "infer_config: 'module' (Own) has no predict_step (nor forward, which Lightning's default calls); "
+         "infer predicts with it"),
+])
+def test_infer_takes_any_lightning_module_that_predicts(toy: Path, methods, message) -> None:
+    experiment = load_experiment(broken_main(toy, OWN_MODULE.format(
+        methods="".join(STEP.format(name) for name in methods), extra="")))
+    if message is None:
+        assert type(experiment.infer_config([])["module"]).__name__ == "Own"
+        return
+    with pytest.raises(UserError) as error:
+        experiment.infer_config([])
+    assert str(error.value) == f"experiments/01_toy/__main__.py: {message}"
