@@ -5,12 +5,37 @@ from __future__ import annotations
 
 import json
 import shutil
+import ssl
+import subprocess
 from pathlib import Path
 
 import pytest
 from conftest import run_cli, sets
 
 # The tests that train the toy model online (~20 s and more) are slow.
+
+
+@pytest.fixture
+def https_server(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    """The stand-in over HTTPS with a self-signed certificate for 127.0.0.1 (``.cert``), the
+    environment pointing at it and trusting nothing more than the system's CAs."""
+    from clearml_server import ClearMLServer
+
+    cert, key = tmp_path / "server.pem", tmp_path / "server.key"
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256",
+                    "-nodes", "-days", "1", "-subj", "/CN=127.0.0.1", "-addext",
+                    "subjectAltName=IP:127.0.0.1", "-keyout", str(key), "-out", str(cert)],
+                   check=True, capture_output=True)
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(cert, key)
+    server = ClearMLServer(tls=context)
+    server.cert = cert
+    for name, value in server.env().items():
+        monkeypatch.setenv(name, value)
+    for name in ("REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE", "CLEARML_API_HOST_VERIFY_CERT"):
+        monkeypatch.delenv(name, raising=False)
+    yield server
+    server.stop()
 
 
 def trained(clearml_server, toy: Path, *extra: str) -> tuple[dict, Path]:
@@ -166,3 +191,25 @@ def test_resuming_a_task_the_server_lost_is_one_line(clearml_server, toy: Path) 
     assert not clearml_server.api.tasks  # no new task made in its place
     (run_dir,) = Path("data/artifacts").glob("*")
     assert json.loads((run_dir / "run.json").read_text())["task_id"] == task_id
+
+
+@pytest.mark.slow
+def test_a_self_signed_server_the_sdk_trusts_is_used(https_server, toy: Path,
+                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    """The start-up ping trusts what the SDK trusts (here the CA bundle in
+    CLEARML_API_HOST_VERIFY_CERT), not only the system's CAs."""
+    monkeypatch.setenv("CLEARML_API_HOST_VERIFY_CERT", str(https_server.cert))
+    task, _ = trained(https_server, toy)
+    assert task["status"] == "completed"
+    assert {m["name"] for m in task["models"]["output"]} == {"best", "last"}
+
+
+def test_a_server_certificate_not_trusted_is_one_line(https_server, toy: Path) -> None:
+    result = run_cli("train", toy)
+    assert result.returncode == 2, result.stdout + result.stderr
+    (line,) = result.stderr.strip().splitlines()
+    assert line.startswith(f"train: error: ClearML server {https_server.api_http.url}: its TLS "
+                           "certificate is not trusted ([SSL: CERTIFICATE_VERIFY_FAILED]"), line
+    assert line.endswith("give its CA bundle in api.verify_certificate (clearml.conf), "
+                         "CLEARML_API_HOST_VERIFY_CERT or REQUESTS_CA_BUNDLE, or run with --offline")
+    assert not https_server.api.tasks
