@@ -1,0 +1,67 @@
+"""Talking to the ClearML server before a task exists: the start-up check that it answers, as a
+ClearML API server, over a connection the SDK itself would accept."""
+
+from __future__ import annotations
+
+import json
+
+from torch_lab.errors import UserError
+
+PING_TIMEOUT_S = 5.0
+
+
+def check_server(timeout: float = PING_TIMEOUT_S) -> None:
+    """Raise a UserError within ``timeout`` seconds when the configured API server does not answer.
+
+    The ping goes through the SDK's own HTTP session (without retries), so it trusts what the SDK
+    trusts: ``api.verify_certificate`` / ``CLEARML_API_HOST_VERIFY_CERT`` (true, false or a CA
+    bundle) and requests' ``REQUESTS_CA_BUNDLE`` and proxies."""
+    import requests
+    from clearml.backend_api import Session
+    from clearml.backend_api.utils import get_http_session_with_retry
+
+    host = Session.get_api_server_host()
+    not_clearml = (f"ClearML server {host} answered, but not as a ClearML API server ({{}}); check "
+                   "api_server in clearml.conf or CLEARML_API_HOST")
+    session = get_http_session_with_retry(total=0, connect=0, read=0, redirect=0, status=0)
+    try:
+        with session.get(f"{host.rstrip('/')}/debug.ping", timeout=timeout, stream=True) as reply:
+            status, body = reply.status_code, reply.raw.read(65536, decode_content=True)
+    except requests.exceptions.SSLError as error:
+        raise UserError(
+            f"ClearML server {host}: its TLS certificate is not trusted ({_root_cause(error)}); "
+            "give its CA bundle in api.verify_certificate (clearml.conf), "
+            "CLEARML_API_HOST_VERIFY_CERT or REQUESTS_CA_BUNDLE, or run with --offline") from None
+    except (requests.exceptions.RequestException, OSError, ValueError) as error:
+        raise UserError(
+            f"ClearML server {host} is unreachable ({_root_cause(error)}); check clearml.conf or "
+            "the CLEARML_API_* variables, or run with --offline"
+        ) from None
+    finally:
+        session.close()
+    if status == 404:
+        raise UserError(not_clearml.format("HTTP 404 for /debug.ping"))
+    if status != 200:
+        return  # it answered (e.g. asks for credentials): Task.init reports what follows
+    try:
+        reply_json = json.loads(body)
+    except ValueError:
+        reply_json = None
+    if not isinstance(reply_json, dict) or "meta" not in reply_json:
+        raise UserError(not_clearml.format("its /debug.ping reply is not ClearML's"))
+
+
+def _root_cause(error: BaseException) -> BaseException:
+    """The innermost error under requests' and urllib3's wrappers (``[Errno 111] Connection
+    refused``, ``certificate verify failed: ...``): the one a user can act on."""
+    seen: set[int] = set()
+    while id(error) not in seen:
+        seen.add(id(error))
+        reason = getattr(error, "reason", None)
+        inner = error.args[0] if error.args and isinstance(error.args[0], BaseException) else None
+        deeper = next((e for e in (reason, error.__cause__, inner, error.__context__)
+                       if isinstance(e, BaseException)), None)
+        if deeper is None:
+            break
+        error = deeper
+    return error
