@@ -213,3 +213,21 @@ def test_a_server_certificate_not_trusted_is_one_line(https_server, toy: Path) -
     assert line.endswith("give its CA bundle in api.verify_certificate (clearml.conf), "
                          "CLEARML_API_HOST_VERIFY_CERT or REQUESTS_CA_BUNDLE, or run with --offline")
     assert not https_server.api.tasks
+
+
+@pytest.mark.parametrize("fault", ["bad secret", "401 everywhere"])
+def test_refused_credentials_are_one_line(clearml_server, toy: Path,
+                                          monkeypatch: pytest.MonkeyPatch, fault: str) -> None:
+    """A wrong secret key (auth.login answers 401), or a server refusing every call."""
+    if fault == "bad secret":
+        monkeypatch.setenv("CLEARML_API_SECRET_KEY", "wrong")
+    else:
+        clearml_server.api_http.fault = "401"
+    result = run_cli("train", toy)
+    assert result.returncode == 2, result.stdout + result.stderr
+    (line,) = result.stderr.strip().splitlines()
+    assert line.startswith(f"train: error: ClearML server {clearml_server.api_http.url}: login "
+                           "refused ("), line
+    assert line.endswith("check api.credentials in clearml.conf or CLEARML_API_ACCESS_KEY / "
+                         "CLEARML_API_SECRET_KEY (the keys of that server), or run with --offline"), line
+    assert not clearml_server.api.tasks

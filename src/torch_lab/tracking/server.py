@@ -1,9 +1,10 @@
 """Talking to the ClearML server before a task exists: the start-up check that it answers, as a
-ClearML API server, over a connection the SDK itself would accept."""
+ClearML API server, over a connection the SDK itself would accept, and takes the keys."""
 
 from __future__ import annotations
 
 import json
+import re
 
 from torch_lab.errors import UserError
 
@@ -41,14 +42,34 @@ def check_server(timeout: float = PING_TIMEOUT_S) -> None:
         session.close()
     if status == 404:
         raise UserError(not_clearml.format("HTTP 404 for /debug.ping"))
-    if status != 200:
-        return  # it answered (e.g. asks for credentials): Task.init reports what follows
+    if status == 200:
+        try:
+            reply_json = json.loads(body)
+        except ValueError:
+            reply_json = None
+        if not isinstance(reply_json, dict) or "meta" not in reply_json:
+            raise UserError(not_clearml.format("its /debug.ping reply is not ClearML's"))
+    if status in (200, 401, 403):
+        log_in(host)
+    # Any other answer (e.g. 503 in maintenance): the SDK's own calls report what follows.
+
+
+def log_in(host: str) -> None:
+    """Log in with the SDK's default session (the one ``Task.init`` and ``Task.get_task`` then
+    use): refused keys are a UserError naming the server and the settings that hold them."""
+    from clearml import Task
+
     try:
-        reply_json = json.loads(body)
-    except ValueError:
-        reply_json = None
-    if not isinstance(reply_json, dict) or "meta" not in reply_json:
-        raise UserError(not_clearml.format("its /debug.ping reply is not ClearML's"))
+        Task._get_default_session()
+    except Exception as error:
+        if type(error).__name__ != "LoginError":
+            raise
+        text = str(error).strip().splitlines()[0] if str(error).strip() else "refused"
+        refused = re.match(r"Failed getting token \(error (\d+) from [^)]*\): (.*)", text)
+        reason = f"HTTP {refused[1]}: {refused[2]}" if refused else text
+        raise UserError(f"ClearML server {host}: login refused ({reason}); check api.credentials in "
+                        "clearml.conf or CLEARML_API_ACCESS_KEY / CLEARML_API_SECRET_KEY (the keys of "
+                        "that server), or run with --offline") from None
 
 
 def _root_cause(error: BaseException) -> BaseException:

@@ -156,15 +156,9 @@ def start_task(
     if not offline:
         kwargs.setdefault("output_uri", True)  # upload checkpoints to the files server
     try:
-        task = Task.init(**kwargs)
+        task = Task.init(**kwargs)  # online, check_server has logged in (refused keys: one line)
     except TypeError as error:
         raise UserError(f"task: invalid Task.init argument ({error})") from None
-    except Exception as error:
-        if type(error).__name__ != "LoginError":
-            raise
-        reason = str(error).strip().splitlines()[0] if str(error).strip() else "refused"
-        raise UserError(f"ClearML server: login failed ({reason}); check the credentials in "
-                        "clearml.conf or CLEARML_API_ACCESS_KEY / CLEARML_API_SECRET_KEY") from None
     if continue_task:
         task.set_initial_iteration(0)  # Lightning reports the restored global step itself
     return task
