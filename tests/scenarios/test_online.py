@@ -68,7 +68,8 @@ def test_train_online_records_the_task_on_the_server(clearml_server, toy: Path) 
 def test_a_checkpoint_is_pulled_by_task_id_without_its_run_directory(
         clearml_server, toy: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """Another machine: no run directory, no ClearML cache; the checkpoint comes from the
-    server's output model (named ``<task>-best``, registered on the task as ``best``)."""
+    server's output model (named ``<task>-best``, registered on the task as ``best``), for
+    export-model, train and infer."""
     task, run_dir = trained(clearml_server, toy)
     best = (run_dir / "checkpoints" / "best.ckpt").read_bytes()
     shutil.rmtree("data")
@@ -85,6 +86,12 @@ def test_a_checkpoint_is_pulled_by_task_id_without_its_run_directory(
     child = next(t for t in clearml_server.api.tasks.values() if t["id"] != task["id"])
     assert child["parent"] == task["id"]
     assert best in clearml_server.files.files.values()
+    result = run_cli("infer", toy, "6", *sets(f"checkpoint.checkpoint_task_id={task['id']!r}"))
+    assert result.returncode == 0, result.stdout + result.stderr
+    (inferred,) = [t for t in clearml_server.api.tasks.values() if t["name"].startswith("infer_")]
+    assert inferred["status"] == "completed" and inferred["parent"] == task["id"]
+    (infer_run,) = Path("data/artifacts").glob(f"*{inferred['id']}")
+    assert json.loads((infer_run / "run.json").read_text())["started_from"]["task_id"] == task["id"]
     # The fileserver lost the files: one clear line, not a TypeError.
     clearml_server.files.files.clear()
     shutil.rmtree(tmp_path / "clearml-cache")
