@@ -171,6 +171,17 @@ def test_an_unknown_queue_is_one_line(clearml_server, toy: Path) -> None:
     assert "--queue nope: no such ClearML queue" in result.stderr
     assert "Traceback" not in result.stderr + result.stdout
     assert not clearml_server.api_http.requests("tasks.enqueue")
+    assert not clearml_server.api.tasks  # checked before the task is made: nothing left behind
+
+
+@pytest.mark.slow
+def test_a_known_queue_gets_the_task(clearml_server, toy: Path) -> None:
+    queue = clearml_server.api.add_queue("gpu")
+    result = run_cli("train", toy, "--queue", "gpu")
+    assert result.returncode == 0, result.stdout + result.stderr
+    (task,) = clearml_server.api.tasks.values()
+    assert task["status"] == "queued" and clearml_server.api.queue_entries[queue] == [task["id"]]
+    assert f"torch-lab: task {task['id']} enqueued in ClearML queue 'gpu'" in result.stdout
 
 
 @pytest.mark.parametrize("command", ["export-model", "train"])
@@ -238,3 +249,4 @@ def test_refused_credentials_are_one_line(clearml_server, toy: Path,
     assert line.endswith("check api.credentials in clearml.conf or CLEARML_API_ACCESS_KEY / "
                          "CLEARML_API_SECRET_KEY (the keys of that server), or run with --offline"), line
     assert not clearml_server.api.tasks
+

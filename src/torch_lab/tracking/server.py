@@ -86,3 +86,15 @@ def _root_cause(error: BaseException) -> BaseException:
             break
         error = deeper
     return error
+
+
+def check_queue(queue: str) -> None:
+    """A UserError unless the logged-in server has ClearML queue ``queue``: checked before the
+    task exists, so a misspelt name leaves no task behind."""
+    from clearml import Task
+    from clearml.backend_interface.util import get_queue_id
+
+    session = Task._get_default_session()
+    if not get_queue_id(session, queue):
+        raise UserError(f"--queue {queue}: no such ClearML queue on {session.host}; "
+                        "create it (ClearML UI, Orchestration > Queues) or name another")

@@ -34,7 +34,7 @@ from clearml.config.cache import SessionCache
 
 from torch_lab import console
 from torch_lab.errors import UserError
-from torch_lab.tracking.server import check_server  # noqa: F401  (callers use task.check_server)
+from torch_lab.tracking.server import check_queue, check_server  # noqa: F401  (callers use task.*)
 
 log = logging.getLogger(__name__)
 
@@ -190,12 +190,6 @@ def enqueue(task: Task, queue: str) -> None:
 
     Asked for a sweep's base task (``TORCH_LAB_TEMPLATE_FILE``, see ``torch_lab.sweep.queue``), it
     writes the task id there and leaves the task as a draft for ClearML's optimizer to clone."""
-    if Task.running_locally() and queue:
-        from clearml.backend_interface.util import get_queue_id
-
-        if not get_queue_id(task.session, queue):
-            raise UserError(f"--queue {queue}: no such ClearML queue on {task.session.host}; "
-                            "create it (ClearML UI, Orchestration > Queues) or name another")
     template = os.environ.get("TORCH_LAB_TEMPLATE_FILE")
     if template and Task.running_locally():
         Path(template).write_text(json.dumps({"task_id": task.id}))
