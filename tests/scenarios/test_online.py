@@ -149,19 +149,25 @@ def test_a_server_that_goes_away_mid_run_never_hangs_the_run(clearml_server, toy
 
 
 @pytest.mark.slow
-def test_runs_sync_keeps_a_failed_offline_run_failed(
-        clearml_server, toy: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+@pytest.mark.parametrize("outcome, server_status", [("failed", "failed"), ("interrupted", "stopped")])
+def test_runs_sync_keeps_the_outcome_of_an_offline_run(
+        clearml_server, toy: Path, monkeypatch: pytest.MonkeyPatch, outcome: str,
+        server_status: str) -> None:
     """The import always marks the task completed: ``runs sync`` puts the run's outcome back."""
     for name in clearml_server.env():
         monkeypatch.delenv(name)  # trained offline, on a machine without the server
-    result = run_cli("train", toy, "--offline", *sets("config.crash_at_epoch=1"))
-    assert result.returncode == 1, result.stdout + result.stderr
+    if outcome == "failed":
+        result = run_cli("train", toy, "--offline", *sets("config.crash_at_epoch=1"))
+    else:
+        result = run_cli("train", toy, "--offline",
+                         env={"TOY_SIGNAL_AT": "epoch=1,batch=1,moment=batch_end,signal=2"})
+    assert result.returncode == (1 if outcome == "failed" else 130), result.stdout + result.stderr
     for name, value in clearml_server.env().items():
         monkeypatch.setenv(name, value)
     result = run_cli("runs", "sync")
     assert result.returncode == 0, result.stdout + result.stderr
     (task,) = clearml_server.api.tasks.values()
-    assert task["status"] == "failed" and "failed" in task["tags"]
+    assert task["status"] == server_status and outcome in task["tags"]
 
 
 @pytest.mark.slow
