@@ -170,7 +170,6 @@ def test_runs_sync_keeps_the_outcome_of_an_offline_run(
     assert task["status"] == server_status and outcome in task["tags"]
 
 
-@pytest.mark.slow
 def test_an_unknown_queue_is_one_line(clearml_server, toy: Path) -> None:
     result = run_cli("train", toy, "--queue", "nope")
     assert result.returncode == 2, result.stdout + result.stderr
@@ -180,7 +179,6 @@ def test_an_unknown_queue_is_one_line(clearml_server, toy: Path) -> None:
     assert not clearml_server.api.tasks  # checked before the task is made: nothing left behind
 
 
-@pytest.mark.slow
 def test_a_known_queue_gets_the_task(clearml_server, toy: Path) -> None:
     queue = clearml_server.api.add_queue("gpu")
     result = run_cli("train", toy, "--queue", "gpu")
