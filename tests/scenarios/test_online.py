@@ -237,18 +237,21 @@ def test_a_server_certificate_not_trusted_is_one_line(https_server, toy: Path) -
     assert not https_server.api.tasks
 
 
-@pytest.mark.parametrize("fault", ["bad secret", "401 everywhere"])
-def test_refused_credentials_are_one_line(clearml_server, toy: Path,
-                                          monkeypatch: pytest.MonkeyPatch, fault: str) -> None:
-    """A wrong secret key (auth.login answers 401), or a server refusing every call."""
+@pytest.mark.parametrize("fault, command", [("bad secret", "train"), ("401 everywhere", "train"),
+                                            ("bad secret", "runs")])
+def test_refused_credentials_are_one_line(clearml_server, toy: Path, monkeypatch: pytest.MonkeyPatch,
+                                          fault: str, command: str) -> None:
+    """A wrong secret key (auth.login answers 401), or a server refusing every call; checked at
+    start-up by every command that goes online (here also ``runs sync``)."""
     if fault == "bad secret":
         monkeypatch.setenv("CLEARML_API_SECRET_KEY", "wrong")
     else:
         clearml_server.api_http.fault = "401"
-    result = run_cli("train", toy)
+    Path("data/artifacts").mkdir(parents=True)  # runs sync: an artifacts root with no runs yet
+    result = run_cli(*(["train", toy] if command == "train" else ["runs", "sync"]))
     assert result.returncode == 2, result.stdout + result.stderr
     (line,) = result.stderr.strip().splitlines()
-    assert line.startswith(f"train: error: ClearML server {clearml_server.api_http.url}: login "
+    assert line.startswith(f"{command}: error: ClearML server {clearml_server.api_http.url}: login "
                            "refused ("), line
     assert line.endswith("check api.credentials in clearml.conf or CLEARML_API_ACCESS_KEY / "
                          "CLEARML_API_SECRET_KEY (the keys of that server), or run with --offline"), line
