@@ -4,9 +4,12 @@ server (tests/clearml_server), the path a team uses."""
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import ssl
 import subprocess
+import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -124,8 +127,6 @@ def test_a_run_that_did_not_complete_is_not_completed_on_the_server(
 def test_a_server_that_goes_away_mid_run_never_hangs_the_run(clearml_server, toy: Path) -> None:
     """The SDK retries a vanished server without limit; torch-lab waits for it at most
     TORCH_LAB_CLEARML_TIMEOUT seconds once in the run, then finishes locally and says so."""
-    import time
-
     batches = []
 
     def second_batch(request) -> bool:  # the server (and its fileserver) go away there
@@ -257,3 +258,37 @@ def test_refused_credentials_are_one_line(clearml_server, toy: Path, monkeypatch
                          "CLEARML_API_SECRET_KEY (the keys of that server), or run with --offline"), line
     assert not clearml_server.api.tasks
 
+
+
+@pytest.mark.slow
+def test_a_sweep_on_a_queue_enqueues_its_trials(clearml_server, toy: Path, tmp_path: Path) -> None:
+    """ClearML's optimizer against the stand-in, as far as it goes without an agent: the base task
+    left a draft, the sweep's own task, and trials cloned from the base with their values in the
+    ``hparams`` section, enqueued; the sweep is stopped then (no agent will ever run them): its
+    task stopped, its trial off the queue."""
+    queue = clearml_server.api.add_queue("gpu")
+    (tmp_path / "sweep.py").write_text('sweep = {"trials": 2, "space": {"config.lr": [0.01, 0.02]}}\n')
+    sweep = subprocess.Popen([str(Path(sys.executable).parent / "train"), str(toy), "--sweep",
+                              "sweep.py", "--queue", "gpu"], stdout=subprocess.PIPE,
+                             stderr=subprocess.STDOUT, text=True, env=dict(os.environ))
+    seen: dict = {}
+    try:
+        deadline = time.monotonic() + 120
+        while not seen and time.monotonic() < deadline and sweep.poll() is None:
+            time.sleep(0.2)
+            entries = list(clearml_server.api.queue_entries[queue])
+            seen = {i: json.loads(json.dumps(clearml_server.api.tasks[i])) for i in entries}
+            base = {i: t["status"] for i, t in clearml_server.api.tasks.items()}
+    finally:
+        sweep.terminate()
+        output = sweep.communicate(timeout=60)[0]
+    assert seen, output[-4000:]
+    (trial,) = seen.values()  # one at a time without --parallel
+    assert trial["status"] == "queued" and base[trial["parent"]] == "created"  # the base: a draft
+    assert trial["hyperparams"]["hparams"]["config/lr"]["value"] in ("0.01", "0.02")
+    (controller,) = [t for t in clearml_server.api.tasks.values() if t["type"] == "optimizer"]
+    assert base[controller["id"]] == "in_progress"
+    # Stopped (SIGTERM): the sweep's task is stopped and its trial taken off the queue.
+    assert sweep.returncode == 130, output[-4000:]
+    assert clearml_server.api.tasks[controller["id"]]["status"] == "stopped"
+    assert not clearml_server.api.queue_entries[queue]
