@@ -14,11 +14,13 @@ it lacks is an error, not an empty success.
 
 What it cannot prove: anything of the real server beyond that subset: its web UI, MongoDB and
 Elasticsearch storage, permissions and multi-user behaviour, the full request validation of its
-schemas (unknown fields are ignored), real agents on other machines, TLS
-(tests wrap it themselves), and performance.
+schemas (unknown fields are ignored), real agents on other machines, and performance. With an
+``ssl.SSLContext`` it serves HTTPS (a self-signed certificate the tests make).
 """
 
 from __future__ import annotations
+
+import ssl
 
 from clearml_server.api import ACCESS_KEY, SECRET_KEY, Api
 from clearml_server.files import Files
@@ -28,11 +30,11 @@ from clearml_server.serving import Server
 class ClearMLServer:
     """The API server (``api``: state, ``api_http``: log and faults) and the fileserver."""
 
-    def __init__(self) -> None:
+    def __init__(self, tls: ssl.SSLContext | None = None) -> None:
         self.api = Api()
         self.files = Files()
-        self.api_http = Server(self.api.handle)
-        self.files_http = Server(self.files.handle)
+        self.api_http = Server(self.api.handle, tls)
+        self.files_http = Server(self.files.handle, tls)
 
     def env(self) -> dict[str, str]:
         """The environment that points the ClearML SDK at this server."""

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import http.server
 import json
+import ssl
 import threading
 import time
 from dataclasses import dataclass, field
@@ -29,9 +30,12 @@ class Server:
     """A background HTTP server. ``fault`` switches every later request to: ``"401"`` (refused
     credentials), ``"503"`` (maintenance), ``"stall"`` (no answer until the fault is cleared),
     ``"gone"`` (the port closed: connections refused). ``fault_when(predicate, fault)`` sets a
-    fault when a request matching ``predicate`` arrives (that request gets it too)."""
+    fault when a request matching ``predicate`` arrives (that request gets it too). With ``tls``
+    it serves HTTPS (the handshake runs in the request's thread: a client that refuses the
+    certificate never blocks the server)."""
 
-    def __init__(self, handle: Callable[[Request, dict[str, str], bytes], tuple[int, str, bytes]]) -> None:
+    def __init__(self, handle: Callable[[Request, dict[str, str], bytes], tuple[int, str, bytes]],
+                 tls: ssl.SSLContext | None = None) -> None:
         self.log: list[Request] = []
         self.fault: str | None = None
         self._triggers: list[tuple[Callable[[Request], bool], str]] = []
@@ -45,6 +49,11 @@ class Server:
             def log_message(self, *args: Any) -> None:  # quiet
                 pass
 
+            def setup(self) -> None:
+                if isinstance(self.request, ssl.SSLSocket):
+                    self.request.do_handshake()  # fails here for a client refusing the certificate
+                super().setup()
+
             def _serve(self) -> None:
                 outer._serve(self)
 
@@ -56,7 +65,11 @@ class Server:
 
         self._httpd = Quiet(("127.0.0.1", 0), Handler)
         self._httpd.daemon_threads = True
-        self.url = f"http://127.0.0.1:{self._httpd.server_address[1]}"
+        if tls is not None:
+            self._httpd.socket = tls.wrap_socket(self._httpd.socket, server_side=True,
+                                                 do_handshake_on_connect=False)
+        scheme = "https" if tls is not None else "http"
+        self.url = f"{scheme}://127.0.0.1:{self._httpd.server_address[1]}"
         self._thread = threading.Thread(target=self._httpd.serve_forever, daemon=True)
         self._thread.start()
 

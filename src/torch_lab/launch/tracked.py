@@ -43,7 +43,8 @@ class TrackedRun:
 
     def __init__(self, experiment: Experiment, hparams: dict[str, Any], task_name: str,
                  task_type: str, tags: list[str], offline: bool,
-                 resume: RunDirectory | None = None, own_loggers: bool = False) -> None:
+                 resume: RunDirectory | None = None, own_loggers: bool = False,
+                 queue: str | None = None) -> None:
         self.experiment, self.task_type, self.offline, self.resume = experiment, task_type, offline, resume
         self.trainer: pl.Trainer | None = None  # set by the command: ``finish`` reads its metrics
         self.record_hparams: list[pl.Callback] = []
@@ -58,7 +59,7 @@ class TrackedRun:
         check_values(display_path(experiment.hparams_path), "task", hparams["task"], Task.init)
         self.stop = GracefulStop(None)
         self.stop.install()  # a signal from here on stops the run cleanly, once it exists
-        self._check_tracking()
+        self._check_tracking(queue)
         self._rewind_offline_session()
         try:
             self.task, self.hparams, self.trial = self._start_task(hparams, task_name, tags, own_loggers)
@@ -78,12 +79,14 @@ class TrackedRun:
             self._tell_ranks(error)
             raise
 
-    def _check_tracking(self) -> None:
-        """ClearML's settings, and its server when online: before any task exists."""
+    def _check_tracking(self, queue: str | None) -> None:
+        """ClearML's settings, and its server (and ``queue``) when online: before any task exists."""
         tracking.check_settings(self.offline)
         tracking.configure(self.offline)
         if not self.offline:
             tracking.check_server()
+            if queue and self.rank_zero:
+                tracking.check_queue(queue)
 
     def _rewind_offline_session(self) -> None:
         """A resumed offline run first drops the events its last checkpoint does not hold."""
@@ -116,9 +119,7 @@ class TrackedRun:
         """Hand the task to ClearML queue ``queue``: this process exits, and an agent's run of
         the same command goes on from here."""
         if self.rank_zero:
-            if tracking.Task.running_locally():
-                agent.check_queue(self.task, queue)
-            agent.enqueue(self.task, queue)
+            agent.enqueue(self.task, queue)  # the queue was checked before the task existed
 
     def _open_run_dir(self) -> RunDirectory:
         """The run directory: rank zero creates it (or takes over the resumed one); the other

@@ -69,7 +69,7 @@ def train(experiment: Experiment, options: RunOptions) -> RunDirectory:
         return lr_find(experiment, options.lr_find or None, options.offline)
     plan = make_plan(experiment, options)
     tracked = TrackedRun(experiment, plan.hparams, plan.task_name, "training", plan.tags, plan.offline,
-                         plan.resume, own_loggers=bool(plan.config["loggers"]))
+                         plan.resume, own_loggers=bool(plan.config["loggers"]), queue=options.queue)
     if options.queue:
         tracked.enqueue(options.queue)  # this process ends here; an agent's run goes on
     with tracked:  # from here on, any outcome is recorded in run.json and on the task

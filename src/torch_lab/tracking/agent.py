@@ -1,5 +1,6 @@
-"""Handing a task to a ClearML agent: the queue named by ``--queue`` is checked on the server,
-then the task is enqueued and this process ends (an agent runs the same command from there).
+"""Handing a task to a ClearML agent: the task is enqueued (its queue was checked before the task
+existed: ``tracking.server.check_queue``) and this process ends (an agent runs the same command
+from there).
 
 Imports clearml through ``torch_lab.tracking.task`` (which sets its import order).
 """
@@ -10,18 +11,7 @@ import json
 import os
 from pathlib import Path
 
-from torch_lab.errors import UserError
 from torch_lab.tracking.task import Task
-
-
-def check_queue(task: Task, queue: str) -> None:
-    """One line (exit 2) for a queue the server does not have, before ClearML's
-    ``execute_remotely`` would close the task and raise a ValueError."""
-    from clearml.backend_interface.util import get_queue_id
-
-    if not get_queue_id(task.session, queue):
-        raise UserError(f"--queue {queue}: no such ClearML queue on {task.session.host}; "
-                        "create it (ClearML UI, Orchestration > Queues) or name another")
 
 
 def enqueue(task: Task, queue: str) -> None:

@@ -19,8 +19,6 @@ from __future__ import annotations
 import json
 import logging
 import os
-import urllib.error
-import urllib.request
 from pathlib import Path
 from typing import Any
 
@@ -36,11 +34,11 @@ from clearml.config.cache import SessionCache
 
 from torch_lab import console
 from torch_lab.errors import UserError
+from torch_lab.tracking.server import check_queue, check_server  # noqa: F401  (callers use task.*)
 
 log = logging.getLogger(__name__)
 
 CONFIG_ENV_VARS = ("CLEARML_API_HOST", "CLEARML_API_ACCESS_KEY", "CLEARML_API_SECRET_KEY")
-PING_TIMEOUT_S = 5.0
 CLEARML_OVERRIDES = {
     "sdk": {
         "development": {
@@ -120,34 +118,6 @@ def configure(offline: bool) -> None:
     console.route_clearml_logging()  # ClearML's log lines into console.log
 
 
-def check_server(timeout: float = PING_TIMEOUT_S) -> None:
-    """Raise a UserError within ``timeout`` seconds when the configured API server does not answer."""
-    from clearml.backend_api import Session
-
-    host = Session.get_api_server_host()
-    not_clearml = (f"ClearML server {host} answered, but not as a ClearML API server ({{}}); check "
-                   "api_server in clearml.conf or CLEARML_API_HOST")
-    try:
-        with urllib.request.urlopen(f"{host.rstrip('/')}/debug.ping", timeout=timeout) as reply:
-            body = reply.read(65536)
-    except urllib.error.HTTPError as error:
-        if error.code == 404:
-            raise UserError(not_clearml.format("HTTP 404 for /debug.ping")) from None
-        return  # it answered (e.g. asks for credentials): Task.init reports what follows
-    except (urllib.error.URLError, OSError, ValueError) as error:
-        reason = getattr(error, "reason", error)
-        raise UserError(
-            f"ClearML server {host} is unreachable ({reason}); check clearml.conf or the "
-            "CLEARML_API_* variables, or run with --offline"
-        ) from None
-    try:
-        reply_json = json.loads(body)
-    except ValueError:
-        reply_json = None
-    if not isinstance(reply_json, dict) or "meta" not in reply_json:
-        raise UserError(not_clearml.format("its /debug.ping reply is not ClearML's")) from None
-
-
 def start_task(
     task_kwargs: dict[str, Any], task_name: str, task_type: str, tags: list[str], offline: bool,
     continue_task: str | None = None, own_loggers: bool = False,
@@ -186,15 +156,9 @@ def start_task(
     if not offline:
         kwargs.setdefault("output_uri", True)  # upload checkpoints to the files server
     try:
-        task = Task.init(**kwargs)
+        task = Task.init(**kwargs)  # online, check_server has logged in (refused keys: one line)
     except TypeError as error:
         raise UserError(f"task: invalid Task.init argument ({error})") from None
-    except Exception as error:
-        if type(error).__name__ != "LoginError":
-            raise
-        reason = str(error).strip().splitlines()[0] if str(error).strip() else "refused"
-        raise UserError(f"ClearML server: login failed ({reason}); check the credentials in "
-                        "clearml.conf or CLEARML_API_ACCESS_KEY / CLEARML_API_SECRET_KEY") from None
     if continue_task:
         task.set_initial_iteration(0)  # Lightning reports the restored global step itself
     return task
