@@ -33,7 +33,8 @@ def own_loggers(tracked: TrackedRun, config: dict[str, Any], resumed_from: Path 
     CSVLogger's metrics.csv is rewritten (atomically) with its rows before step S, a torn last row
     dropped, and its writer appends to it (Lightning's deletes the file when it starts, holding
     the rows in memory); a TensorBoardLogger's writer gets ``purge_step=S`` (TensorBoard then
-    ignores the earlier files' events from step S on)."""
+    ignores the earlier files' events from step S on). A TensorBoardLogger's folder in the run
+    directory gets a readable TensorBoard run name (``_name_boards``)."""
     labels = logger_labels(config.get("loggers"))
     loggers = [logger_of(tracked.experiment.main_path, label, item, tracked.run.path)
                for label, item in zip(labels, logger_items(config.get("loggers")))]

@@ -23,7 +23,7 @@ def board_name(record: dict[str, Any], seed: Any) -> list[str]:
     """The parts of a run's TensorBoard name: its experiment folder, its variant (the task name
     without the ``<experiment>-`` of the default ``<experiment>-<hparams stem>``), then a sweep's
     ``<sweep>/trial-007`` (``-seed-1`` in a sweep over seeds), a ``--seeds`` group's
-    ``<group stamp>/seed-1``, or ``<start time>-<short id>``: runs sort by experiment, variant,
+    ``seeds-<stamp>/seed-1`` (both without the task name they start with), or ``<start time>-<short id>``: runs sort by experiment, variant,
     group and trial or start time."""
     task_name, bare_id = str(record.get("task_name") or "run"), str(record["task_id"]).removeprefix("offline-")
     experiment = Path(str(record.get("hparams_path") or task_name)).parent.name or task_name
@@ -31,7 +31,7 @@ def board_name(record: dict[str, Any], seed: Any) -> list[str]:
     sweep, group = record.get("sweep"), record.get("group")
     if isinstance(sweep, dict) and "trial" in sweep:
         extra = f"-seed-{sweep['seed']}" if "seed" in sweep else ""
-        leaf = [str(sweep.get("name")), f"trial-{int(sweep['trial']):03d}{extra}"]
+        leaf = [str(sweep.get("name")).removeprefix(f"{task_name}-"), f"trial-{int(sweep['trial']):03d}{extra}"]
     elif group:
         leaf = [str(group).removeprefix(f"{task_name}-"), f"seed-{seed}"]
     else:

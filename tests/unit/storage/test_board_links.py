@@ -22,6 +22,7 @@ RECORD = {"task_id": "offline-5737615cd59d48c0a9f1eb0e4671a36e", "task_name": "0
      "01_toy/hparams_big/20261207-172522-5737615c"),
     ({"group": "01_toy-hparams-seeds-20261207-172505"}, "01_toy/hparams/seeds-20261207-172505/seed-7"),
     ({"sweep": {"name": "lr", "trial": 3}}, "01_toy/hparams/lr/trial-003"),
+    ({"sweep": {"name": "01_toy-hparams-sweep", "trial": 3}}, "01_toy/hparams/sweep/trial-003"),  # the default
     ({"sweep": {"name": "lr", "trial": 12, "seed": 1}}, "01_toy/hparams/lr/trial-012-seed-1"),
 ])
 def test_names_tell_runs_seeds_and_trials_apart(fields: dict, expected: str) -> None:
