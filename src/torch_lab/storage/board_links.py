@@ -29,14 +29,13 @@ def board_name(record: dict[str, Any], seed: Any) -> list[str]:
     experiment = Path(str(record.get("hparams_path") or task_name)).parent.name or task_name
     variant = task_name.replace(f"{experiment}-", "", 1) or task_name
     sweep, group = record.get("sweep"), record.get("group")
-    if isinstance(sweep, dict) and "trial" in sweep:
+    if isinstance(sweep, dict) and isinstance(sweep.get("trial"), int):
         extra = f"-seed-{sweep['seed']}" if "seed" in sweep else ""
         leaf = [str(sweep.get("name")).removeprefix(f"{task_name}-"), f"trial-{int(sweep['trial']):03d}{extra}"]
     elif group:
         leaf = [str(group).removeprefix(f"{task_name}-"), f"seed-{seed}"]
     else:
-        started = datetime.fromisoformat(str(record.get("started"))).strftime("%Y%m%d-%H%M%S")
-        leaf = [f"{started}-{bare_id[:8]}"]
+        leaf = [f"{_stamp(record.get('started'))}{bare_id[:8]}"]
     return [safe_name(part) for part in (experiment, variant, *leaf)]
 
 
@@ -78,6 +77,14 @@ def unlink_board(root: Path, run_path: Path) -> None:
                 os.rmdir(folder)
     except OSError as error:  # the run is gone; a link left behind names nothing TensorBoard shows
         log.warning("%s: cannot remove the TensorBoard links into %s (%s)", board, run_path, error.strerror)
+
+
+def _stamp(started: Any) -> str:
+    """``20261207-172522-`` of run.json's ``started``; empty when it is not a time."""
+    try:
+        return datetime.fromisoformat(str(started)).strftime("%Y%m%d-%H%M%S-")
+    except ValueError:
+        return ""
 
 
 def _points_to(link: Path, folder: Path) -> bool:

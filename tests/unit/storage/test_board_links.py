@@ -20,6 +20,7 @@ RECORD = {"task_id": "offline-5737615cd59d48c0a9f1eb0e4671a36e", "task_name": "0
     ({"task_name": "big lr/2"}, "01_toy/big_lr_2/20261207-172522-5737615c"),  # one component each
     ({"hparams_path": "/x/experiments/01_toy/hparams_big.py", "task_name": "01_toy-hparams_big"},
      "01_toy/hparams_big/20261207-172522-5737615c"),
+    ({"started": None, "sweep": {"name": "lr"}}, "01_toy/hparams/5737615c"),  # an odd record: still a name
     ({"group": "01_toy-hparams-seeds-20261207-172505"}, "01_toy/hparams/seeds-20261207-172505/seed-7"),
     ({"sweep": {"name": "lr", "trial": 3}}, "01_toy/hparams/lr/trial-003"),
     ({"sweep": {"name": "01_toy-hparams-sweep", "trial": 3}}, "01_toy/hparams/sweep/trial-003"),  # the default
