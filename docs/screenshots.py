@@ -4,7 +4,7 @@
 In a temporary folder: a copy of src/example_project/experiments/01_regression whose
 ``train_config`` also returns ``loggers=[lambda run: TensorBoardLogger(run, ...)]``
 (docs/how-to/loggers.md), one ``train --sweep`` of it (offline, the example's sweep.py, fewer samples and
-epochs), then ``tensorboard --logdir data/artifacts`` and ``optuna-dashboard <study.journal>`` on
+epochs), then ``tensorboard --logdir data/artifacts/tensorboard`` and ``optuna-dashboard <study.journal>`` on
 127.0.0.1, each shot by headless Chromium and saved as a palette PNG (Pillow, matplotlib's own
 dependency). Not run by the tests: Chromium is no dependency of the project, and the servers need
 the ``tensorboard`` and ``dashboard`` extras.
@@ -119,7 +119,7 @@ def main() -> None:
         journal = sweep(work, env)
         port = free_port()
         base = f"http://127.0.0.1:{port}"
-        with server([str(BIN / "tensorboard"), "--logdir", "data/artifacts", "--host", "127.0.0.1",
+        with server([str(BIN / "tensorboard"), "--logdir", "data/artifacts/tensorboard", "--host", "127.0.0.1",
                      "--port", str(port)], f"{base}/data/runs", work):
             wait_for(f"{base}/data/plugin/scalars/tags", 60)
             # The Scalars tab draws with SVG (Time Series' WebGL charts come out empty without a GPU)

@@ -21,7 +21,7 @@ from torch_lab.callbacks.progress import progress_display
 from torch_lab.callbacks.pruning import pruning_callbacks
 from torch_lab.callbacks.random_state import RandomState
 from torch_lab.errors import display_path
-from torch_lab.launch.loggers import own_loggers
+from torch_lab.launch.loggers import log_best, own_loggers
 from torch_lab.launch.start_points import StartPoint
 from torch_lab.launch.tracked import TrackedRun
 from torch_lab.launch.trainer_args import default_scheduler_monitor
@@ -95,6 +95,7 @@ def fit(tracked: TrackedRun, config: dict[str, Any], start: StartPoint | None, d
     run.update(metrics=scalar_metrics(trainer.callback_metrics), best=outcome)
     if tracked.rank_zero:
         tracking.report_best(tracked.task, outcome)
+        log_best(loggers, outcome, trainer.global_step)
     if config.get("test_dataloaders") is not None:
         trainer.test(config["module"], config["test_dataloaders"],
                      ckpt_path="best" if best.best_model_path else None,

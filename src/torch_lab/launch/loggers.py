@@ -17,7 +17,10 @@ from pytorch_lightning.loggers.csv_logs import ExperimentWriter
 from torch_lab.errors import UserError, display_path
 from torch_lab.experiment.config import logger_items, logger_labels, logger_of
 from torch_lab.launch.tracked import TrackedRun
+from torch_lab.runs.records import flatten
+from torch_lab.storage.board_links import link_board
 from torch_lab.storage.atomic import write_atomic
+from torch_lab.storage.run_dir import artifacts_root
 
 log = logging.getLogger(__name__)
 
@@ -30,7 +33,8 @@ def own_loggers(tracked: TrackedRun, config: dict[str, Any], resumed_from: Path 
     CSVLogger's metrics.csv is rewritten (atomically) with its rows before step S, a torn last row
     dropped, and its writer appends to it (Lightning's deletes the file when it starts, holding
     the rows in memory); a TensorBoardLogger's writer gets ``purge_step=S`` (TensorBoard then
-    ignores the earlier files' events from step S on)."""
+    ignores the earlier files' events from step S on). A TensorBoardLogger's folder in the run
+    directory gets a readable TensorBoard run name (``_name_boards``)."""
     labels = logger_labels(config.get("loggers"))
     loggers = [logger_of(tracked.experiment.main_path, label, item, tracked.run.path)
                for label, item in zip(labels, logger_items(config.get("loggers")))]
@@ -49,21 +53,48 @@ def own_loggers(tracked: TrackedRun, config: dict[str, Any], resumed_from: Path 
             _tensorboard_hparams(logger, tracked.hparams)
         else:
             logger.log_hyperparams(tracked.hparams)
+    _name_boards(tracked, loggers)
     return loggers
 
 
+def best_tag(metric: str) -> str:
+    """The scalar of a run's best value of its monitored ``metric``: the metric of TensorBoard's
+    HParams tab (which shows a metric's last value; ``metric`` itself ends at the last epoch's)."""
+    return f"best/{metric}"
+
+
 def _tensorboard_hparams(logger: TensorBoardLogger, hparams: dict[str, Any]) -> None:
-    """The hparams for TensorBoard's HParams tab, against the run's monitored metric: not Lightning's
+    """The hparams for TensorBoard's HParams tab, with dotted keys (``trainer.init.max_epochs``, as
+    ``--set`` names them), against the ``best_tag`` scalar that ``log_best`` writes: not Lightning's
     placeholder scalar ``hp_metric`` (-1, once more at every resume)."""
-    from lightning_fabric.utilities.logger import _flatten_dict
     from torch.utils.tensorboard.summary import hparams as hparams_summaries
 
     logger._default_hp_metric = False
     logger.log_hyperparams(hparams)  # its hparams.yaml
-    values = logger._sanitize_params(_flatten_dict(hparams))
+    values = logger._sanitize_params(flatten(hparams))
     writer = logger.experiment._get_file_writer()
-    for summary in hparams_summaries(values, {hparams["monitor"]["metric"]: 0.0}):  # names the tag only
+    for summary in hparams_summaries(values, {best_tag(hparams["monitor"]["metric"]): 0.0}):  # names the tag only
         writer.add_summary(summary)
+
+
+def log_best(loggers: list[Logger], best: dict[str, Any], step: int) -> None:
+    """The run's best value (run.json's ``best``) as each TensorBoardLogger's ``best_tag`` scalar
+    at ``step`` (the end of fit), flushed: the HParams tab shows it beside the run's hparams."""
+    for logger in loggers:
+        if isinstance(logger, TensorBoardLogger) and best.get("value") is not None:
+            logger.log_metrics({best_tag(best["monitor"]): best["value"]}, step)
+            logger.experiment.flush()
+
+
+def _name_boards(tracked: TrackedRun, loggers: list[Logger]) -> None:
+    """Link the TensorBoardLoggers' folders inside the run directory under a readable TensorBoard
+    run name (see torch_lab.storage.board_links); loggers writing elsewhere have the user's names."""
+    run = tracked.run.path.absolute()
+    folders = [Path(folder) for logger in loggers if isinstance(logger, TensorBoardLogger)
+               and (folder := _log_dir(logger)) is not None and Path(folder).is_relative_to(os.path.realpath(run))]
+    if folders:
+        link_board(artifacts_root().absolute(), Path(os.path.realpath(run)), tracked.run.record,
+                   tracked.hparams.get("seed"), folders)
 
 
 def check_folders(main_path: Path, labels: list[str], loggers: list[Any], resumed: bool) -> None:

@@ -19,6 +19,7 @@ from pathlib import Path
 from torch_lab.errors import UserError, display_path
 from torch_lab.runs.records import Run, lock_held
 from torch_lab.storage.atomic import write_atomic
+from torch_lab.storage.board_links import unlink_board
 from torch_lab.storage.run_dir import LOCK_FILE, SWEEPS, RunDirectory, link_on_the_way, now
 from torch_lab.text import size_text, table
 
@@ -172,6 +173,8 @@ def remove_runs(runs: list[Run]) -> list[str]:
             shutil.rmtree(run.path)
         except OSError as error:
             raise UserError(f"{error.filename}: cannot be removed ({error.strerror})") from None
+        if run.root is not None:
+            unlink_board(run.root, run.path)
         notes += forget_best(run)
     return notes
 

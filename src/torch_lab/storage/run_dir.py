@@ -42,11 +42,15 @@ def now() -> str:
     return datetime.now(timezone.utc).astimezone().isoformat(timespec="seconds")
 
 
+def safe_name(text: str) -> str:
+    """``text`` made safe as one path component: no separators, no leading dots, at most 100
+    characters."""
+    return re.sub(r"[^A-Za-z0-9._=+-]+", "_", text).strip("._")[:100] or "run"
+
+
 def dir_name(task_name: str, task_id: str) -> str:
-    """The run directory's name: the task name made safe as one path component (no separators,
-    no leading dots, at most 100 characters), then the task id."""
-    safe = re.sub(r"[^A-Za-z0-9._=+-]+", "_", task_name).strip("._")[:100] or "run"
-    return f"{safe}-{task_id}"
+    """The run directory's name: the task name made safe (``safe_name``), then the task id."""
+    return f"{safe_name(task_name)}-{task_id}"
 
 
 def find_run_dir(task_id: str, root: str | Path | None = None) -> Path | None:
