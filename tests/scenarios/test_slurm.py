@@ -262,3 +262,23 @@ def test_a_rejected_submission_is_one_line_and_leaves_nothing(slurm: Cluster, to
         "train: error: --slurm: sbatch refused the job: invalid partition specified: nope; "
         "Batch job submission failed: Invalid partition name specified"]
     assert not list((tmp_path / "data" / "artifacts").glob("slurm/*"))
+
+
+@pytest.mark.slow
+def test_runs_shows_a_running_jobs_id_and_state(slurm: Cluster, toy: Path, tmp_path: Path) -> None:
+    """``runs`` of a run in a job not finished: its job id and the state squeue gives (RUNNING);
+    once the job ended, the id only (no sacct here: accounting is off)."""
+    job, _ = submitted(slurm, toy, "--offline", *EXACT, "--set", "config.batch_sleep=0.5")
+    artifacts = tmp_path / "data" / "artifacts"
+    wait_for("the run's record", lambda: list(artifacts.glob("*/run.json")))
+    listed = run_cli("runs", "--json", env=slurm.env)
+    [shown] = json.loads(listed.stdout)
+    assert (shown["status"], shown["slurm"]["job"], shown["slurm"]["state"]) == ("running", job, "RUNNING")
+    table = run_cli("runs", env=slurm.env).stdout.splitlines()
+    assert table[0].split()[5:7] == ["slurm", "job"] and f" {job} RUNNING " in table[1]
+    slurm.run("scancel", job)
+    slurm.wait(job)
+    [record_path] = artifacts.glob("*/run.json")
+    wait_for("the interrupted record", lambda: json.loads(record_path.read_text())["status"] == "interrupted", 60)
+    [shown] = json.loads(run_cli("runs", "--json", env=slurm.env).stdout)
+    assert (shown["status"], shown["slurm"]["job"], shown["slurm"]["state"]) == ("interrupted", job, None)
