@@ -206,3 +206,79 @@ def test_a_requeued_job_of_two_nodes_continues_its_run(slurm: Cluster, toy: Path
     run, record = one_run(tmp_path)
     assert_completed(run, record, 6)
     assert len(record["resumed"]) == 1 and text.count("resuming the training state") == 2  # both ranks
+
+
+def submitted(slurm: Cluster, *args: str | Path) -> tuple[str, Path]:
+    """``train ... --slurm`` through the real console script and sbatch: the job id it printed and
+    the job script it kept."""
+    result = run_cli("train", *args, "--slurm", env=slurm.env, timeout=120)
+    assert result.returncode == 0, result.stderr
+    found = re.search(r"torch-lab: SLURM job (\d+) submitted .*; script (\S+); output (\S+)", result.stdout)
+    assert found, result.stdout
+    return found[1], Path(found[2]).absolute()  # (printed relative to the working directory)
+
+
+@pytest.mark.slow
+def test_train_slurm_submits_a_job_that_runs(slurm: Cluster, toy: Path, tmp_path: Path) -> None:
+    """``train --slurm``: a job script kept under the artifacts root, submitted; the job runs
+    the same command under srun with the requeue settings, and leaves an ordinary run."""
+    job, script = submitted(slurm, toy, "--offline", "--time", "00:10:00", "--sbatch-arg=--comment=from-test")
+    assert script.parent.parent == tmp_path / "data" / "artifacts" / "slurm"
+    text = script.read_text()
+    assert all(f"#SBATCH {option}" in text for option in ("--signal=TERM@120", "--requeue", "--open-mode=append"))
+    assert text.splitlines()[-1].endswith(f"train {toy} --offline")
+    fields = slurm.wait(job)
+    output = (script.parent / f"slurm-{job}.out").read_text()
+    assert (fields["JobState"], fields["TimeLimit"], fields["Comment"]) == ("COMPLETED", "00:10:00", "from-test"), output
+    [record_path] = (tmp_path / "data" / "artifacts").glob("*/run.json")
+    record = json.loads(record_path.read_text())
+    assert record["status"] == "completed" and record["slurm"]["job_id"] == job
+    assert output.count(f"task {record['task_id']} started") == 1
+
+
+@pytest.mark.slow
+def test_seeds_with_slurm_are_one_job_array(slurm: Cluster, toy: Path, tmp_path: Path) -> None:
+    """``--seeds 0,1 --slurm``: one job array of two tasks, each one seed's run, in one group."""
+    job, script = submitted(slurm, toy, "--offline", "--seeds", "0,1", "--max-parallel", "2")
+    assert "#SBATCH --array=0-1%2" in script.read_text()
+    for task in (0, 1):
+        fields = slurm.wait(f"{job}_{task}")
+        assert fields["JobState"] == "COMPLETED", (script.parent / f"slurm-{job}_{task}.out").read_text()
+    runs = {path.parent: json.loads(path.read_text()) for path in (tmp_path / "data" / "artifacts").glob("*/run.json")}
+    records = list(runs.values())
+    seeds = {record["slurm"]["array_task_id"]: json.loads((run / "hparams.json").read_text())["seed"]
+             for run, record in runs.items()}
+    assert seeds == {"0": 0, "1": 1} and {r["slurm"]["array_job_id"] for r in records} == {job}
+    group = {record["group"] for record in records}
+    assert len(group) == 1 and group.pop().startswith("01_toy-hparams-seeds-")
+    assert all(record["status"] == "completed" for record in records)
+
+
+@pytest.mark.slow
+def test_a_rejected_submission_is_one_line_and_leaves_nothing(slurm: Cluster, toy: Path, tmp_path: Path) -> None:
+    result = run_cli("train", toy, "--offline", "--slurm", "--partition", "nope", env=slurm.env, timeout=120)
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert result.stderr.splitlines() == [
+        "train: error: --slurm: sbatch refused the job: invalid partition specified: nope; "
+        "Batch job submission failed: Invalid partition name specified"]
+    assert not list((tmp_path / "data" / "artifacts").glob("slurm/*"))
+
+
+@pytest.mark.slow
+def test_runs_shows_a_running_jobs_id_and_state(slurm: Cluster, toy: Path, tmp_path: Path) -> None:
+    """``runs`` of a run in a job not finished: its job id and the state squeue gives (RUNNING);
+    once the job ended, the id only (no sacct here: accounting is off)."""
+    job, _ = submitted(slurm, toy, "--offline", *EXACT, "--set", "config.batch_sleep=0.5")
+    artifacts = tmp_path / "data" / "artifacts"
+    wait_for("the run's record", lambda: list(artifacts.glob("*/run.json")))
+    listed = run_cli("runs", "--json", env=slurm.env)
+    [shown] = json.loads(listed.stdout)
+    assert (shown["status"], shown["slurm"]["job"], shown["slurm"]["state"]) == ("running", job, "RUNNING")
+    table = run_cli("runs", env=slurm.env).stdout.splitlines()
+    assert table[0].split()[5:7] == ["slurm", "job"] and f" {job} RUNNING " in table[1]
+    slurm.run("scancel", job)
+    slurm.wait(job)
+    [record_path] = artifacts.glob("*/run.json")
+    wait_for("the interrupted record", lambda: json.loads(record_path.read_text())["status"] == "interrupted", 60)
+    [shown] = json.loads(run_cli("runs", "--json", env=slurm.env).stdout)
+    assert (shown["status"], shown["slurm"]["job"], shown["slurm"]["state"]) == ("interrupted", job, None)

@@ -31,6 +31,15 @@ def group_name(paths: list[str]) -> str:
     return f"{folder}-{stem}-seeds-{time.strftime('%Y%m%d-%H%M%S')}"
 
 
+def announce(paths: list[str], spec: list[int] | int) -> tuple[list[int], str]:
+    """The seeds of one ``--seeds`` command and its group's name, printed (drawn seeds too)."""
+    chosen, drawn = resolve_seeds(spec)
+    group = group_name(paths)
+    print(f"torch-lab: group {group}: seeds {', '.join(map(str, chosen))}{' (drawn)' if drawn else ''}",
+          flush=True)
+    return chosen, group
+
+
 def jobs(paths: list[str], seeds: list[int], child_args: list[str]) -> list[tuple[str, list[str]]]:
     """Each file once per seed: ``(label, train arguments)``."""
     return [(f"{path}{SEED_MARK}{seed}", [path, *child_args, "--set", f"seed={seed}"])

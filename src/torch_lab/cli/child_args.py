@@ -13,16 +13,22 @@ import os
 
 from torch_lab.children.jobs import RESULT_ENV, argument_text
 
+#: ``train``'s options that only submit the command as a SLURM job (``torch_lab.children.sbatch``).
+SLURM_ONLY = frozenset({"slurm", "nodes", "gpus_per_node", "time", "partition", "account", "sbatch_args",
+                        "max_parallel"})
 #: ``train``'s options the parent acts on itself, never passed to a child.
-PARENT_ONLY = frozenset({"hparams_paths", "parallel", "seeds", "sweep", "trials", "timeout", "print_hparams"})
+PARENT_ONLY = frozenset({"hparams_paths", "parallel", "seeds", "sweep", "trials", "timeout", "print_hparams",
+                         *SLURM_ONLY})
 
 
-def child_arguments(parser: argparse.ArgumentParser, args: argparse.Namespace) -> list[str]:
+def child_arguments(parser: argparse.ArgumentParser, args: argparse.Namespace,
+                    leave_out: frozenset[str] = PARENT_ONLY) -> list[str]:
     """The options of ``args`` (parsed by ``parser``, ``train``'s) a child run gets, as
-    ``--flag`` or ``--flag=value`` (a value starting with ``-`` stays a value)."""
+    ``--flag`` or ``--flag=value`` (a value starting with ``-`` stays a value); all but those
+    whose dest is in ``leave_out``."""
     arguments: list[str] = []
     for action in parser._actions:
-        if not action.option_strings or action.dest in PARENT_ONLY or action.default is argparse.SUPPRESS:
+        if not action.option_strings or action.dest in leave_out or action.default is argparse.SUPPRESS:
             continue  # positionals, --help, --version, --print-completion
         flag, value = action.option_strings[-1], getattr(args, action.dest, None)
         if action.nargs == 0:

@@ -97,10 +97,18 @@ def _command(parser: argparse.ArgumentParser, argv: list[str] | None) -> int:
         if args.sweep and args.seeds is not None:
             parser.error(f"--sweep with --seeds: a sweep over seeds takes them from {args.sweep} "
                          '(e.g. "seeds": [0, 1]), so that they belong to its study')
+        from torch_lab.children.sbatch import check_options
+
+        check_options(parser, args)
         if args.print_hparams:
             from torch_lab.cli.print_hparams import print_hparams
 
             return print_hparams(prog, paths, args.overrides, args.sweep, args.seeds)
+        if args.slurm:
+            from torch_lab.cli.slurm_submit import submit
+
+            _refuse_combinations(parser, args, paths)
+            return submit(parser, args, paths, _precheck)
         if args.sweep or args.seeds is not None or len(paths) > 1:
             return _run_children(parser, args, paths)
         args.hparams_path = paths[0]
@@ -122,15 +130,24 @@ def _command(parser: argparse.ArgumentParser, argv: list[str] | None) -> int:
     return code
 
 
+def _refuse_combinations(parser: argparse.ArgumentParser, args: argparse.Namespace, paths: list[str]) -> None:
+    """Exit 2 for what several files, ``--seeds`` or ``--sweep`` cannot be combined with."""
+    if args.sweep and (len(paths) > 1 or args.resume is not None or args.test_only is not None):
+        parser.error("--sweep takes a single hparams file, without --resume or --test-only")
+    if args.seeds is not None and (args.resume is not None or args.test_only is not None or args.lr_find is not None):
+        parser.error("--seeds runs training: not with --resume, --test-only or --lr-find")
+    if not args.sweep and len(paths) > 1 and args.resume is not None:
+        parser.error("--resume takes a single hparams file")
+
+
 def _run_children(parser: argparse.ArgumentParser, args: argparse.Namespace, paths: list[str]) -> int:
     """``train`` with several files, ``--seeds`` or ``--sweep``: runs in child processes, whose
     arguments are built from ``args`` (see ``cli.child_args``)."""
     from torch_lab.cli.child_args import child_arguments, refuse_nested
 
     refuse_nested(parser)
+    _refuse_combinations(parser, args, paths)
     if args.sweep:
-        if len(paths) > 1 or args.resume is not None or args.test_only is not None:
-            parser.error("--sweep takes a single hparams file, without --resume or --test-only")
         from torch_lab.sweep.command import run_sweep
 
         args.hparams_path = paths[0]
@@ -140,11 +157,7 @@ def _run_children(parser: argparse.ArgumentParser, args: argparse.Namespace, pat
     if args.queue:
         _check_queue(parser, args)
     if args.seeds is not None:
-        if args.resume is not None or args.test_only is not None or args.lr_find is not None:
-            parser.error("--seeds runs training: not with --resume, --test-only or --lr-find")
         return _run_seeds(paths, args, child_arguments(parser, args))
-    if args.resume is not None:
-        parser.error("--resume takes a single hparams file")
     child_args = child_arguments(parser, args)
     return run_many([(path, [path, *child_args]) for path in paths], args.parallel)
 
@@ -154,10 +167,7 @@ def _run_seeds(paths: list[str], args: argparse.Namespace, child_args: list[str]
     from torch_lab.children import seeds
     from torch_lab.children.several import run_many
 
-    chosen, drawn = seeds.resolve_seeds(args.seeds)
-    group = seeds.group_name(paths)
-    print(f"torch-lab: group {group}: seeds {', '.join(map(str, chosen))}{' (drawn)' if drawn else ''}",
-          flush=True)
+    chosen, group = seeds.announce(paths, args.seeds)
     return run_many(seeds.jobs(paths, chosen, child_args), args.parallel, {GROUP_ENV: group}, seeds.summary)
 
 

@@ -212,8 +212,32 @@ def train_parser() -> argparse.ArgumentParser:
     parser.add_argument("--timeout", type=positive_float, metavar="SECONDS",
                         help="with --sweep: start no trial after SECONDS; those running finish (overrides "
                         "its 'budget')")
+    _slurm_options(parser)
     _common(parser, train_parser)
     return parser
+
+
+def _slurm_options(parser: argparse.ArgumentParser) -> None:
+    """``train --slurm`` and the job's resources (refused without ``--slurm``)."""
+    group = parser.add_argument_group("SLURM", "submit the run(s) as a SLURM batch job instead of running them here")
+    group.add_argument("--slurm", action="store_true",
+                       help="write a job script (kept in <artifacts>/slurm/) that runs this command "
+                       "under srun, requeued on pre-emption, submit it with sbatch, print the job id "
+                       "and exit; several files or --seeds become one job array, a sweep one job")
+    group.add_argument("--nodes", type=positive_int, metavar="N",
+                       help="with --slurm: nodes per run (sets trainer.init.num_nodes when > 1)")
+    group.add_argument("--gpus-per-node", type=positive_int, metavar="G",
+                       help="with --slurm: GPUs per node, one task per GPU (sets --devices G)")
+    group.add_argument("--time", metavar="HH:MM:SS",
+                       help="with --slurm: the job's time limit (sbatch --time); torch-lab saves and "
+                       "requeues the job 120 s before it")
+    group.add_argument("--partition", metavar="P", help="with --slurm: the partition (sbatch --partition)")
+    group.add_argument("--account", metavar="A", help="with --slurm: the account charged (sbatch --account)")
+    group.add_argument("--sbatch-arg", dest="sbatch_args", metavar="OPTION", action="append", default=[],
+                       help="with --slurm: one more sbatch option, written as given: "
+                       "--sbatch-arg=--mem=4G (with '='); repeat it for more; wins over the above")
+    group.add_argument("--max-parallel", type=positive_int, metavar="M",
+                       help="with --slurm and a job array: at most M of its tasks at once (--array=0-K%%M)")
 
 
 def infer_parser() -> argparse.ArgumentParser:

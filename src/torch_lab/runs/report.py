@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from torch_lab.errors import UserError
+from torch_lab.runs import slurm_jobs
 from torch_lab.runs.records import MISSING, Key, Run, differing, lineage
 from torch_lab.runs.tidy import usage
 from torch_lab.storage.atomic import plain_json
@@ -86,10 +87,11 @@ def listing(runs: list[Run], width: int | None = None, columns: list[str] | None
     ids = [run.task_id for run in runs]
     name_width, cell = (NAME_WIDTH, CELL_WIDTH) if width is not None else (sys.maxsize, sys.maxsize)
     kinds = any(run.kind != "train" for run in runs)
-    heads = [*LIST_COLUMNS[:3], *(["kind"] * kinds), *LIST_COLUMNS[3:]]
+    jobs = slurm_jobs.cells(runs)
+    heads = [*LIST_COLUMNS[:3], *(["kind"] * kinds), *(["slurm job"] * bool(jobs)), *LIST_COLUMNS[3:]]
     fixed = [[cut(printable(run.task_name), name_width), run.task_id, run.status, *([run.kind] * kinds),
-              time_text(run), duration_text(run.duration), str(run.epochs), cut(printable(best_text(run)), cell)]
-             for run in runs]
+              *([jobs[index]] if jobs else []), time_text(run), duration_text(run.duration), str(run.epochs),
+              cut(printable(best_text(run)), cell)] for index, run in enumerate(runs)]
     extra = [[cut(printable(name), cell)] + [cut(printable(short_value(run.hparam(key))), cell)
                                              for run in runs] for name, key in zip(names, keys)]
 
@@ -144,10 +146,10 @@ def listing_json(runs: list[Run]) -> str:
         "project_name": run.record.get("project_name"), "kind": run.kind, "status": run.status,
         "started": run.record.get("started"), "finished": run.record.get("finished"),
         "duration_s": run.duration, "epochs": run.epochs, "best": run.best or None,
-        "sweep": run.record.get("sweep"), "group": run.record.get("group"), "path": str(run.path),
-        "size_bytes": usage(run).total,
+        "sweep": run.record.get("sweep"), "group": run.record.get("group"), "slurm": job,
+        "path": str(run.path), "size_bytes": usage(run).total,
         "hparams": run.hparams,
-    } for run in runs]), indent=2, default=str, allow_nan=False)
+    } for run, job in zip(runs, slurm_jobs.fields(runs))]), indent=2, default=str, allow_nan=False)
 
 
 def show(run: Run, runs: list[Run]) -> str:
@@ -160,6 +162,11 @@ def show(run: Run, runs: list[Run]) -> str:
                ("duration", duration_text(run.duration)), ("epochs", str(run.epochs))]
     if record.get("sweep"):
         summary.append(("sweep", f"{record['sweep'].get('name')} (trial {record['sweep'].get('trial')})"))
+    if (job := slurm_jobs.job_text(record)) is not None:
+        state = slurm_jobs.states([run]).get(job)
+        requeued = record["slurm"].get("restart_count") or 0
+        summary.append(("slurm job", f"{job}{f' ({state})' if state else ''}"
+                        f"{f', requeued {requeued} times' if requeued else ''}"))
     if record.get("error"):
         summary.append(("error", str(record["error"])))
     if isinstance(record.get("synced"), dict):  # runs sync imported it into a ClearML server

@@ -96,7 +96,7 @@ def test_json(root: Path) -> None:
         "finished": "2026-01-03T09:01:00+01:00", "duration_s": 60.0, "epochs": 3,
         "best": {"monitor": "loss/val", "mode": "min", "value": 0.85, "epoch": 2,
                  "path": "/data/mlp-hparams-offline-dd44/checkpoints/best.ckpt"},
-        "sweep": None, "group": None, "path": str(root / "mlp-hparams-offline-dd44"),
+        "sweep": None, "group": None, "slurm": None, "path": str(root / "mlp-hparams-offline-dd44"),
         "size_bytes": 121 + 196 + 587 + 1500,  # its files, as ``runs show`` lists them
         "hparams": {"task.project_name": "demo", "trainer.init.max_epochs": 3, "config.lr": 0.1,
                     "config.model.hidden": 32, "seed": 1},
