@@ -142,7 +142,11 @@ def _run_children(parser: argparse.ArgumentParser, args: argparse.Namespace, pat
     if args.seeds is not None:
         if args.resume is not None or args.test_only is not None or args.lr_find is not None:
             parser.error("--seeds runs training: not with --resume, --test-only or --lr-find")
-        return _run_seeds(paths, args, child_arguments(parser, args))
+        try:
+            return _run_seeds(paths, args, child_arguments(parser, args))
+        except UserError as error:
+            print(f"train: error: {error}", file=sys.stderr)
+            return EXIT_USAGE
     if args.resume is not None:
         parser.error("--resume takes a single hparams file")
     child_args = child_arguments(parser, args)
@@ -154,6 +158,14 @@ def _run_seeds(paths: list[str], args: argparse.Namespace, child_args: list[str]
     from torch_lab.children import seeds
     from torch_lab.children.several import run_many
 
+    if isinstance(args.seeds, seeds.More):
+        if len(paths) > 1:
+            raise UserError(f"--seeds +{args.seeds.count} adds seeds to one group: give one hparams file, "
+                            f"got {len(paths)}")
+        chosen, group, used = seeds.grown(paths[0], args.overrides, args.seeds, args.devices)
+        print(f"torch-lab: group {group}: {len(used)} runs, seeds {', '.join(map(str, used))}; adding seeds "
+              f"{', '.join(map(str, chosen))}", flush=True)
+        return run_many(seeds.jobs(paths, chosen, child_args), args.parallel, {GROUP_ENV: group}, seeds.summary)
     chosen, drawn = seeds.resolve_seeds(args.seeds)
     group = seeds.group_name(paths)
     print(f"torch-lab: group {group}: seeds {', '.join(map(str, chosen))}{' (drawn)' if drawn else ''}",

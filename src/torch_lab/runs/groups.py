@@ -74,12 +74,16 @@ def unseeded(tree: dict[str, Any]) -> dict[str, Any]:
     return {key: value for key, value in tree.items() if key not in SEED_KEYS}
 
 
+def config_key(task_name: str, tree: dict[str, Any]) -> str:
+    """What the runs of one group share: the task name and the hparams but the seed."""
+    return json.dumps([task_name, unseeded(tree)], sort_keys=True, default=repr)
+
+
 def group_runs(runs: list[Run]) -> list[Group]:
     """``runs`` grouped by task name and hparams but the seed, in the order of their first runs."""
     groups: dict[str, list[Run]] = {}
     for run in runs:
-        key = json.dumps([run.task_name, unseeded(run.tree)], sort_keys=True, default=repr)
-        groups.setdefault(key, []).append(run)
+        groups.setdefault(config_key(run.task_name, run.tree), []).append(run)
     return [Group(members) for members in groups.values()]
 
 
