@@ -467,6 +467,10 @@ CASES: list[Case] = [
          "train: error: sweep folder data/artifacts/sweeps/01_toy-hparams-sweep: cannot be created "
          "(data/artifacts/sweeps is not a directory); set TORCH_LAB_ARTIFACTS to a writable directory",
          setup=sweeps_file, slow=True),
+    Case("seeds_more_no_group", "`--seeds +3` with no runs of these hparams to add seeds to",
+         _train("--offline", "--seeds", "+3"),
+         f"train: error: --seeds +3: no runs of {HPARAMS} with these hparams under data/artifacts to add seeds to; "
+         "start the group with --seeds N (runs --group lists the groups)"),
     Case("artifacts_unwritable", "artifacts directory cannot be written", _train(),
          "train: error: artifacts directory blocker/artifacts: cannot hold run directories "
          "(blocker is not a directory); set TORCH_LAB_ARTIFACTS to a writable directory",

@@ -1,17 +1,26 @@
 """``train HPARAMS.py --seeds 0,1,2``: the same hparams once per seed, each an ordinary run (its own
 process, task and run directory) tagged as one group; then each seed's outcome, and n, mean ± std
-(min-max) of the best monitored value and of every final metric."""
+(min-max) of the best monitored value and of every final metric. ``--seeds +3`` adds three
+seeds to the group of runs already there with the same hparams (``grown``)."""
 
 from __future__ import annotations
 
 import random
+import sys
 import time
-from typing import Any
+from pathlib import Path
+from typing import Any, NamedTuple
 
 from torch_lab.text import finite_number, number_text, stats_text, table
 
 #: The seed of a job's label: ``<hparams path> seed=<seed>``.
 SEED_MARK = " seed="
+
+
+class More(NamedTuple):
+    """``--seeds +N``: N more seeds for the group already there (see ``grown``)."""
+
+    count: int
 
 
 def resolve_seeds(spec: list[int] | int) -> tuple[list[int], bool]:
@@ -23,6 +32,40 @@ def resolve_seeds(spec: list[int] | int) -> tuple[list[int], bool]:
     return [draw.randrange(2**31) for _ in range(spec)], True
 
 
+def grown(path: str, overrides: list[str], more: More, devices: Any = None,
+          root: Path | None = None) -> tuple[list[int], str, list[Any]]:
+    """``--seeds +N`` of ``path`` with ``overrides`` (and ``--devices``): the group its runs
+    would join (``runs --group``'s: the runs under ``root`` of the same task name and hparams
+    but the seed), the N smallest seeds none of its runs has, the name of the ``train --seeds``
+    group of its latest such run (else a new one) and the seeds it has. No such runs: a
+    UserError naming the file."""
+    from torch_lab.errors import UserError, display_path
+    from torch_lab.experiment import load_hparams
+    from torch_lab.experiment.config import default_task_name
+    from torch_lab.runs.groups import config_key
+    from torch_lab.runs.records import read_runs
+    from torch_lab.storage.run_dir import artifacts_root
+
+    resolved, tree = load_hparams(path, overrides)
+    if devices is not None:  # as the run sets it (launch.train.make_plan)
+        tree["trainer"]["init"]["devices"] = devices
+    key = config_key(tree["task"].get("task_name") or default_task_name(resolved), tree)
+    root = root or artifacts_root()
+
+    def warn(line: str) -> None:
+        print(f"train: warning: {line}", file=sys.stderr)
+
+    runs = [run for run in (read_runs(root, warn) if root.is_dir() else []) if config_key(run.task_name, run.tree) == key]
+    if not runs:
+        raise UserError(f"--seeds +{more.count}: no runs of {display_path(resolved)} with these hparams under "
+                        f"{display_path(root)} to add seeds to; start the group with --seeds N (runs --group "
+                        "lists the groups)")
+    used = [run.tree.get("seed") for run in runs]
+    seeds = [seed for seed in range(len(used) + more.count) if seed not in used][:more.count]
+    names = [run.record["group"] for run in runs if isinstance(run.record.get("group"), str)]
+    return seeds, names[-1] if names else group_name([path]), used
+
+
 def group_name(paths: list[str]) -> str:
     """A name for one ``--seeds`` command's runs: the first file's experiment and a time stamp."""
     first = paths[0].rstrip("/").split("/")
@@ -31,8 +74,20 @@ def group_name(paths: list[str]) -> str:
     return f"{folder}-{stem}-seeds-{time.strftime('%Y%m%d-%H%M%S')}"
 
 
-def announce(paths: list[str], spec: list[int] | int) -> tuple[list[int], str]:
-    """The seeds of one ``--seeds`` command and its group's name, printed (drawn seeds too)."""
+def announce(paths: list[str], spec: list[int] | int | More, overrides: list[str],
+             devices: Any = None) -> tuple[list[int], str]:
+    """The seeds of one ``--seeds`` command and its group's name, printed (drawn seeds too; with
+    ``+N``, the group's seeds so far). ``+N`` takes one file (else a UserError)."""
+    if isinstance(spec, More):
+        if len(paths) > 1:
+            from torch_lab.errors import UserError
+
+            raise UserError(f"--seeds +{spec.count} adds seeds to one group: give one hparams file, "
+                            f"got {len(paths)}")
+        chosen, group, used = grown(paths[0], overrides, spec, devices)
+        print(f"torch-lab: group {group}: {len(used)} runs, seeds {', '.join(map(str, used))}; adding seeds "
+              f"{', '.join(map(str, chosen))}", flush=True)
+        return chosen, group
     chosen, drawn = resolve_seeds(spec)
     group = group_name(paths)
     print(f"torch-lab: group {group}: seeds {', '.join(map(str, chosen))}{' (drawn)' if drawn else ''}",

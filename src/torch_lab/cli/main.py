@@ -157,7 +157,13 @@ def _run_children(parser: argparse.ArgumentParser, args: argparse.Namespace, pat
     if args.queue:
         _check_queue(parser, args)
     if args.seeds is not None:
-        return _run_seeds(paths, args, child_arguments(parser, args))
+        try:
+            return _run_seeds(paths, args, child_arguments(parser, args))
+        except UserError as error:
+            if args.debug:
+                raise
+            print(f"train: error: {error}", file=sys.stderr)
+            return EXIT_USAGE
     child_args = child_arguments(parser, args)
     return run_many([(path, [path, *child_args]) for path in paths], args.parallel)
 
@@ -167,7 +173,7 @@ def _run_seeds(paths: list[str], args: argparse.Namespace, child_args: list[str]
     from torch_lab.children import seeds
     from torch_lab.children.several import run_many
 
-    chosen, group = seeds.announce(paths, args.seeds)
+    chosen, group = seeds.announce(paths, args.seeds, args.overrides, args.devices)
     return run_many(seeds.jobs(paths, chosen, child_args), args.parallel, {GROUP_ENV: group}, seeds.summary)
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 from typing import Any, Callable, Sequence
 
+from torch_lab.children.seeds import More
 from torch_lab.cli.completion import PrintCompletion
 
 
@@ -104,9 +105,13 @@ def dev_run_value(text: str) -> int | float:
 MAX_SEEDS = 100
 
 
-def seeds_value(text: str) -> list[int] | int:
-    """``--seeds`` value: seeds separated by commas (``0,1,2``; one seed: ``7,``), or a number of
-    seeds to draw (``5``); at most ``MAX_SEEDS``."""
+def seeds_value(text: str) -> list[int] | int | More:
+    """``--seeds`` value: seeds separated by commas (``0,1,2``; one seed: ``7,``), a number of
+    seeds to draw (``5``), or ``+3``: three more for the group already there; at most ``MAX_SEEDS``."""
+    if text.startswith("+"):
+        if not text[1:].isdigit() or not 0 < int(text[1:]) <= MAX_SEEDS:
+            raise argparse.ArgumentTypeError(f"expected a count of seeds to add from +1 to +{MAX_SEEDS}, got {text!r}")
+        return More(int(text[1:]))
     try:
         if "," in text:
             seeds = [int(part) for part in text.split(",") if part.strip()]
@@ -201,9 +206,10 @@ def train_parser() -> argparse.ArgumentParser:
                         "rates (default 100); saves its plot and prints the --set to use")
     parser.add_argument("--parallel", action="store_true",
                         help="with several hparams files or --sweep: run them at once, one per GPU (or per CPU core)")
-    parser.add_argument("--seeds", type=seeds_value, metavar="S,S,...|N",
+    parser.add_argument("--seeds", type=seeds_value, metavar="S,S,...|N|+N",
                         help="run each hparams file once per seed (0,1,2; or N drawn seeds), each run "
-                        "its own task, tagged as one group; then mean ± std over the seeds")
+                        "its own task, tagged as one group; then mean ± std over the seeds; +N: N more "
+                        "seeds for the group of runs with the same hparams")
     parser.add_argument("--sweep", metavar="SWEEP.py",
                         help="an Optuna study over --set keys (the dict 'sweep' in SWEEP.py), each "
                         "trial one run; the same command again continues it")

@@ -6,9 +6,12 @@ from __future__ import annotations
 
 import json
 import sys
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from torch_lab.errors import UserError
+
+if TYPE_CHECKING:
+    from torch_lab.children.seeds import More
 
 
 #: The ``trainer`` blocks each command passes to Lightning, checked as the command checks them.
@@ -16,12 +19,12 @@ TRAINER_BLOCKS = {"train": ("init", "fit"), "infer": ("init", "predict")}
 
 
 def resolved(paths: list[str], overrides: list[str], sweep: str | None = None,
-             trainer_blocks: tuple[str, ...] = (), seeds: list[int] | int | None = None) -> Any:
+             trainer_blocks: tuple[str, ...] = (), seeds: list[int] | int | More | None = None) -> Any:
     """One file's hparams; several files' as ``{path: hparams}``; with a sweep, ``{"hparams": ...,
     "sweep": <its space>}``; with ``--seeds``, each run's as ``{"<path> seed=<seed>": hparams}``
-    (its ``--set seed=<seed>`` last, as the run gets it). ``trainer_blocks`` are checked against
+    (its ``--set seed=<seed>`` last, as the run gets it; ``+N``: the seeds ``train`` would add). ``trainer_blocks`` are checked against
     Lightning's source. ``task.task_name`` shows its default, the experiment's name."""
-    from torch_lab.children.seeds import SEED_MARK, resolve_seeds
+    from torch_lab.children.seeds import SEED_MARK, More, grown, resolve_seeds
     from torch_lab.errors import display_path
     from torch_lab.experiment import load_hparams
     from torch_lab.experiment.config import default_task_name
@@ -31,7 +34,8 @@ def resolved(paths: list[str], overrides: list[str], sweep: str | None = None,
         raise UserError(f"--sweep takes a single hparams file, got {len(paths)}: {', '.join(paths)}")
     runs = [(path, path, overrides) for path in paths] if seeds is None else [
         (f"{path}{SEED_MARK}{seed}", path, [*overrides, f"seed={seed}"])
-        for path in paths for seed in resolve_seeds(seeds)[0]]
+        for path in paths for seed in (grown(path, overrides, seeds)[0] if isinstance(seeds, More)
+                                       else resolve_seeds(seeds)[0])]
     loaded = {label: load_hparams(path, run_overrides) for label, path, run_overrides in runs}
     for resolved_path, hparams in loaded.values():
         check_trainer_blocks(hparams, display_path(resolved_path), trainer_blocks)
@@ -47,7 +51,7 @@ def resolved(paths: list[str], overrides: list[str], sweep: str | None = None,
 
 
 def print_hparams(prog: str, paths: list[str], overrides: list[str], sweep: str | None = None,
-                  seeds: list[int] | int | None = None) -> int:
+                  seeds: list[int] | int | More | None = None) -> int:
     """Print the resolved hparams of ``paths`` (of each seed's run, with ``seeds``) as JSON; exit
     code 0, or 2 on a user error."""
     try:

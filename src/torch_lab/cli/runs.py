@@ -4,7 +4,7 @@ root (the parsers: ``torch_lab.cli.runs_parsers``).
     runs [PATTERN] [--status S ...] [--project P] [--sweep NAME] [--last N] [--columns KEY,...]
          [--json | --csv] [--group]
     runs show ID
-    runs compare ID ID ... [--group]
+    runs compare ID ID ... [--group] [--json | --format markdown|latex]
     runs diff A B [--json]
     runs plot ID ... [--metric M ...] [--steps] [--out FILE.png] [--group]
     runs report [PATTERN] [--status S ...] [--out FILE.html]
@@ -93,10 +93,15 @@ def _compare(args: argparse.Namespace, chosen: list[Run], runs: list[Run]) -> in
         raise UserError(f"--format {args.format}: tables are of seed groups; add --group")
     if args.format == "text" and (args.columns is not None or args.digits != 3):
         raise UserError("--columns and --digits are for --format markdown or latex")
+    if args.json and args.format != "text":
+        raise UserError(f"--json or --format {args.format}: give one")
     if args.group:
         from torch_lab.runs import groups
 
         found = groups.groups_of(chosen, runs)
+        if args.json:
+            print(groups.compare_json(found))
+            return EXIT_OK
         if args.format != "text":
             from torch_lab.runs.tables import paper_table
 
@@ -108,7 +113,7 @@ def _compare(args: argparse.Namespace, chosen: list[Run], runs: list[Run]) -> in
         return EXIT_OK
     from torch_lab.runs import report
 
-    print(report.compare(chosen))
+    print(report.listing_json(chosen) if args.json else report.compare(chosen))
     return EXIT_OK
 
 

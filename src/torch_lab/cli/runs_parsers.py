@@ -82,6 +82,9 @@ def compare_parser(commands: Commands) -> argparse.ArgumentParser:
                         "order ('best' for the best monitored value)")
     parser.add_argument("--digits", type=digits, default=3, metavar="N",
                         help="with --format: decimals of each number (default: 3)")
+    parser.add_argument("--json", action="store_true", help="print JSON: the runs as runs --json prints "
+                        "them; with --group, each group with n, mean, std, min, max and the 95%% interval "
+                        "of each statistic, and each group's difference from the first with Welch's test")
     return parser
 
 

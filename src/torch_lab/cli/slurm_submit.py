@@ -37,7 +37,7 @@ def submit(parser: argparse.ArgumentParser, args: argparse.Namespace, paths: lis
         child_args = child_arguments(parser, args)
         if args.seeds is None:
             return sbatch.submit(args, [(path, [path, *child_args]) for path in paths], paths)
-        chosen, group = seeds.announce(paths, args.seeds)
+        chosen, group = seeds.announce(paths, args.seeds, args.overrides, args.devices)
         return sbatch.submit(args, seeds.jobs(paths, chosen, child_args), paths, group)
     except UserError as error:
         if args.debug:

@@ -74,12 +74,16 @@ def unseeded(tree: dict[str, Any]) -> dict[str, Any]:
     return {key: value for key, value in tree.items() if key not in SEED_KEYS}
 
 
+def config_key(task_name: str, tree: dict[str, Any]) -> str:
+    """What the runs of one group share: the task name and the hparams but the seed."""
+    return json.dumps([task_name, unseeded(tree)], sort_keys=True, default=repr)
+
+
 def group_runs(runs: list[Run]) -> list[Group]:
     """``runs`` grouped by task name and hparams but the seed, in the order of their first runs."""
     groups: dict[str, list[Run]] = {}
     for run in runs:
-        key = json.dumps([run.task_name, unseeded(run.tree)], sort_keys=True, default=repr)
-        groups.setdefault(key, []).append(run)
+        groups.setdefault(config_key(run.task_name, run.tree), []).append(run)
     return [Group(members) for members in groups.values()]
 
 
@@ -92,12 +96,19 @@ def groups_of(chosen: list[Run], runs: list[Run]) -> list[Group]:
     return sorted(found, key=lambda group: min(chosen.index(run) for run in group.runs if run in chosen))
 
 
+#: The statistics of a group's values, as ``stats`` gives them.
+STATS = ("n", "mean", "std", "min", "max", "ci95_low", "ci95_high")
+
+
 def stats(values: list[float]) -> dict[str, Any] | None:
-    """n, mean, sample std (None for one value), min and max of ``values``; None for none."""
+    """n, mean, sample std (None for one value), min, max and the mean's 95% interval
+    (``ci95_low``, ``ci95_high``: None for one value or without scipy) of ``values``; None for none."""
     if not values:
         return None
+    low, high = significance.interval(values) or (None, None)
     return {"n": len(values), "mean": statistics.fmean(values),
-            "std": statistics.stdev(values) if len(values) > 1 else None, "min": min(values), "max": max(values)}
+            "std": statistics.stdev(values) if len(values) > 1 else None, "min": min(values), "max": max(values),
+            "ci95_low": low, "ci95_high": high}
 
 
 def statuses_text(group: Group) -> str:
@@ -168,6 +179,20 @@ def listing_json(groups: list[Group]) -> str:
     return json.dumps(plain_json([group_dict(group) for group in groups]), indent=2, default=str, allow_nan=False)
 
 
+def compare_json(groups: list[Group]) -> str:
+    """``runs compare --group --json``: each group's ``group_dict``; from the second group on,
+    ``minus_first``: its difference from the first (``diff``, its 95% interval ``low`` and
+    ``high``, ``df`` and Welch's ``p``; None for n < 2 or without scipy) for ``best`` and each
+    final metric."""
+    first = groups[0]
+    found = [group_dict(group) for group in groups]
+    for data, group in zip(found[1:], groups[1:]):
+        data["minus_first"] = {"best": significance.welch(first.bests, group.bests),
+                               "metrics": {name: significance.welch(first.metric(name), group.metric(name))
+                                           for name in group.metric_names}}
+    return json.dumps(plain_json(found), indent=2, default=str, allow_nan=False)
+
+
 def csv_text(groups: list[Group]) -> str:
     """``runs --csv --group``: a flat row per group: summary, ``best.*``, dotted hparams and
     ``<metric>.mean`` / ``<metric>.std`` of each final metric."""
@@ -178,7 +203,7 @@ def csv_text(groups: list[Group]) -> str:
         rows.append({"task_name": data["task_name"], "group": data["group"], "first_run": group.task_id,
                      "task_ids": " ".join(data["task_ids"]), "n": data["n"], "statuses": statuses_text(group),
                      "seeds": seeds_text(group), "best.monitor": best.get("monitor"),
-                     **{f"best.{key}": best.get(key) for key in ("n", "mean", "std", "min", "max")},
+                     **{f"best.{key}": best.get(key) for key in STATS},
                      **data["hparams_dotted"],
                      **{f"{name}.{key}": (values or {}).get(key) for name, values in data["metrics"].items()
                         for key in ("mean", "std")}})

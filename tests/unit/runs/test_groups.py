@@ -93,18 +93,47 @@ def test_json_csv_and_load_groups(root: Path) -> None:
         (["offline-b1", "offline-b2", "offline-b3"], 3, {"completed": 2, "failed": 1}, [0, 1, 2], None),
         (["offline-c1"], 1, {"completed": 1}, [5], None)]
     assert groups[0]["best"] == {"monitor": "loss/val", "n": 3, "mean": statistics.mean([0.5, 0.6, 0.9]),
-                                 "std": statistics.stdev([0.5, 0.6, 0.9]), "min": 0.5, "max": 0.9}
+                                 "std": statistics.stdev([0.5, 0.6, 0.9]), "min": 0.5, "max": 0.9,
+                                 **t_interval([0.5, 0.6, 0.9])}
     assert groups[1]["metrics"]["loss/test"] == {"n": 2, "mean": statistics.mean([0.7, 0.9]),
-                                                 "std": statistics.stdev([0.7, 0.9]), "min": 0.7, "max": 0.9}
-    assert groups[2]["best"]["std"] is None and "seed" not in groups[2]["hparams"]
+                                                 "std": statistics.stdev([0.7, 0.9]), "min": 0.7, "max": 0.9,
+                                                 **t_interval([0.7, 0.9])}
+    assert groups[0]["best"]["ci95_low"] == pytest.approx(0.14955216541244, abs=1e-12)  # as printed: [0.1496, 1.184]
+    assert groups[0]["best"]["ci95_high"] == pytest.approx(1.18378116792089, abs=1e-12)
+    assert groups[2]["best"]["std"] is None and groups[2]["best"]["ci95_low"] is None  # n = 1: no interval
+    assert "seed" not in groups[2]["hparams"]
     assert groups[2]["hparams_dotted"]["config.width"] == 2
     assert [g["task_ids"] for g in load_groups(root, status="completed")][1] == ["offline-b1", "offline-b2"]
     assert json.loads(runs(root, "--group", "--json")) == json.loads(json.dumps(groups))
     rows = list(csv.DictReader(io.StringIO(runs(root, "--group", "--csv"))))
+    assert float(rows[0]["best.ci95_low"]) == groups[0]["best"]["ci95_low"]
     assert [(row["first_run"], row["n"], row["best.mean"], row["loss/test.std"]) for row in rows] == [
         ("offline-a1", "3", str(statistics.mean([0.5, 0.6, 0.9])), str(statistics.stdev([0.45, 0.55, 0.85]))),
         ("offline-b1", "3", str(statistics.mean([0.8, 1.0])), str(statistics.stdev([0.7, 0.9]))),
         ("offline-c1", "1", "0.7", "")]
+
+
+def t_interval(values: list[float]) -> dict[str, float]:
+    """scipy.stats' 95% Student's t interval of the mean of ``values``."""
+    low, high = stats.t.interval(0.95, len(values) - 1, statistics.fmean(values),
+                                 statistics.stdev(values) / len(values) ** 0.5)
+    return {"ci95_low": pytest.approx(low, rel=1e-12), "ci95_high": pytest.approx(high, rel=1e-12)}
+
+
+def test_compare_json_has_the_intervals_and_welch(root: Path) -> None:
+    found = json.loads(runs(root, "compare", "--group", "a2", "b3", "c1", "--json"))
+    assert [(g["task_ids"][0], g["n"], g["seeds"]) for g in found] == [
+        ("offline-a1", 3, [0, 1, 2]), ("offline-b1", 3, [0, 1, 2]), ("offline-c1", 1, [5])]
+    assert found[0]["best"] == load_groups(root)[0]["best"] and "minus_first" not in found[0]
+    welch = stats.ttest_ind([0.8, 1.0], [0.5, 0.6, 0.9], equal_var=False)
+    best = found[1]["minus_first"]["best"]
+    assert best["diff"] == pytest.approx(0.9 - statistics.mean([0.5, 0.6, 0.9]), rel=1e-12)
+    assert best["p"] == pytest.approx(welch.pvalue, rel=1e-9) and best["df"] == pytest.approx(welch.df, rel=1e-9)
+    low, high = welch.confidence_interval(0.95)
+    assert (best["low"], best["high"]) == (pytest.approx(low, rel=1e-9), pytest.approx(high, rel=1e-9))
+    assert found[2]["minus_first"] == {"best": None, "metrics": {"loss/test": None, "loss/val": None}}  # n = 1
+    plain = json.loads(runs(root, "compare", "a1", "b1", "--json"))  # without --group: the runs
+    assert [run["task_id"] for run in plain] == ["offline-a1", "offline-b1"]
 
 
 def test_the_docs_load_groups_example(root: Path, capsys: pytest.CaptureFixture) -> None:
